@@ -1,0 +1,1 @@
+//! jitpe: just-in-time Kubernetes access from chat.
