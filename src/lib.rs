@@ -1,1 +1,10 @@
-//! jitpe: just-in-time Kubernetes access from chat.
+//! jitpe: just-in-time Kubernetes access granted from Slack or Mattermost.
+//!
+//! ```text
+//!  chat ──▶ web (verify) ──▶ service ──▶ domain (pure decide)
+//!                              │
+//!            ports: Chat, Cluster, Store, Clock ◀── adapters (slack, mattermost, kube, sled)
+//! ```
+
+pub mod domain;
+pub mod ports;

@@ -1,0 +1,31 @@
+//! The pure domain of jitpe: command grammar, policy, the request lifecycle, grants and audit.
+//!
+//! Nothing here does I/O or reads a clock: every function that needs the time takes `now`.
+//! (`tests/boundaries.rs` fails if this module imports tokio, kube, sled, axum or reqwest.)
+//!
+//! ```text
+//!             approve (quorum)          bindings created
+//! Pending ─────────────────────▶ Approved ─────────────▶ Active ──expiry──▶ Expired
+//!    │ deny (any) / pending TTL / cancel          │ create failed            │ revoke (manual, anomaly)
+//!    ▼                                            ▼                          ▼
+//! Denied | TimedOut | Cancelled                 Failed                     Revoked
+//! ```
+//!
+//! Glossary: a *request* asks for a *role* in a *namespace*; *approvers* vote; an approved request
+//! becomes *bindings* (RoleBindings, plus a Role for resource-scoped grants); an *effect* is work
+//! for adapters; an *audit draft* becomes a chained *audit record* in the store.
+
+pub mod audit;
+pub mod command;
+pub mod duration;
+pub mod error;
+pub mod grant;
+pub mod identity;
+pub mod ids;
+pub mod lifecycle;
+pub mod policy;
+pub mod policy_config;
+pub mod request;
+pub mod view;
+
+pub use error::DomainError;

@@ -1,0 +1,178 @@
+//! The ports: the few traits through which the service reaches the outside world. Adapters
+//! implement them one file each (`crate::adapters`); tests use the in-memory ones.
+
+use crate::domain::audit::{AuditDraft, AuditRecord};
+use crate::domain::identity::{Actor, Platform};
+use crate::domain::ids::RequestId;
+use crate::domain::request::{AccessRequest, Notice};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// A value with the version it was stored at; updates compare-and-swap on the version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Versioned<T> {
+    /// Starts at 1 on create and grows by one per update.
+    pub version: u64,
+    /// The stored value.
+    pub value: T,
+}
+
+/// What a committed write produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    /// The request's new version (0 for an audit-only append).
+    pub version: u64,
+    /// The chained audit record written in the same transaction.
+    pub audit: AuditRecord,
+}
+
+/// A message waiting in the durable outbox. The worker renders it from the current request at
+/// delivery time, so a late card update still shows the latest state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum OutboxMessage {
+    /// Post the approval card of a request to the approvers channel.
+    PostCard {
+        /// The request.
+        request_id: RequestId,
+    },
+    /// Refresh the cards of a request.
+    UpdateCard {
+        /// The request.
+        request_id: RequestId,
+    },
+    /// Message the requester.
+    Notify {
+        /// The request.
+        request_id: RequestId,
+        /// The recipient.
+        user: Actor,
+        /// What to say.
+        notice: Notice,
+    },
+}
+
+/// An outbox item for one platform.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxItem {
+    /// Which chat platform delivers it.
+    pub platform: Platform,
+    /// What to deliver.
+    pub message: OutboxMessage,
+}
+
+/// An outbox item as stored, with its delivery bookkeeping.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    /// Store key; FIFO order.
+    pub key: u64,
+    /// The item.
+    pub item: OutboxItem,
+    /// Not to be sent before this time (backoff, `Retry-After`).
+    pub not_before: Timestamp,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    /// The last delivery error, for operators.
+    pub last_error: Option<String>,
+}
+
+/// Where a request's card was posted, so it can be updated in place later.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardRef {
+    /// The platform.
+    pub platform: Platform,
+    /// Channel id.
+    pub channel: String,
+    /// Slack `ts` (a string, never a number) or Mattermost post id.
+    pub message_id: String,
+}
+
+/// Store failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The record changed since it was read: reload and decide again.
+    #[error("request #{0} was changed concurrently; reload it and try again")]
+    Conflict(RequestId),
+    /// `create` found the id taken.
+    #[error("request #{0} already exists")]
+    Exists(RequestId),
+    /// There is no such request.
+    #[error("request #{0} does not exist")]
+    Missing(RequestId),
+    /// The database failed.
+    #[error("store failure: {0}")]
+    Backend(String),
+    /// A stored value could not be decoded (corruption or an incompatible version).
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
+}
+
+/// The persistent state: versioned requests with a deadline index, the hash-chained audit log,
+/// the outbox, card references and small cursors. Synchronous, like sled; every write commits
+/// in one transaction and is flushed before it returns.
+pub trait Store: Send + Sync {
+    /// Allocates the next request id (1, 2, 3, … never reused).
+    fn next_id(&self) -> Result<RequestId, StoreError>;
+    /// Stores a new request (version 1) with its audit event and outbox items.
+    fn create(
+        &self,
+        req: &AccessRequest,
+        audit: AuditDraft,
+        at: Timestamp,
+        outbox: &[OutboxItem],
+    ) -> Result<Committed, StoreError>;
+    /// Replaces a request if it is still at `expected_version` (compare-and-swap), with its audit
+    /// event and outbox items, and moves its deadline index entry.
+    fn update(
+        &self,
+        expected_version: u64,
+        req: &AccessRequest,
+        audit: AuditDraft,
+        at: Timestamp,
+        outbox: &[OutboxItem],
+    ) -> Result<Committed, StoreError>;
+    /// One request.
+    fn get(&self, id: RequestId) -> Result<Option<Versioned<AccessRequest>>, StoreError>;
+    /// Every request, by id.
+    fn list(&self) -> Result<Vec<Versioned<AccessRequest>>, StoreError>;
+    /// Ids whose next deadline is at or before `now`, earliest first, at most `limit`.
+    fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<RequestId>, StoreError>;
+    /// The earliest deadline in the index, without scanning the requests.
+    fn next_deadline(&self) -> Result<Option<Timestamp>, StoreError>;
+    /// Appends an audit event that belongs to no transition (refusals, auth failures, reconcile).
+    fn append_audit(&self, audit: AuditDraft, at: Timestamp) -> Result<AuditRecord, StoreError>;
+    /// Audit records with `seq >= from`, in order, at most `limit`.
+    fn audit_from(&self, from: u64, limit: usize) -> Result<Vec<AuditRecord>, StoreError>;
+    /// `(seq, hash)` of the newest audit record, kept apart from the log so truncation shows.
+    fn audit_head(&self) -> Result<Option<(u64, String)>, StoreError>;
+    /// Outbox entries due at `now`, in FIFO order, at most `limit`.
+    fn outbox_due(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// Every outbox entry (for status and tests).
+    fn outbox_all(&self) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// Reschedules an entry after a failed attempt.
+    fn outbox_retry(
+        &self,
+        key: u64,
+        not_before: Timestamp,
+        last_error: &str,
+    ) -> Result<(), StoreError>;
+    /// Removes a delivered entry.
+    fn outbox_done(&self, key: u64) -> Result<(), StoreError>;
+    /// Remembers where a request's card was posted (one per platform).
+    fn put_card(&self, id: RequestId, card: &CardRef) -> Result<(), StoreError>;
+    /// The cards of a request.
+    fn cards(&self, id: RequestId) -> Result<Vec<CardRef>, StoreError>;
+    /// Records `key` (e.g. a Slack `trigger_id`) as seen; returns `true` if it was seen before.
+    /// Keys older than `forget_before` may be dropped.
+    fn seen_once(&self, key: &str, now: Timestamp, forget_before: Timestamp) -> Result<bool, StoreError>;
+    /// A named cursor (e.g. the last audit seq posted to a channel); 0 if unset.
+    fn cursor(&self, name: &str) -> Result<u64, StoreError>;
+    /// Sets a named cursor.
+    fn set_cursor(&self, name: &str, value: u64) -> Result<(), StoreError>;
+}
+
+/// The time source; tests use a manual clock.
+pub trait Clock: Send + Sync {
+    /// Now.
+    fn now(&self) -> Timestamp;
+}
