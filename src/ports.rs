@@ -164,7 +164,12 @@ pub trait Store: Send + Sync {
     fn cards(&self, id: RequestId) -> Result<Vec<CardRef>, StoreError>;
     /// Records `key` (e.g. a Slack `trigger_id`) as seen; returns `true` if it was seen before.
     /// Keys older than `forget_before` may be dropped.
-    fn seen_once(&self, key: &str, now: Timestamp, forget_before: Timestamp) -> Result<bool, StoreError>;
+    fn seen_once(
+        &self,
+        key: &str,
+        now: Timestamp,
+        forget_before: Timestamp,
+    ) -> Result<bool, StoreError>;
     /// A named cursor (e.g. the last audit seq posted to a channel); 0 if unset.
     fn cursor(&self, name: &str) -> Result<u64, StoreError>;
     /// Sets a named cursor.

@@ -213,7 +213,9 @@ mod tests {
     fn chain(n: u64) -> Vec<AuditRecord> {
         let mut out: Vec<AuditRecord> = Vec::new();
         for seq in 1..=n {
-            let prev = out.last().map_or(GENESIS_HASH.to_string(), |r| r.hash.clone());
+            let prev = out
+                .last()
+                .map_or(GENESIS_HASH.to_string(), |r| r.hash.clone());
             let draft = AuditDraft::new(Actor::system(), "expired", Some(RequestId(seq)))
                 .with("role", "debug");
             let at = Timestamp::from_second(1_700_000_000 + seq as i64).unwrap();
@@ -238,7 +240,10 @@ mod tests {
         let mut c = chain(5);
         let h = c[4].hash.clone();
         c[2].details.insert("role".into(), "cluster-admin".into());
-        assert_eq!(verify(&c, Some((5, &h))), Err(ChainError::Edited { seq: 3 }));
+        assert_eq!(
+            verify(&c, Some((5, &h))),
+            Err(ChainError::Edited { seq: 3 })
+        );
     }
 
     #[test]
@@ -247,7 +252,10 @@ mod tests {
         let h = c[4].hash.clone();
         c[1].action = "approved".into();
         c[1].hash = c[1].compute_hash();
-        assert_eq!(verify(&c, Some((5, &h))), Err(ChainError::Unlinked { seq: 3 }));
+        assert_eq!(
+            verify(&c, Some((5, &h))),
+            Err(ChainError::Unlinked { seq: 3 })
+        );
     }
 
     #[test]
@@ -256,7 +264,13 @@ mod tests {
         let h = c[4].hash.clone();
         c.remove(2);
         let err = verify(&c, Some((5, &h))).unwrap_err();
-        assert_eq!(err, ChainError::Missing { expected: 3, found: 4 });
+        assert_eq!(
+            err,
+            ChainError::Missing {
+                expected: 3,
+                found: 4
+            }
+        );
         assert!(err.to_string().contains("3 to 3 are missing"));
     }
 
@@ -267,13 +281,19 @@ mod tests {
         c.swap(1, 2);
         assert_eq!(
             verify(&c, Some((5, &h))),
-            Err(ChainError::Missing { expected: 2, found: 3 })
+            Err(ChainError::Missing {
+                expected: 2,
+                found: 3
+            })
         );
         let mut c = chain(3);
         c.insert(3, c[1].clone());
         assert_eq!(
             verify(&c, None),
-            Err(ChainError::Reordered { expected: 4, found: 2 })
+            Err(ChainError::Reordered {
+                expected: 4,
+                found: 2
+            })
         );
     }
 

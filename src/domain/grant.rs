@@ -1,11 +1,11 @@
 //! What a grant looks like in Kubernetes: deterministic names, labels and annotations of the
 //! RoleBindings (and resource-scoped Roles) that an approved request becomes.
 
+use super::error::DomainError;
 use super::identity::KubeSubject;
 use super::ids::{Namespace, RequestId};
 use super::policy::{Policy, ScopedRule};
 use super::request::AccessRequest;
-use super::error::DomainError;
 use jiff::Timestamp;
 use std::collections::BTreeMap;
 
@@ -89,7 +89,10 @@ pub fn plan(
     };
     let annotations = BTreeMap::from([
         (EXPIRES_AT_ANNOTATION.to_string(), expires_at.to_string()),
-        (REQUESTED_BY_ANNOTATION.to_string(), req.requester.to_string()),
+        (
+            REQUESTED_BY_ANNOTATION.to_string(),
+            req.requester.to_string(),
+        ),
         (APPROVED_BY_ANNOTATION.to_string(), approvers),
         (REASON_ANNOTATION.to_string(), req.reason.clone()),
     ]);

@@ -145,7 +145,14 @@ mod tests {
 
     #[test]
     fn malformed_actor_references_are_refused_with_the_right_form() {
-        for bad in ["", "U0123", "teams:U1", "slack:", "slack:a b", "slack:<@U1>"] {
+        for bad in [
+            "",
+            "U0123",
+            "teams:U1",
+            "slack:",
+            "slack:a b",
+            "slack:<@U1>",
+        ] {
             let err = bad.parse::<Actor>().unwrap_err();
             assert!(err.to_string().contains("slack:<user id>"), "{bad}");
         }

@@ -1,9 +1,15 @@
 //! TEMPORARY stub: replaced by the grammar module.
 use std::fmt;
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(transparent)]
 pub struct RequestId(pub u64);
-impl fmt::Display for RequestId { fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { write!(f, "{}", self.0) } }
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
 #[derive(Debug, thiserror::Error)]
 #[error("bad id {0}")]
 #[allow(dead_code)]
@@ -17,4 +23,6 @@ impl fmt::Display for $t { fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Res
 impl TryFrom<String> for $t { type Error = IdError; fn try_from(s: String) -> Result<Self, IdError> { Self::parse(&s) } }
 impl From<$t> for String { fn from(v: $t) -> String { v.0 } }
 }}
-name!(Namespace); name!(ResourceName); name!(RoleName);
+name!(Namespace);
+name!(ResourceName);
+name!(RoleName);

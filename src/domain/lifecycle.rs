@@ -4,6 +4,8 @@
 use super::audit::AuditDraft;
 use super::error::DomainError;
 use super::identity::Actor;
+#[cfg(test)]
+use super::identity::Platform;
 use super::ids::{Namespace, RequestId, ResourceName, RoleName};
 use super::policy::{Policy, Role};
 use super::request::{AccessRequest, Effect, Event, Extension, Notice, State, Vote};
@@ -132,7 +134,10 @@ pub fn decide(
         (State::Pending, Event::Deny { by }) => {
             check_approver(role, policy, by)?;
             end(&mut next, State::Denied, by, now, None);
-            let fx = vec![Effect::UpdateCard, Effect::Notify(Notice::Denied { by: by.clone() })];
+            let fx = vec![
+                Effect::UpdateCard,
+                Effect::Notify(Notice::Denied { by: by.clone() }),
+            ];
             (fx, draft(by, "denied", req))
         }
         (State::Active, Event::Deny { by }) if req.extension.is_some() => {
@@ -152,7 +157,8 @@ pub fn decide(
             (vec![Effect::UpdateCard], draft(by, "cancelled", req))
         }
         (State::Approved | State::Active, Event::Revoke { by, reason }) => {
-            let allowed = !by.is_chat_user() || *by == req.requester || policy.is_approver(role, by);
+            let allowed =
+                !by.is_chat_user() || *by == req.requester || policy.is_approver(role, by);
             if !allowed {
                 return Err(DomainError::NotRequesterOrApprover(role.name.clone()));
             }
@@ -161,13 +167,22 @@ pub fn decide(
                 by: by.clone(),
                 reason: reason.clone(),
             };
-            let fx = vec![Effect::DeleteBindings, Effect::UpdateCard, Effect::Notify(notice)];
+            let fx = vec![
+                Effect::DeleteBindings,
+                Effect::UpdateCard,
+                Effect::Notify(notice),
+            ];
             (fx, draft(by, "revoked", req).with("reason", reason))
         }
         (State::Pending, Event::Revoke { .. }) => return Err(DomainError::NotActive(req.id)),
-        (State::Active, Event::RequestExtension { by, duration, reason }) => {
-            request_extension(&mut next, role, policy, by, *duration, reason, now)?
-        }
+        (
+            State::Active,
+            Event::RequestExtension {
+                by,
+                duration,
+                reason,
+            },
+        ) => request_extension(&mut next, role, policy, by, *duration, reason, now)?,
         (State::Approved, Event::Activated { expires_at }) => {
             next.state = State::Active;
             next.activated_at = Some(now);
@@ -178,18 +193,40 @@ pub fn decide(
                 .filter(|w| *w > now);
             next.warned = next.warn_at.is_none();
             let fx = vec![Effect::UpdateCard, Effect::Notify(Notice::Approved)];
-            (fx, draft(&Actor::system(), "activated", req).with("expires_at", expires_at))
+            (
+                fx,
+                draft(&Actor::system(), "activated", req).with("expires_at", expires_at),
+            )
         }
         (State::Approved, Event::ActivationFailed { error }) => {
-            end(&mut next, State::Failed, &Actor::system(), now, Some(error.clone()));
-            let notice = Notice::Failed { error: error.clone() };
-            let fx = vec![Effect::DeleteBindings, Effect::UpdateCard, Effect::Notify(notice)];
-            (fx, draft(&Actor::system(), "activation_failed", req).with("error", error))
+            end(
+                &mut next,
+                State::Failed,
+                &Actor::system(),
+                now,
+                Some(error.clone()),
+            );
+            let notice = Notice::Failed {
+                error: error.clone(),
+            };
+            let fx = vec![
+                Effect::DeleteBindings,
+                Effect::UpdateCard,
+                Effect::Notify(notice),
+            ];
+            (
+                fx,
+                draft(&Actor::system(), "activation_failed", req).with("error", error),
+            )
         }
         (State::Active, Event::Expire) => {
             due(req, req.expires_at, now)?;
             end(&mut next, State::Expired, &Actor::system(), now, None);
-            let fx = vec![Effect::DeleteBindings, Effect::UpdateCard, Effect::Notify(Notice::Expired)];
+            let fx = vec![
+                Effect::DeleteBindings,
+                Effect::UpdateCard,
+                Effect::Notify(Notice::Expired),
+            ];
             (fx, draft(&Actor::system(), "expired", req))
         }
         (State::Pending, Event::PendingTimeout) => {
@@ -201,7 +238,10 @@ pub fn decide(
         (State::Active, Event::ExtensionTimeout) if req.extension.is_some() => {
             due(req, req.extension.as_ref().map(|e| e.pending_until), now)?;
             next.extension = None;
-            let fx = vec![Effect::UpdateCard, Effect::Notify(Notice::ExtensionTimedOut)];
+            let fx = vec![
+                Effect::UpdateCard,
+                Effect::Notify(Notice::ExtensionTimedOut),
+            ];
             (fx, draft(&Actor::system(), "extension_timed_out", req))
         }
         (State::Active, Event::WarnExpiry) if !req.warned => {
@@ -283,7 +323,10 @@ fn approve(
     });
     let votes = format!("{} of {}", next.approvals.len(), next.approvals_needed);
     if next.approvals.len() < next.approvals_needed {
-        return Ok((vec![Effect::UpdateCard], draft(by, "approval_recorded", next).with("votes", votes)));
+        return Ok((
+            vec![Effect::UpdateCard],
+            draft(by, "approval_recorded", next).with("votes", votes),
+        ));
     }
     next.state = State::Approved;
     next.approved_at = Some(now);
@@ -298,7 +341,10 @@ fn approve_extension(
     by: &Actor,
     now: Timestamp,
 ) -> Result<(Vec<Effect>, AuditDraft), DomainError> {
-    let ext = next.extension.clone().expect("caller checked an extension is pending");
+    let ext = next
+        .extension
+        .clone()
+        .expect("caller checked an extension is pending");
     check_vote(next, role, policy, by, &ext.approvals)?;
     let mut ext = ext;
     ext.approvals.push(Vote {
@@ -321,7 +367,11 @@ fn approve_extension(
         .filter(|w| *w > now);
     next.warned = next.warn_at.is_none();
     next.extension = None;
-    let fx = vec![Effect::ApplyBindings, Effect::UpdateCard, Effect::Notify(Notice::Extended)];
+    let fx = vec![
+        Effect::ApplyBindings,
+        Effect::UpdateCard,
+        Effect::Notify(Notice::Extended),
+    ];
     let audit = draft(by, "extended", next)
         .with("votes", votes)
         .with("expires_at", new_expiry);
@@ -357,3 +407,7 @@ fn request_extension(
         .with("reason", reason);
     Ok((vec![Effect::PostCard], audit))
 }
+
+#[cfg(test)]
+#[path = "lifecycle_tests.rs"]
+mod tests;

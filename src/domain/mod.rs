@@ -29,3 +29,6 @@ pub mod request;
 pub mod view;
 
 pub use error::DomainError;
+
+#[cfg(test)]
+pub(crate) mod fixtures;

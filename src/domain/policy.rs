@@ -150,15 +150,17 @@ impl Policy {
 
     /// The role, or an error listing the known ones.
     pub fn role(&self, name: &RoleName) -> Result<&Role, DomainError> {
-        self.roles.get(name).ok_or_else(|| DomainError::UnknownRole {
-            role: name.clone(),
-            known: self
-                .roles
-                .keys()
-                .map(|r| format!("`{r}`"))
-                .collect::<Vec<_>>()
-                .join(", "),
-        })
+        self.roles
+            .get(name)
+            .ok_or_else(|| DomainError::UnknownRole {
+                role: name.clone(),
+                known: self
+                    .roles
+                    .keys()
+                    .map(|r| format!("`{r}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
     }
 
     /// The Kubernetes subject of a chat user; unmapped users are refused (fail closed).

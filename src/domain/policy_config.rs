@@ -237,7 +237,10 @@ impl TryFrom<RawPolicy> for Policy {
             }
         }
         if raw.roles.is_empty() {
-            is.push("policy.roles", "no roles are defined: add at least one `[policy.roles.<name>]` table");
+            is.push(
+                "policy.roles",
+                "no roles are defined: add at least one `[policy.roles.<name>]` table",
+            );
         }
         match (pending_ttl, expiry_warning, is.0.is_empty()) {
             (Some(pending_ttl), Some(expiry_warning), true) => Ok(Policy {
@@ -275,11 +278,17 @@ fn identities(is: &mut Issues, raw: &[RawIdentity]) -> BTreeMap<Actor, KubeSubje
     for (i, id) in raw.iter().enumerate() {
         let key = format!("policy.identities[{i}]");
         if id.kube_user.trim().is_empty() || id.kube_user.starts_with("system:") {
-            is.push(format!("{key}.kube_user"), "give a Kubernetes user name that is not empty and not a `system:` name");
+            is.push(
+                format!("{key}.kube_user"),
+                "give a Kubernetes user name that is not empty and not a `system:` name",
+            );
             continue;
         }
         if id.kube_groups.iter().any(|g| g.starts_with("system:")) {
-            is.push(format!("{key}.kube_groups"), "jitpe never grants to `system:` groups; remove them");
+            is.push(
+                format!("{key}.kube_groups"),
+                "jitpe never grants to `system:` groups; remove them",
+            );
         }
         let subject = KubeSubject {
             user: id.kube_user.clone(),
@@ -288,14 +297,21 @@ fn identities(is: &mut Issues, raw: &[RawIdentity]) -> BTreeMap<Actor, KubeSubje
         for actor in is.actors(&format!("{key}.chat"), &id.chat) {
             if map.insert(actor.clone(), subject.clone()).is_some() {
                 // NB: an id mapped twice is ambiguous; refusing the config fails closed.
-                is.push(format!("{key}.chat"), format!("`{actor}` is mapped more than once"));
+                is.push(
+                    format!("{key}.chat"),
+                    format!("`{actor}` is mapped more than once"),
+                );
             }
         }
     }
     map
 }
 
-fn channels(is: &mut Issues, key: &str, raw: &BTreeMap<String, String>) -> BTreeMap<Platform, String> {
+fn channels(
+    is: &mut Issues,
+    key: &str,
+    raw: &BTreeMap<String, String>,
+) -> BTreeMap<Platform, String> {
     let mut out = BTreeMap::new();
     for (p, ch) in raw {
         match p.as_str() {
@@ -310,33 +326,66 @@ fn channels(is: &mut Issues, key: &str, raw: &BTreeMap<String, String>) -> BTree
     out
 }
 
-fn role(is: &mut Issues, groups: &BTreeMap<String, BTreeSet<Actor>>, name: &str, r: &RawRole) -> Option<Role> {
+fn role(
+    is: &mut Issues,
+    groups: &BTreeMap<String, BTreeSet<Actor>>,
+    name: &str,
+    r: &RawRole,
+) -> Option<Role> {
     let key = format!("policy.roles.{name}");
-    let role_name = RoleName::parse(name).map_err(|e| is.push(&key, e.to_string())).ok();
+    let role_name = RoleName::parse(name)
+        .map_err(|e| is.push(&key, e.to_string()))
+        .ok();
     let default = is.duration(&format!("{key}.default_duration"), &r.default_duration);
     let max = is.duration(&format!("{key}.max_duration"), &r.max_duration);
     if let (Some(d), Some(m)) = (default, max)
         && d > m
     {
-        is.push(format!("{key}.default_duration"), "is longer than max_duration: make it shorter or equal");
+        is.push(
+            format!("{key}.default_duration"),
+            "is longer than max_duration: make it shorter or equal",
+        );
     }
     let targets = targets(is, &key, &r.bindings);
     let approvers = is.actors(&format!("{key}.approvers"), &r.approvers);
-    let approver_groups = known_groups(is, groups, &format!("{key}.approver_groups"), &r.approver_groups);
+    let approver_groups = known_groups(
+        is,
+        groups,
+        &format!("{key}.approver_groups"),
+        &r.approver_groups,
+    );
     if r.approvals == 0 {
-        is.push(format!("{key}.approvals"), "must be at least 1 (use auto_approve for approval without a vote)");
+        is.push(
+            format!("{key}.approvals"),
+            "must be at least 1 (use auto_approve for approval without a vote)",
+        );
     }
     if approvers.is_empty() && approver_groups.is_empty() {
-        is.push(format!("{key}.approvers"), "nobody can approve this role: list approvers or approver_groups");
+        is.push(
+            format!("{key}.approvers"),
+            "nobody can approve this role: list approvers or approver_groups",
+        );
     }
     let reason_pattern = r.reason_pattern.as_deref().and_then(|p| {
         Regex::new(p)
-            .map_err(|e| is.push(format!("{key}.reason_pattern"), format!("not a valid regular expression: {e}")))
+            .map_err(|e| {
+                is.push(
+                    format!("{key}.reason_pattern"),
+                    format!("not a valid regular expression: {e}"),
+                )
+            })
             .ok()
     });
     let scoped_rules = r.scoped_rules.as_ref().map(|rules| scoped(is, &key, rules));
-    let auto_approve = r.auto_approve.as_ref().and_then(|a| auto(is, groups, &key, a));
-    let approvers_channels = channels(is, &format!("{key}.approvers_channel"), &r.approvers_channel);
+    let auto_approve = r
+        .auto_approve
+        .as_ref()
+        .and_then(|a| auto(is, groups, &key, a));
+    let approvers_channels = channels(
+        is,
+        &format!("{key}.approvers_channel"),
+        &r.approvers_channel,
+    );
     Some(Role {
         name: role_name?,
         description: r.description.clone(),
@@ -356,13 +405,19 @@ fn role(is: &mut Issues, groups: &BTreeMap<String, BTreeSet<Actor>>, name: &str,
 
 fn targets(is: &mut Issues, key: &str, raw: &[RawBinding]) -> Vec<BindingTarget> {
     if raw.is_empty() {
-        is.push(format!("{key}.bindings"), "the role grants nothing: add at least one `[[...bindings]]` with a cluster_role");
+        is.push(
+            format!("{key}.bindings"),
+            "the role grants nothing: add at least one `[[...bindings]]` with a cluster_role",
+        );
     }
     let mut out = Vec::new();
     for (i, b) in raw.iter().enumerate() {
         let bkey = format!("{key}.bindings[{i}]");
         if b.cluster_role.trim().is_empty() {
-            is.push(format!("{bkey}.cluster_role"), "name the ClusterRole to bind");
+            is.push(
+                format!("{bkey}.cluster_role"),
+                "name the ClusterRole to bind",
+            );
             continue;
         }
         let namespace = match b.namespace.as_deref() {
@@ -375,35 +430,66 @@ fn targets(is: &mut Issues, key: &str, raw: &[RawBinding]) -> Vec<BindingTarget>
                 }
             },
         };
-        out.push(BindingTarget { cluster_role: b.cluster_role.clone(), namespace });
+        out.push(BindingTarget {
+            cluster_role: b.cluster_role.clone(),
+            namespace,
+        });
     }
     out
 }
 
 fn scoped(is: &mut Issues, key: &str, rules: &[RawScopedRule]) -> Vec<ScopedRule> {
     if rules.is_empty() {
-        is.push(format!("{key}.scoped_rules"), "is empty: list at least one rule, or remove it");
+        is.push(
+            format!("{key}.scoped_rules"),
+            "is empty: list at least one rule, or remove it",
+        );
     }
     for (i, s) in rules.iter().enumerate() {
-        if s.resources.is_empty() || s.verbs.is_empty() || s.verbs.iter().chain(&s.resources).any(|v| v == "*") {
-            is.push(format!("{key}.scoped_rules[{i}]"), "needs explicit resources and verbs (no `*`)");
+        if s.resources.is_empty()
+            || s.verbs.is_empty()
+            || s.verbs.iter().chain(&s.resources).any(|v| v == "*")
+        {
+            is.push(
+                format!("{key}.scoped_rules[{i}]"),
+                "needs explicit resources and verbs (no `*`)",
+            );
         }
     }
     rules
         .iter()
-        .map(|s| ScopedRule { api_groups: s.api_groups.clone(), resources: s.resources.clone(), verbs: s.verbs.clone() })
+        .map(|s| ScopedRule {
+            api_groups: s.api_groups.clone(),
+            resources: s.resources.clone(),
+            verbs: s.verbs.clone(),
+        })
         .collect()
 }
 
-fn auto(is: &mut Issues, groups: &BTreeMap<String, BTreeSet<Actor>>, key: &str, a: &RawAutoApprove) -> Option<AutoApprove> {
+fn auto(
+    is: &mut Issues,
+    groups: &BTreeMap<String, BTreeSet<Actor>>,
+    key: &str,
+    a: &RawAutoApprove,
+) -> Option<AutoApprove> {
     let akey = format!("{key}.auto_approve");
     let users = is.actors(&format!("{akey}.users"), &a.users);
     let groups = known_groups(is, groups, &format!("{akey}.groups"), &a.groups);
     let max_duration = is.duration(&format!("{akey}.max_duration"), &a.max_duration)?;
-    Some(AutoApprove { users, groups, max_duration, per_day: a.per_day })
+    Some(AutoApprove {
+        users,
+        groups,
+        max_duration,
+        per_day: a.per_day,
+    })
 }
 
-fn known_groups(is: &mut Issues, groups: &BTreeMap<String, BTreeSet<Actor>>, key: &str, names: &[String]) -> BTreeSet<String> {
+fn known_groups(
+    is: &mut Issues,
+    groups: &BTreeMap<String, BTreeSet<Actor>>,
+    key: &str,
+    names: &[String],
+) -> BTreeSet<String> {
     for g in names.iter().filter(|g| !groups.contains_key(*g)) {
         is.push(key, format!("there is no group `{g}` in `[policy.groups]`"));
     }
