@@ -126,3 +126,50 @@ pub fn plan(
         .collect();
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::fixtures::*;
+    use crate::domain::ids::ResourceName;
+    use crate::domain::lifecycle::submit;
+
+    #[test]
+    fn a_debug_grant_binds_each_target_with_labels_and_annotations() {
+        let req = in_state(crate::domain::request::State::Active);
+        let plan = plan(&req, &policy(), at(960)).unwrap();
+        assert_eq!(plan.len(), 2);
+        assert_eq!(plan[0].name, "jitpe-7-0");
+        assert_eq!(plan[0].namespace.as_str(), "shop");
+        assert_eq!(
+            plan[0].role_ref,
+            RoleRef::ClusterRole("jitpe-ingress-debug".into())
+        );
+        assert_eq!(plan[1].namespace.as_str(), "ingress-nginx");
+        assert_eq!(plan[0].labels[REQUEST_ID_LABEL], "7");
+        assert_eq!(request_id_of(&plan[1].labels), Some(RequestId(7)));
+        assert_eq!(
+            plan[0].annotations[EXPIRES_AT_ANNOTATION],
+            "2023-11-14T22:29:20Z"
+        );
+        assert_eq!(plan[0].annotations[APPROVED_BY_ANNOTATION], "slack:UAPP1");
+        assert_eq!(plan[0].subject.user, "rachel");
+    }
+
+    #[test]
+    fn a_scoped_change_grant_gets_its_own_role_with_resource_names() {
+        let mut n = new_request("change", 30);
+        n.resource = Some(ResourceName::parse("web-frontend").unwrap());
+        let req = submit(RequestId(9), n, &policy(), t0(), 0).unwrap().request;
+        let plan = plan(&req, &policy(), at(100)).unwrap();
+        assert_eq!(plan[0].role_ref, RoleRef::Role("jitpe-9-0".into()));
+        assert_eq!(plan[0].resource_name.as_deref(), Some("web-frontend"));
+        assert!(plan[0].scoped_rules.is_some());
+    }
+
+    #[test]
+    fn foreign_objects_are_not_ours() {
+        let labels = BTreeMap::from([(REQUEST_ID_LABEL.to_string(), "7".to_string())]);
+        assert_eq!(request_id_of(&labels), None);
+    }
+}

@@ -251,3 +251,7 @@ impl Role {
         self.approvers_channels.get(&platform).map(String::as_str)
     }
 }
+
+#[cfg(test)]
+#[path = "policy_tests.rs"]
+mod tests;
