@@ -2,6 +2,10 @@
 //! implement them one file each (`crate::adapters`); tests use the in-memory ones.
 
 use crate::domain::audit::{AuditDraft, AuditRecord};
+use crate::domain::grant::PlannedBinding;
+use crate::domain::view::RequestView;
+use async_trait::async_trait;
+use std::time::Duration;
 use crate::domain::identity::{Actor, Platform};
 use crate::domain::ids::RequestId;
 use crate::domain::request::{AccessRequest, Notice};
@@ -180,4 +184,97 @@ pub trait Store: Send + Sync {
 pub trait Clock: Send + Sync {
     /// Now.
     fn now(&self) -> Timestamp;
+}
+
+/// Kind of a managed Kubernetes object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ObjectKind {
+    /// `rbac.authorization.k8s.io/v1` RoleBinding.
+    RoleBinding,
+    /// `rbac.authorization.k8s.io/v1` Role (resource-scoped grants).
+    Role,
+}
+
+/// A jitpe-managed object found in the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagedObject {
+    /// RoleBinding or Role.
+    pub kind: ObjectKind,
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// From the `jitpe.io/request-id` label; `None` if missing or unreadable.
+    pub request_id: Option<RequestId>,
+    /// From the `jitpe.io/expires-at` annotation; `None` if missing or unreadable.
+    pub expires_at: Option<Timestamp>,
+}
+
+/// Cluster failures.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ClusterError {
+    /// The apiserver refused (403): jitpe's own RBAC does not allow it. Permanent.
+    #[error("Kubernetes refused: {0}")]
+    Forbidden(String),
+    /// The object is invalid (422, 400) or refers to something missing. Permanent.
+    #[error("Kubernetes rejected the object: {0}")]
+    Invalid(String),
+    /// The apiserver could not be reached or failed (5xx, timeouts). Retried.
+    #[error("Kubernetes is unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl ClusterError {
+    /// Whether trying again later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, ClusterError::Unavailable(_))
+    }
+}
+
+/// The Kubernetes side: creating and deleting the objects of grants.
+#[async_trait]
+pub trait Cluster: Send + Sync {
+    /// Creates or updates (server-side apply) the planned objects; harmless to repeat.
+    async fn apply(&self, plan: &[PlannedBinding]) -> Result<(), ClusterError>;
+    /// Deletes every object labelled with the request id, in all namespaces; objects already gone
+    /// count as deleted. Returns how many were deleted.
+    async fn delete_request(&self, id: RequestId) -> Result<usize, ClusterError>;
+    /// Every object carrying the managed-by label, in all namespaces.
+    async fn list_managed(&self) -> Result<Vec<ManagedObject>, ClusterError>;
+    /// Deletes one object; already gone counts as deleted.
+    async fn delete_object(&self, obj: &ManagedObject) -> Result<(), ClusterError>;
+}
+
+/// Chat failures.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ChatError {
+    /// The platform asked us to slow down.
+    #[error("rate limited; retry after {0:?}")]
+    RateLimited(Duration),
+    /// Network trouble or a 5xx; retried with backoff.
+    #[error("chat platform unavailable: {0}")]
+    Unavailable(String),
+    /// The platform refused the call for good (bad token, unknown channel, invalid blocks).
+    #[error("chat platform refused: {0}")]
+    Refused(String),
+}
+
+/// A chat platform's outgoing side, as the workflow needs it. Rendering of the neutral
+/// [`RequestView`] into Block Kit or attachments happens in the adapter.
+#[async_trait]
+pub trait Chat: Send + Sync {
+    /// Which platform this is.
+    fn platform(&self) -> Platform;
+    /// Where cards go by default, and where a role override applies.
+    fn approvers_channel(&self) -> &str;
+    /// Where audit lines go.
+    fn audit_channel(&self) -> &str;
+    /// Posts an approval card; returns where it landed.
+    async fn post_card(&self, channel: &str, view: &RequestView) -> Result<CardRef, ChatError>;
+    /// Replaces a card in place.
+    async fn update_card(&self, card: &CardRef, view: &RequestView) -> Result<(), ChatError>;
+    /// Sends a direct message.
+    async fn direct_message(&self, user: &Actor, text: &str) -> Result<(), ChatError>;
+    /// Posts one line to a channel (audit lines, chain heads).
+    async fn post_line(&self, channel: &str, text: &str) -> Result<(), ChatError>;
 }

@@ -1,1 +1,242 @@
 //! The neutral render model of a request, for cards, DMs and status replies on any platform.
+//!
+//! The service builds a [`RequestView`]; each chat adapter only turns it into its own format
+//! (Block Kit, Mattermost attachments) and turns [`Actor`]s into mentions.
+
+use super::duration::format_duration;
+use super::identity::Actor;
+use super::ids::RequestId;
+use super::request::{AccessRequest, Notice, State};
+use jiff::Timestamp;
+
+/// A button a card offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CardAction {
+    /// Vote yes.
+    Approve,
+    /// Vote no (any deny wins).
+    Deny,
+    /// End active access now.
+    Revoke,
+}
+
+impl CardAction {
+    /// Stable machine name (`approve`, `deny`, `revoke`), used in action ids and signatures.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CardAction::Approve => "approve",
+            CardAction::Deny => "deny",
+            CardAction::Revoke => "revoke",
+        }
+    }
+
+    /// Parses a machine name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "approve" => Some(CardAction::Approve),
+            "deny" => Some(CardAction::Deny),
+            "revoke" => Some(CardAction::Revoke),
+            _ => None,
+        }
+    }
+}
+
+/// Everything a card shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestView {
+    /// Request id.
+    pub id: RequestId,
+    /// Store version; adapters use it to make block ids unique per update.
+    pub revision: u64,
+    /// Who asked.
+    pub requester: Actor,
+    /// Role name.
+    pub role: String,
+    /// Namespace, with `/resource` when scoped.
+    pub target: String,
+    /// Duration, formatted (`15m`).
+    pub duration: String,
+    /// Reason as typed.
+    pub reason: String,
+    /// State.
+    pub state: State,
+    /// Votes so far in the current round.
+    pub votes: Vec<Actor>,
+    /// Votes needed.
+    pub votes_needed: usize,
+    /// Whether the policy approved without a vote.
+    pub auto_approved: bool,
+    /// Who ended it (denier, revoker, jitpe).
+    pub ended_by: Option<Actor>,
+    /// Why it ended, when not obvious.
+    pub end_reason: Option<String>,
+    /// When the approval round times out.
+    pub pending_until: Timestamp,
+    /// When access ends (active) or ended.
+    pub expires_at: Option<Timestamp>,
+    /// When it reached a final state.
+    pub ended_at: Option<Timestamp>,
+    /// A pending extension: (duration, reason).
+    pub extension: Option<(String, String)>,
+    /// Buttons to show; empty once final.
+    pub actions: Vec<CardAction>,
+}
+
+impl RequestView {
+    /// Builds the view of a stored request.
+    pub fn of(req: &AccessRequest, revision: u64) -> Self {
+        let actions = match req.state {
+            State::Pending => vec![CardAction::Approve, CardAction::Deny],
+            State::Active if req.extension.is_some() => {
+                vec![CardAction::Approve, CardAction::Deny, CardAction::Revoke]
+            }
+            State::Active | State::Approved => vec![CardAction::Revoke],
+            _ => vec![],
+        };
+        let target = match &req.resource {
+            Some(r) => format!("{}/{}", req.namespace, r),
+            None => req.namespace.to_string(),
+        };
+        Self {
+            id: req.id,
+            revision,
+            requester: req.requester.clone(),
+            role: req.role.to_string(),
+            target,
+            duration: format_duration(req.duration),
+            reason: req.reason.clone(),
+            state: req.state,
+            votes: req.current_votes().iter().map(|v| v.by.clone()).collect(),
+            votes_needed: req.approvals_needed,
+            auto_approved: req.auto_approved,
+            ended_by: req.ended_by.clone(),
+            end_reason: req.end_reason.clone(),
+            pending_until: req.extension.as_ref().map_or(req.pending_until, |e| e.pending_until),
+            expires_at: req.expires_at,
+            ended_at: req.ended_at,
+            extension: req
+                .extension
+                .as_ref()
+                .map(|e| (format_duration(e.duration), e.reason.clone())),
+            actions,
+        }
+    }
+
+    /// One-line summary, used as notification fallback text.
+    pub fn summary(&self, mention: &dyn Fn(&Actor) -> String) -> String {
+        format!(
+            "JIT request #{} from {}: {} on {} for {} ({})",
+            self.id,
+            mention(&self.requester),
+            self.role,
+            self.target,
+            self.duration,
+            self.status(mention)
+        )
+    }
+
+    /// The status line: state, who decided, and the relevant time.
+    pub fn status(&self, mention: &dyn Fn(&Actor) -> String) -> String {
+        let by = |prefix: &str| {
+            self.ended_by
+                .as_ref()
+                .map_or(String::new(), |a| format!(" {prefix} {}", mention(a)))
+        };
+        let votes = || {
+            let who: Vec<String> = self.votes.iter().map(mention).collect();
+            let who = if who.is_empty() { String::new() } else { format!(": {}", who.join(", ")) };
+            format!("{} of {} approvals{who}", self.votes.len(), self.votes_needed)
+        };
+        match self.state {
+            State::Pending => format!("PENDING, {}, until {}", votes(), hm(self.pending_until)),
+            State::Approved => format!("APPROVED ({}), granting access…", votes()),
+            State::Active => {
+                let ends = self.expires_at.map_or(String::new(), |t| format!(", ends {}", hm(t)));
+                let ext = self.extension.as_ref().map_or(String::new(), |(d, _)| {
+                    format!("; extension by {d} requested ({})", votes())
+                });
+                let how = if self.auto_approved { "auto-approved".to_string() } else { "approved".to_string() };
+                format!("ACTIVE ({how}){ends}{ext}")
+            }
+            State::Expired => format!("EXPIRED at {}", self.ended_at.map_or(String::new(), hm)),
+            State::Denied => format!("DENIED{}", by("by")),
+            State::TimedOut => "TIMED OUT: nobody decided in time".to_string(),
+            State::Cancelled => "CANCELLED by the requester".to_string(),
+            State::Failed => format!(
+                "FAILED: {}",
+                self.end_reason.as_deref().unwrap_or("access could not be granted")
+            ),
+            State::Revoked => format!(
+                "REVOKED{}{}",
+                by("by"),
+                self.end_reason.as_ref().map_or(String::new(), |r| format!(" ({r})"))
+            ),
+        }
+    }
+}
+
+/// `14:15 UTC` style time for messages; full RFC 3339 would be noise on a card.
+pub fn hm(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// The direct message text for a notice about `view`.
+pub fn notice_text(notice: &Notice, view: &RequestView, mention: &dyn Fn(&Actor) -> String) -> String {
+    let what = format!("#{} ({} on {})", view.id, view.role, view.target);
+    let ends = view.expires_at.map_or(String::new(), |t| format!(" until {}", hm(t)));
+    match notice {
+        Notice::Approved => format!("Your request {what} was approved: access is active{ends}."),
+        Notice::Denied { by } => format!("Your request {what} was denied by {}.", mention(by)),
+        Notice::ExpiringSoon => format!("Your access {what} ends soon{ends}. `/jit extend {} <duration> <reason>` asks for more time.", view.id),
+        Notice::Expired => format!("Your access {what} has expired and was removed."),
+        Notice::Revoked { by, reason } => format!("Your access {what} was revoked by {}: {reason}.", mention(by)),
+        Notice::TimedOut => format!("Your request {what} timed out: nobody decided in time. Ask again if you still need it."),
+        Notice::Failed { error } => format!("Your request {what} was approved but access could not be granted: {error}. Nothing was left behind."),
+        Notice::Extended => format!("Your access {what} was extended{ends}."),
+        Notice::ExtensionDenied { by } => format!("The extension of {what} was denied by {}; access still ends{ends}.", mention(by)),
+        Notice::ExtensionTimedOut => format!("Nobody decided on the extension of {what}; access still ends{ends}."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::fixtures::*;
+
+    fn plain(a: &Actor) -> String {
+        format!("<{}>", a.id)
+    }
+
+    #[test]
+    fn a_pending_card_offers_approve_and_deny_and_counts_votes() {
+        let v = RequestView::of(&in_state(State::Pending), 1);
+        assert_eq!(v.actions, vec![CardAction::Approve, CardAction::Deny]);
+        assert!(v.status(&plain).starts_with("PENDING, 0 of 1 approvals"));
+        assert!(v.summary(&plain).contains("debug on shop for 15m"));
+    }
+
+    #[test]
+    fn an_active_card_offers_revoke_and_final_cards_offer_nothing() {
+        assert_eq!(RequestView::of(&in_state(State::Active), 3).actions, vec![CardAction::Revoke]);
+        for s in ALL_STATES.into_iter().filter(|s| s.is_final()) {
+            assert!(RequestView::of(&in_state(s), 9).actions.is_empty(), "{s:?}");
+        }
+        let revoked = RequestView::of(&in_state(State::Revoked), 4);
+        assert_eq!(revoked.status(&plain), "REVOKED by <UAPP1> (done)");
+    }
+
+    #[test]
+    fn notices_name_the_request_and_who_acted() {
+        let v = RequestView::of(&in_state(State::Denied), 2);
+        let text = notice_text(&Notice::Denied { by: approver() }, &v, &plain);
+        assert_eq!(text, "Your request #7 (debug on shop) was denied by <UAPP1>.");
+    }
+
+    #[test]
+    fn card_actions_round_trip_their_names() {
+        for a in [CardAction::Approve, CardAction::Deny, CardAction::Revoke] {
+            assert_eq!(CardAction::parse(a.as_str()), Some(a));
+        }
+        assert_eq!(CardAction::parse("escalate"), None);
+    }
+}
