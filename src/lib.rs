@@ -8,3 +8,4 @@
 
 pub mod domain;
 pub mod ports;
+pub mod service;

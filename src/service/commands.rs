@@ -1,0 +1,185 @@
+//! Chat commands and card clicks, platform-neutral: the web layer turns a verified request into
+//! an [`Actor`] plus a [`Command`] or a click, and shows the returned [`Reply`] to that user only.
+
+use super::{Error, Result, Service};
+use crate::domain::DomainError;
+use crate::domain::audit::AuditDraft;
+use crate::domain::command::{Command, help_text};
+use crate::domain::identity::Actor;
+use crate::domain::ids::RequestId;
+use crate::domain::lifecycle::{self, NewRequest};
+use crate::domain::request::{AccessRequest, Event, State};
+use crate::domain::view::{CardAction, RequestView};
+use jiff::tz::TimeZone;
+use tracing::instrument;
+
+/// Text for the user who typed the command or clicked (ephemeral).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// The message.
+    pub text: String,
+}
+
+impl Reply {
+    fn new(text: impl Into<String>) -> Self {
+        Self { text: text.into() }
+    }
+}
+
+/// Turns an actor into a mention in the caller's platform syntax.
+pub type Mention<'a> = &'a dyn Fn(&Actor) -> String;
+
+impl Service {
+    /// Runs a `/jit` command for `actor`. `dedupe_key` (e.g. Slack's `trigger_id`) makes retried
+    /// deliveries of the same command a no-op. Refused requests are audited.
+    #[instrument(skip_all, fields(actor = %actor))]
+    pub async fn command(
+        &self,
+        actor: &Actor,
+        cmd: Command,
+        dedupe_key: Option<&str>,
+        mention: Mention<'_>,
+    ) -> Result<Reply> {
+        match cmd {
+            Command::Help => Ok(Reply::new(help_text())),
+            Command::Request { role, namespace, resource, duration, reason } => {
+                let new = NewRequest { requester: actor.clone(), role, namespace, resource, duration, reason };
+                self.submit(new, dedupe_key).await
+            }
+            Command::List => self.list(actor, mention),
+            Command::Status { id } => {
+                let cur = self.load(id)?;
+                self.check_can_see(actor, &cur.value)?;
+                let view = RequestView::of(&cur.value, cur.version);
+                Ok(Reply::new(format!("{}\nReason: {}", view.summary(mention), view.reason)))
+            }
+            Command::Revoke { id } => {
+                let event = Event::Revoke { by: actor.clone(), reason: "revoked from chat".into() };
+                self.refusable(actor, id, event).await?;
+                Ok(Reply::new(format!("Request #{id} is revoked; its access was removed.")))
+            }
+            Command::Extend { id, duration, reason } => {
+                let event = Event::RequestExtension { by: actor.clone(), duration, reason };
+                self.refusable(actor, id, event).await?;
+                Ok(Reply::new(format!("Extension of #{id} sent to the approvers.")))
+            }
+            Command::Cancel { id } => {
+                self.refusable(actor, id, Event::Cancel { by: actor.clone() }).await?;
+                Ok(Reply::new(format!("Request #{id} is cancelled.")))
+            }
+        }
+    }
+
+    /// Handles a click on a card button. Authorisation comes from the policy at click time, never
+    /// from the card; refused clicks are audited.
+    #[instrument(skip_all, fields(actor = %actor, request_id = %id))]
+    pub async fn click(&self, actor: &Actor, id: RequestId, action: CardAction) -> Result<Reply> {
+        let event = match action {
+            CardAction::Approve => Event::Approve { by: actor.clone() },
+            CardAction::Deny => Event::Deny { by: actor.clone() },
+            CardAction::Revoke => Event::Revoke { by: actor.clone(), reason: "revoked from the card".into() },
+        };
+        let req = self.refusable(actor, id, event).await?;
+        let text = match (action, req.state) {
+            (CardAction::Approve, State::Pending) => format!(
+                "You approved #{id}; it needs {} more approval(s).",
+                req.approvals_needed.saturating_sub(req.approvals.len())
+            ),
+            (CardAction::Approve, State::Active) if req.extension.is_some() => {
+                format!("You approved the extension of #{id}; it needs more approvals.")
+            }
+            (CardAction::Approve, _) => format!("You approved #{id}."),
+            (CardAction::Deny, _) => format!("You denied #{id}."),
+            (CardAction::Revoke, _) => format!("You revoked #{id}."),
+        };
+        Ok(Reply::new(text))
+    }
+
+    /// Applies an event on behalf of a person, auditing a refusal with its reason.
+    async fn refusable(&self, actor: &Actor, id: RequestId, event: Event) -> Result<AccessRequest> {
+        let result = self.apply(id, event).await;
+        if let Err(Error::Domain(e)) = &result {
+            self.audit(AuditDraft::new(actor.clone(), "refused", Some(id)).with("reason", e));
+        }
+        result
+    }
+
+    async fn submit(&self, new: NewRequest, dedupe_key: Option<&str>) -> Result<Reply> {
+        let now = self.clock.now();
+        let actor = new.requester.clone();
+        if let Some(key) = dedupe_key {
+            let forget = now.checked_sub(jiff::SignedDuration::from_hours(24)).unwrap_or(now);
+            if self.store.seen_once(&format!("{}:{key}", actor.platform), now, forget)? {
+                return Ok(Reply::new("This command was already received; `/jit list` shows your requests."));
+            }
+        }
+        let today = self.auto_approved_today(&actor, now)?;
+        // Check the policy before allocating an id, so a refusal stores no request at all.
+        if let Err(e) = lifecycle::submit(crate::domain::ids::RequestId(0), new.clone(), &self.policy, now, today) {
+            self.audit(
+                AuditDraft::new(actor, "refused", None)
+                    .with("command", "request")
+                    .with("role", &new.role)
+                    .with("namespace", &new.namespace)
+                    .with("reason", &e),
+            );
+            return Err(e.into());
+        }
+        let id = self.store.next_id()?;
+        let t = lifecycle::submit(id, new, &self.policy, now, today)?;
+        let outbox = self.outbox_for(&t);
+        self.store.create(&t.request, t.audit.clone(), now, &outbox)?;
+        self.after_commit(&t).await;
+        let req = &t.request;
+        let what = format!("{} on {} for {}", req.role, RequestView::of(req, 1).target, crate::domain::duration::format_duration(req.duration));
+        Ok(Reply::new(if req.auto_approved {
+            format!("Request #{id} ({what}) was approved by policy; access is being granted.")
+        } else {
+            format!("Request #{id} ({what}) was sent to the approvers. `/jit status {id}` shows where it stands.")
+        }))
+    }
+
+    fn auto_approved_today(&self, actor: &Actor, now: jiff::Timestamp) -> Result<u32> {
+        let midnight = now
+            .to_zoned(TimeZone::UTC)
+            .start_of_day()
+            .map(|z| z.timestamp())
+            .unwrap_or(now);
+        let n = self
+            .store
+            .list()?
+            .iter()
+            .filter(|r| r.value.requester == *actor && r.value.auto_approved && r.value.created_at >= midnight)
+            .count();
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    fn list(&self, actor: &Actor, mention: Mention<'_>) -> Result<Reply> {
+        let approver = self.policy.is_any_approver(actor);
+        let lines: Vec<String> = self
+            .store
+            .list()?
+            .into_iter()
+            .filter(|r| !r.value.state.is_final())
+            .filter(|r| approver || r.value.requester == *actor)
+            .map(|r| {
+                let v = RequestView::of(&r.value, r.version);
+                format!("#{} {} {} on {} for {}: {}", v.id, mention(&v.requester), v.role, v.target, v.duration, v.status(mention))
+            })
+            .collect();
+        Ok(Reply::new(if lines.is_empty() {
+            "No pending or active requests.".to_string()
+        } else {
+            lines.join("\n")
+        }))
+    }
+
+    fn check_can_see(&self, actor: &Actor, req: &AccessRequest) -> Result<()> {
+        let role = self.policy.role(&req.role)?;
+        if *actor == req.requester || self.policy.is_approver(role, actor) {
+            Ok(())
+        } else {
+            Err(DomainError::NotRequesterOrApprover(role.name.clone()).into())
+        }
+    }
+}

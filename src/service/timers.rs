@@ -1,0 +1,54 @@
+//! Deadline handling: pending timeouts, activation retries, expiry warnings, extension timeouts
+//! and expiries, driven by the store's deadline index.
+
+use super::{Result, Service};
+use crate::domain::ids::RequestId;
+use crate::domain::request::{Event, State};
+use tracing::{instrument, warn};
+
+/// What one pass over due deadlines did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct DueReport {
+    /// Deadlines handled.
+    pub handled: usize,
+    /// Deadlines that failed and stay due (retried with backoff).
+    pub failed: usize,
+}
+
+impl Service {
+    /// Handles every deadline due now. Failures are logged and left due, so the next pass retries
+    /// them; an expiry is never marked done before its bindings are deleted.
+    pub async fn run_due(&self) -> Result<DueReport> {
+        let mut report = DueReport::default();
+        let now = self.clock.now();
+        for id in self.store.due(now, 256)? {
+            match self.handle_due(id).await {
+                Ok(()) => report.handled += 1,
+                Err(e) => {
+                    report.failed += 1;
+                    warn!(request_id = %id, error = %e, "deadline not handled; will retry");
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Handles the due deadline of one request.
+    #[instrument(skip_all, fields(request_id = %id))]
+    pub async fn handle_due(&self, id: RequestId) -> Result<()> {
+        let req = self.load(id)?.value;
+        let now = self.clock.now();
+        let past = |t: Option<jiff::Timestamp>| t.is_some_and(|t| now >= t);
+        let event = match req.state {
+            State::Pending if now >= req.pending_until => Event::PendingTimeout,
+            State::Approved => return self.activate(id).await,
+            State::Active if past(req.expires_at) => Event::Expire,
+            State::Active if past(req.extension.as_ref().map(|e| e.pending_until)) => {
+                Event::ExtensionTimeout
+            }
+            State::Active if !req.warned && past(req.warn_at) => Event::WarnExpiry,
+            _ => return Ok(()),
+        };
+        self.apply(id, event).await.map(|_| ())
+    }
+}
