@@ -6,6 +6,7 @@
 //!            ports: Chat, Cluster, Store, Clock ◀── adapters (slack, mattermost, kube, sled)
 //! ```
 
+pub mod adapters;
 pub mod domain;
 pub mod ports;
 pub mod service;

@@ -3,14 +3,14 @@
 
 use crate::domain::audit::{AuditDraft, AuditRecord};
 use crate::domain::grant::PlannedBinding;
-use crate::domain::view::RequestView;
-use async_trait::async_trait;
-use std::time::Duration;
 use crate::domain::identity::{Actor, Platform};
 use crate::domain::ids::RequestId;
 use crate::domain::request::{AccessRequest, Notice};
+use crate::domain::view::RequestView;
+use async_trait::async_trait;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 
 /// A value with the version it was stored at; updates compare-and-swap on the version.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -111,7 +111,10 @@ impl RequestView {
             auto_approved: req.auto_approved,
             ended_by: req.ended_by.clone(),
             end_reason: req.end_reason.clone(),
-            pending_until: req.extension.as_ref().map_or(req.pending_until, |e| e.pending_until),
+            pending_until: req
+                .extension
+                .as_ref()
+                .map_or(req.pending_until, |e| e.pending_until),
             expires_at: req.expires_at,
             ended_at: req.ended_at,
             extension: req
@@ -144,18 +147,32 @@ impl RequestView {
         };
         let votes = || {
             let who: Vec<String> = self.votes.iter().map(mention).collect();
-            let who = if who.is_empty() { String::new() } else { format!(": {}", who.join(", ")) };
-            format!("{} of {} approvals{who}", self.votes.len(), self.votes_needed)
+            let who = if who.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", who.join(", "))
+            };
+            format!(
+                "{} of {} approvals{who}",
+                self.votes.len(),
+                self.votes_needed
+            )
         };
         match self.state {
             State::Pending => format!("PENDING, {}, until {}", votes(), hm(self.pending_until)),
             State::Approved => format!("APPROVED ({}), granting access…", votes()),
             State::Active => {
-                let ends = self.expires_at.map_or(String::new(), |t| format!(", ends {}", hm(t)));
+                let ends = self
+                    .expires_at
+                    .map_or(String::new(), |t| format!(", ends {}", hm(t)));
                 let ext = self.extension.as_ref().map_or(String::new(), |(d, _)| {
                     format!("; extension by {d} requested ({})", votes())
                 });
-                let how = if self.auto_approved { "auto-approved".to_string() } else { "approved".to_string() };
+                let how = if self.auto_approved {
+                    "auto-approved".to_string()
+                } else {
+                    "approved".to_string()
+                };
                 format!("ACTIVE ({how}){ends}{ext}")
             }
             State::Expired => format!("EXPIRED at {}", self.ended_at.map_or(String::new(), hm)),
@@ -164,12 +181,16 @@ impl RequestView {
             State::Cancelled => "CANCELLED by the requester".to_string(),
             State::Failed => format!(
                 "FAILED: {}",
-                self.end_reason.as_deref().unwrap_or("access could not be granted")
+                self.end_reason
+                    .as_deref()
+                    .unwrap_or("access could not be granted")
             ),
             State::Revoked => format!(
                 "REVOKED{}{}",
                 by("by"),
-                self.end_reason.as_ref().map_or(String::new(), |r| format!(" ({r})"))
+                self.end_reason
+                    .as_ref()
+                    .map_or(String::new(), |r| format!(" ({r})"))
             ),
         }
     }
@@ -181,20 +202,41 @@ pub fn hm(t: Timestamp) -> String {
 }
 
 /// The direct message text for a notice about `view`.
-pub fn notice_text(notice: &Notice, view: &RequestView, mention: &dyn Fn(&Actor) -> String) -> String {
+pub fn notice_text(
+    notice: &Notice,
+    view: &RequestView,
+    mention: &dyn Fn(&Actor) -> String,
+) -> String {
     let what = format!("#{} ({} on {})", view.id, view.role, view.target);
-    let ends = view.expires_at.map_or(String::new(), |t| format!(" until {}", hm(t)));
+    let ends = view
+        .expires_at
+        .map_or(String::new(), |t| format!(" until {}", hm(t)));
     match notice {
         Notice::Approved => format!("Your request {what} was approved: access is active{ends}."),
         Notice::Denied { by } => format!("Your request {what} was denied by {}.", mention(by)),
-        Notice::ExpiringSoon => format!("Your access {what} ends soon{ends}. `/jit extend {} <duration> <reason>` asks for more time.", view.id),
+        Notice::ExpiringSoon => format!(
+            "Your access {what} ends soon{ends}. `/jit extend {} <duration> <reason>` asks for more time.",
+            view.id
+        ),
         Notice::Expired => format!("Your access {what} has expired and was removed."),
-        Notice::Revoked { by, reason } => format!("Your access {what} was revoked by {}: {reason}.", mention(by)),
-        Notice::TimedOut => format!("Your request {what} timed out: nobody decided in time. Ask again if you still need it."),
-        Notice::Failed { error } => format!("Your request {what} was approved but access could not be granted: {error}. Nothing was left behind."),
+        Notice::Revoked { by, reason } => format!(
+            "Your access {what} was revoked by {}: {reason}.",
+            mention(by)
+        ),
+        Notice::TimedOut => format!(
+            "Your request {what} timed out: nobody decided in time. Ask again if you still need it."
+        ),
+        Notice::Failed { error } => format!(
+            "Your request {what} was approved but access could not be granted: {error}. Nothing was left behind."
+        ),
         Notice::Extended => format!("Your access {what} was extended{ends}."),
-        Notice::ExtensionDenied { by } => format!("The extension of {what} was denied by {}; access still ends{ends}.", mention(by)),
-        Notice::ExtensionTimedOut => format!("Nobody decided on the extension of {what}; access still ends{ends}."),
+        Notice::ExtensionDenied { by } => format!(
+            "The extension of {what} was denied by {}; access still ends{ends}.",
+            mention(by)
+        ),
+        Notice::ExtensionTimedOut => {
+            format!("Nobody decided on the extension of {what}; access still ends{ends}.")
+        }
     }
 }
 
@@ -217,7 +259,10 @@ mod tests {
 
     #[test]
     fn an_active_card_offers_revoke_and_final_cards_offer_nothing() {
-        assert_eq!(RequestView::of(&in_state(State::Active), 3).actions, vec![CardAction::Revoke]);
+        assert_eq!(
+            RequestView::of(&in_state(State::Active), 3).actions,
+            vec![CardAction::Revoke]
+        );
         for s in ALL_STATES.into_iter().filter(|s| s.is_final()) {
             assert!(RequestView::of(&in_state(s), 9).actions.is_empty(), "{s:?}");
         }
@@ -229,7 +274,10 @@ mod tests {
     fn notices_name_the_request_and_who_acted() {
         let v = RequestView::of(&in_state(State::Denied), 2);
         let text = notice_text(&Notice::Denied { by: approver() }, &v, &plain);
-        assert_eq!(text, "Your request #7 (debug on shop) was denied by <UAPP1>.");
+        assert_eq!(
+            text,
+            "Your request #7 (debug on shop) was denied by <UAPP1>."
+        );
     }
 
     #[test]

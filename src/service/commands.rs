@@ -42,8 +42,21 @@ impl Service {
     ) -> Result<Reply> {
         match cmd {
             Command::Help => Ok(Reply::new(help_text())),
-            Command::Request { role, namespace, resource, duration, reason } => {
-                let new = NewRequest { requester: actor.clone(), role, namespace, resource, duration, reason };
+            Command::Request {
+                role,
+                namespace,
+                resource,
+                duration,
+                reason,
+            } => {
+                let new = NewRequest {
+                    requester: actor.clone(),
+                    role,
+                    namespace,
+                    resource,
+                    duration,
+                    reason,
+                };
                 self.submit(new, dedupe_key).await
             }
             Command::List => self.list(actor, mention),
@@ -51,20 +64,40 @@ impl Service {
                 let cur = self.load(id)?;
                 self.check_can_see(actor, &cur.value)?;
                 let view = RequestView::of(&cur.value, cur.version);
-                Ok(Reply::new(format!("{}\nReason: {}", view.summary(mention), view.reason)))
+                Ok(Reply::new(format!(
+                    "{}\nReason: {}",
+                    view.summary(mention),
+                    view.reason
+                )))
             }
             Command::Revoke { id } => {
-                let event = Event::Revoke { by: actor.clone(), reason: "revoked from chat".into() };
+                let event = Event::Revoke {
+                    by: actor.clone(),
+                    reason: "revoked from chat".into(),
+                };
                 self.refusable(actor, id, event).await?;
-                Ok(Reply::new(format!("Request #{id} is revoked; its access was removed.")))
+                Ok(Reply::new(format!(
+                    "Request #{id} is revoked; its access was removed."
+                )))
             }
-            Command::Extend { id, duration, reason } => {
-                let event = Event::RequestExtension { by: actor.clone(), duration, reason };
+            Command::Extend {
+                id,
+                duration,
+                reason,
+            } => {
+                let event = Event::RequestExtension {
+                    by: actor.clone(),
+                    duration,
+                    reason,
+                };
                 self.refusable(actor, id, event).await?;
-                Ok(Reply::new(format!("Extension of #{id} sent to the approvers.")))
+                Ok(Reply::new(format!(
+                    "Extension of #{id} sent to the approvers."
+                )))
             }
             Command::Cancel { id } => {
-                self.refusable(actor, id, Event::Cancel { by: actor.clone() }).await?;
+                self.refusable(actor, id, Event::Cancel { by: actor.clone() })
+                    .await?;
                 Ok(Reply::new(format!("Request #{id} is cancelled.")))
             }
         }
@@ -77,7 +110,10 @@ impl Service {
         let event = match action {
             CardAction::Approve => Event::Approve { by: actor.clone() },
             CardAction::Deny => Event::Deny { by: actor.clone() },
-            CardAction::Revoke => Event::Revoke { by: actor.clone(), reason: "revoked from the card".into() },
+            CardAction::Revoke => Event::Revoke {
+                by: actor.clone(),
+                reason: "revoked from the card".into(),
+            },
         };
         let req = self.refusable(actor, id, event).await?;
         let text = match (action, req.state) {
@@ -108,14 +144,27 @@ impl Service {
         let now = self.clock.now();
         let actor = new.requester.clone();
         if let Some(key) = dedupe_key {
-            let forget = now.checked_sub(jiff::SignedDuration::from_hours(24)).unwrap_or(now);
-            if self.store.seen_once(&format!("{}:{key}", actor.platform), now, forget)? {
-                return Ok(Reply::new("This command was already received; `/jit list` shows your requests."));
+            let forget = now
+                .checked_sub(jiff::SignedDuration::from_hours(24))
+                .unwrap_or(now);
+            if self
+                .store
+                .seen_once(&format!("{}:{key}", actor.platform), now, forget)?
+            {
+                return Ok(Reply::new(
+                    "This command was already received; `/jit list` shows your requests.",
+                ));
             }
         }
         let today = self.auto_approved_today(&actor, now)?;
         // Check the policy before allocating an id, so a refusal stores no request at all.
-        if let Err(e) = lifecycle::submit(crate::domain::ids::RequestId(0), new.clone(), &self.policy, now, today) {
+        if let Err(e) = lifecycle::submit(
+            crate::domain::ids::RequestId(0),
+            new.clone(),
+            &self.policy,
+            now,
+            today,
+        ) {
             self.audit(
                 AuditDraft::new(actor, "refused", None)
                     .with("command", "request")
@@ -128,14 +177,22 @@ impl Service {
         let id = self.store.next_id()?;
         let t = lifecycle::submit(id, new, &self.policy, now, today)?;
         let outbox = self.outbox_for(&t);
-        self.store.create(&t.request, t.audit.clone(), now, &outbox)?;
+        self.store
+            .create(&t.request, t.audit.clone(), now, &outbox)?;
         self.after_commit(&t).await;
         let req = &t.request;
-        let what = format!("{} on {} for {}", req.role, RequestView::of(req, 1).target, crate::domain::duration::format_duration(req.duration));
+        let what = format!(
+            "{} on {} for {}",
+            req.role,
+            RequestView::of(req, 1).target,
+            crate::domain::duration::format_duration(req.duration)
+        );
         Ok(Reply::new(if req.auto_approved {
             format!("Request #{id} ({what}) was approved by policy; access is being granted.")
         } else {
-            format!("Request #{id} ({what}) was sent to the approvers. `/jit status {id}` shows where it stands.")
+            format!(
+                "Request #{id} ({what}) was sent to the approvers. `/jit status {id}` shows where it stands."
+            )
         }))
     }
 
@@ -149,7 +206,11 @@ impl Service {
             .store
             .list()?
             .iter()
-            .filter(|r| r.value.requester == *actor && r.value.auto_approved && r.value.created_at >= midnight)
+            .filter(|r| {
+                r.value.requester == *actor
+                    && r.value.auto_approved
+                    && r.value.created_at >= midnight
+            })
             .count();
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
@@ -164,7 +225,15 @@ impl Service {
             .filter(|r| approver || r.value.requester == *actor)
             .map(|r| {
                 let v = RequestView::of(&r.value, r.version);
-                format!("#{} {} {} on {} for {}: {}", v.id, mention(&v.requester), v.role, v.target, v.duration, v.status(mention))
+                format!(
+                    "#{} {} {} on {} for {}: {}",
+                    v.id,
+                    mention(&v.requester),
+                    v.role,
+                    v.target,
+                    v.duration,
+                    v.status(mention)
+                )
             })
             .collect();
         Ok(Reply::new(if lines.is_empty() {

@@ -16,7 +16,6 @@ pub use commands::Reply;
 pub use reconcile::{ReconcileAction, ReconcileReport};
 pub use timers::DueReport;
 
-
 use crate::domain::DomainError;
 use crate::domain::identity::Platform;
 use crate::domain::policy::Policy;

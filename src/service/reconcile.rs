@@ -74,7 +74,11 @@ impl Service {
             }
             report.actions.push(action);
         }
-        info!(actions = report.actions.len(), errors = report.errors.len(), "reconcile done");
+        info!(
+            actions = report.actions.len(),
+            errors = report.errors.len(),
+            "reconcile done"
+        );
         Ok(report)
     }
 
@@ -82,16 +86,24 @@ impl Service {
         match action {
             ReconcileAction::Delete { object, why } => {
                 self.cluster.delete_object(object).await?;
-                let draft = AuditDraft::new(Actor::system(), "reconcile_deleted", object.request_id)
-                    .with("kind", format!("{:?}", object.kind))
-                    .with("namespace", &object.namespace)
-                    .with("name", &object.name)
-                    .with("why", why);
+                let draft =
+                    AuditDraft::new(Actor::system(), "reconcile_deleted", object.request_id)
+                        .with("kind", format!("{:?}", object.kind))
+                        .with("namespace", &object.namespace)
+                        .with("name", &object.name)
+                        .with("why", why);
                 self.audit(draft);
             }
             ReconcileAction::Vanished { request_id } => {
                 let reason = "bindings removed outside jitpe".to_string();
-                self.apply(*request_id, Event::Revoke { by: Actor::system(), reason }).await?;
+                self.apply(
+                    *request_id,
+                    Event::Revoke {
+                        by: Actor::system(),
+                        reason,
+                    },
+                )
+                .await?;
             }
         }
         Ok(())
@@ -121,7 +133,10 @@ fn plan(
             Some(_) => None,
         };
         if let Some(why) = why {
-            actions.push(ReconcileAction::Delete { object: obj.clone(), why });
+            actions.push(ReconcileAction::Delete {
+                object: obj.clone(),
+                why,
+            });
         }
     }
     let present: BTreeSet<RequestId> = objects.iter().filter_map(|o| o.request_id).collect();

@@ -1,0 +1,227 @@
+//! In-memory stand-ins for the cluster and chat ports, for service and router tests. The real
+//! Kubernetes behaviour is tested against a real apiserver (`tests/kube_real.rs`); these only
+//! record what the service asked for.
+
+use crate::domain::grant::{PlannedBinding, RoleRef};
+use crate::domain::identity::{Actor, Platform};
+use crate::domain::ids::RequestId;
+use crate::domain::view::RequestView;
+use crate::ports::{CardRef, Chat, ChatError, Cluster, ClusterError, ManagedObject, ObjectKind};
+use async_trait::async_trait;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+/// A cluster that keeps objects in a map and can be told to fail.
+#[derive(Default)]
+pub struct FakeCluster {
+    objects: Mutex<BTreeMap<(ObjectKind, String, String), ManagedObject>>,
+    fail_apply: Mutex<Option<ClusterError>>,
+    fail_delete: Mutex<Option<ClusterError>>,
+}
+
+impl FakeCluster {
+    /// Makes every `apply` fail with `err` until cleared with `None`.
+    pub fn fail_apply(&self, err: Option<ClusterError>) {
+        *self.fail_apply.lock().expect("lock") = err;
+    }
+
+    /// Makes every delete fail with `err` until cleared with `None`.
+    pub fn fail_delete(&self, err: Option<ClusterError>) {
+        *self.fail_delete.lock().expect("lock") = err;
+    }
+
+    /// The objects held now.
+    pub fn objects(&self) -> Vec<ManagedObject> {
+        self.objects
+            .lock()
+            .expect("lock")
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Inserts an object directly, as if someone else created it.
+    pub fn insert(&self, obj: ManagedObject) {
+        let key = (obj.kind, obj.namespace.clone(), obj.name.clone());
+        self.objects.lock().expect("lock").insert(key, obj);
+    }
+
+    /// Removes every object of a request, as if someone else deleted them.
+    pub fn remove_request(&self, id: RequestId) {
+        self.objects
+            .lock()
+            .expect("lock")
+            .retain(|_, o| o.request_id != Some(id));
+    }
+}
+
+#[async_trait]
+impl Cluster for FakeCluster {
+    async fn apply(&self, plan: &[PlannedBinding]) -> Result<(), ClusterError> {
+        if let Some(e) = self.fail_apply.lock().expect("lock").clone() {
+            return Err(e);
+        }
+        for b in plan {
+            let expires_at = b
+                .annotations
+                .get(crate::domain::grant::EXPIRES_AT_ANNOTATION)
+                .and_then(|s| s.parse().ok());
+            let request_id = crate::domain::grant::request_id_of(&b.labels);
+            let mut kinds = vec![ObjectKind::RoleBinding];
+            if matches!(b.role_ref, RoleRef::Role(_)) {
+                kinds.push(ObjectKind::Role);
+            }
+            for kind in kinds {
+                self.insert(ManagedObject {
+                    kind,
+                    namespace: b.namespace.to_string(),
+                    name: b.name.clone(),
+                    request_id,
+                    expires_at,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete_request(&self, id: RequestId) -> Result<usize, ClusterError> {
+        if let Some(e) = self.fail_delete.lock().expect("lock").clone() {
+            return Err(e);
+        }
+        let mut objects = self.objects.lock().expect("lock");
+        let before = objects.len();
+        objects.retain(|_, o| o.request_id != Some(id));
+        Ok(before - objects.len())
+    }
+
+    async fn list_managed(&self) -> Result<Vec<ManagedObject>, ClusterError> {
+        Ok(self.objects())
+    }
+
+    async fn delete_object(&self, obj: &ManagedObject) -> Result<(), ClusterError> {
+        if let Some(e) = self.fail_delete.lock().expect("lock").clone() {
+            return Err(e);
+        }
+        let key = (obj.kind, obj.namespace.clone(), obj.name.clone());
+        self.objects.lock().expect("lock").remove(&key);
+        Ok(())
+    }
+}
+
+/// One call a [`RecordingChat`] received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChatCall {
+    /// A card was posted.
+    PostCard {
+        /// Channel.
+        channel: String,
+        /// What it showed.
+        view: RequestView,
+    },
+    /// A card was updated.
+    UpdateCard {
+        /// Which.
+        card: CardRef,
+        /// What it shows now.
+        view: RequestView,
+    },
+    /// A DM.
+    Direct {
+        /// To whom.
+        user: Actor,
+        /// Text.
+        text: String,
+    },
+    /// A channel line.
+    Line {
+        /// Channel.
+        channel: String,
+        /// Text.
+        text: String,
+    },
+}
+
+/// A chat platform that records every call and can be told to fail.
+pub struct RecordingChat {
+    platform: Platform,
+    calls: Mutex<Vec<ChatCall>>,
+    fail: Mutex<Option<ChatError>>,
+}
+
+impl RecordingChat {
+    /// A recorder for `platform`.
+    pub fn new(platform: Platform) -> Self {
+        Self {
+            platform,
+            calls: Mutex::new(Vec::new()),
+            fail: Mutex::new(None),
+        }
+    }
+
+    /// Everything received so far.
+    pub fn calls(&self) -> Vec<ChatCall> {
+        self.calls.lock().expect("lock").clone()
+    }
+
+    /// Makes every call fail with `err` until cleared.
+    pub fn fail(&self, err: Option<ChatError>) {
+        *self.fail.lock().expect("lock") = err;
+    }
+
+    fn record(&self, call: ChatCall) -> Result<(), ChatError> {
+        if let Some(e) = self.fail.lock().expect("lock").clone() {
+            return Err(e);
+        }
+        self.calls.lock().expect("lock").push(call);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Chat for RecordingChat {
+    fn platform(&self) -> Platform {
+        self.platform
+    }
+
+    fn approvers_channel(&self) -> &str {
+        "CAPPROVERS"
+    }
+
+    fn audit_channel(&self) -> &str {
+        "CAUDIT"
+    }
+
+    async fn post_card(&self, channel: &str, view: &RequestView) -> Result<CardRef, ChatError> {
+        self.record(ChatCall::PostCard {
+            channel: channel.into(),
+            view: view.clone(),
+        })?;
+        let n = self.calls.lock().expect("lock").len();
+        Ok(CardRef {
+            platform: self.platform,
+            channel: channel.into(),
+            message_id: format!("1700000000.{n:06}"),
+        })
+    }
+
+    async fn update_card(&self, card: &CardRef, view: &RequestView) -> Result<(), ChatError> {
+        self.record(ChatCall::UpdateCard {
+            card: card.clone(),
+            view: view.clone(),
+        })
+    }
+
+    async fn direct_message(&self, user: &Actor, text: &str) -> Result<(), ChatError> {
+        self.record(ChatCall::Direct {
+            user: user.clone(),
+            text: text.into(),
+        })
+    }
+
+    async fn post_line(&self, channel: &str, text: &str) -> Result<(), ChatError> {
+        self.record(ChatCall::Line {
+            channel: channel.into(),
+            text: text.into(),
+        })
+    }
+}

@@ -1,0 +1,4 @@
+//! Adapters: one file per implementation of a port.
+
+pub mod clock;
+pub mod fakes;
