@@ -1,0 +1,231 @@
+//! The cluster port on a real Kubernetes API, with kube-rs: server-side apply of RoleBindings
+//! (and resource-scoped Roles), deletion by label, listing for the reconcile sweep.
+
+use crate::domain::grant::{
+    EXPIRES_AT_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, PlannedBinding, REQUEST_ID_LABEL,
+    RoleRef, request_id_of,
+};
+use crate::domain::ids::RequestId;
+use crate::ports::{Cluster, ClusterError, ManagedObject, ObjectKind};
+use async_trait::async_trait;
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef as K8sRoleRef, Subject};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::{Client, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::fmt::Debug;
+
+const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
+
+/// jitpe's cluster adapter.
+#[derive(Clone)]
+pub struct KubeCluster {
+    client: Client,
+    field_manager: String,
+}
+
+impl KubeCluster {
+    /// Uses `client` (jitpe's own identity) and writes with `field_manager` (e.g. `jitpe`).
+    pub fn new(client: Client, field_manager: impl Into<String>) -> Self {
+        Self {
+            client,
+            field_manager: field_manager.into(),
+        }
+    }
+
+    async fn apply_one<K>(&self, ns: &str, name: &str, obj: &K) -> Result<(), ClusterError>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + DeserializeOwned
+            + Serialize
+            + Debug,
+        K::DynamicType: Default,
+    {
+        let api: Api<K> = Api::namespaced(self.client.clone(), ns);
+        // NB: force: jitpe owns these objects; a retry or an extension re-applies the same fields.
+        let params = PatchParams::apply(&self.field_manager).force();
+        api.patch(name, &params, &Patch::Apply(obj))
+            .await
+            .map(|_| ())
+            .map_err(map_err)
+    }
+
+    async fn list_kind<K>(&self, selector: &str) -> Result<Vec<K>, ClusterError>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned + Debug,
+        K::DynamicType: Default,
+    {
+        let api: Api<K> = Api::all(self.client.clone());
+        let list = api
+            .list(&ListParams::default().labels(selector))
+            .await
+            .map_err(map_err)?;
+        Ok(list.items)
+    }
+
+    async fn delete_kind<K>(&self, ns: &str, name: &str) -> Result<bool, ClusterError>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned + Debug,
+        K::DynamicType: Default,
+    {
+        let api: Api<K> = Api::namespaced(self.client.clone(), ns);
+        match api.delete(name, &DeleteParams::default()).await {
+            Ok(_) => Ok(true),
+            // Already gone is what we wanted.
+            Err(kube::Error::Api(ae)) if ae.code == 404 => Ok(false),
+            Err(e) => Err(map_err(e)),
+        }
+    }
+
+    async fn managed(&self, selector: &str) -> Result<Vec<ManagedObject>, ClusterError> {
+        let mut out: Vec<ManagedObject> = self
+            .list_kind::<RoleBinding>(selector)
+            .await?
+            .iter()
+            .map(|o| managed(ObjectKind::RoleBinding, o))
+            .collect();
+        let roles = self.list_kind::<Role>(selector).await?;
+        out.extend(roles.iter().map(|o| managed(ObjectKind::Role, o)));
+        Ok(out)
+    }
+}
+
+fn managed<K: Resource>(kind: ObjectKind, o: &K) -> ManagedObject {
+    ManagedObject {
+        kind,
+        namespace: o.namespace().unwrap_or_default(),
+        name: o.name_any(),
+        request_id: request_id_of(o.labels()),
+        expires_at: o
+            .annotations()
+            .get(EXPIRES_AT_ANNOTATION)
+            .and_then(|s| s.parse().ok()),
+    }
+}
+
+fn meta(b: &PlannedBinding) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(b.name.clone()),
+        namespace: Some(b.namespace.to_string()),
+        labels: Some(b.labels.clone()),
+        annotations: Some(b.annotations.clone()),
+        ..ObjectMeta::default()
+    }
+}
+
+fn subjects(b: &PlannedBinding) -> Vec<Subject> {
+    let user = Subject {
+        kind: "User".into(),
+        api_group: Some(RBAC_GROUP.into()),
+        name: b.subject.user.clone(),
+        namespace: None,
+    };
+    let groups = b.subject.groups.iter().map(|g| Subject {
+        kind: "Group".into(),
+        api_group: Some(RBAC_GROUP.into()),
+        name: g.clone(),
+        namespace: None,
+    });
+    std::iter::once(user).chain(groups).collect()
+}
+
+fn role_binding(b: &PlannedBinding) -> RoleBinding {
+    let (kind, name) = match &b.role_ref {
+        RoleRef::ClusterRole(n) => ("ClusterRole", n.clone()),
+        RoleRef::Role(n) => ("Role", n.clone()),
+    };
+    RoleBinding {
+        metadata: meta(b),
+        role_ref: K8sRoleRef {
+            api_group: RBAC_GROUP.into(),
+            kind: kind.into(),
+            name,
+        },
+        subjects: Some(subjects(b)),
+    }
+}
+
+fn scoped_role(b: &PlannedBinding) -> Option<Role> {
+    let rules = b.scoped_rules.as_ref()?;
+    let resource = b.resource_name.clone()?;
+    let rules = rules
+        .iter()
+        .map(|r| PolicyRule {
+            api_groups: Some(r.api_groups.clone()),
+            resources: Some(r.resources.clone()),
+            verbs: r.verbs.clone(),
+            resource_names: Some(vec![resource.clone()]),
+            non_resource_urls: None,
+        })
+        .collect();
+    Some(Role {
+        metadata: meta(b),
+        rules: Some(rules),
+    })
+}
+
+fn map_err(e: kube::Error) -> ClusterError {
+    match e {
+        kube::Error::Api(ae) => match ae.code {
+            403 => ClusterError::Forbidden(ae.message),
+            400 | 404 | 409 | 422 => ClusterError::Invalid(ae.message),
+            _ => ClusterError::Unavailable(format!("{} ({})", ae.message, ae.code)),
+        },
+        other => ClusterError::Unavailable(other.to_string()),
+    }
+}
+
+fn selector(extra: Option<RequestId>) -> String {
+    let base = format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}");
+    match extra {
+        Some(id) => format!("{base},{REQUEST_ID_LABEL}={id}"),
+        None => base,
+    }
+}
+
+#[async_trait]
+impl Cluster for KubeCluster {
+    async fn apply(&self, plan: &[PlannedBinding]) -> Result<(), ClusterError> {
+        for b in plan {
+            let ns = b.namespace.as_str();
+            // The Role first: a binding to a missing Role would grant nothing but still exist.
+            if let Some(role) = scoped_role(b) {
+                self.apply_one(ns, &b.name, &role).await?;
+            }
+            self.apply_one(ns, &b.name, &role_binding(b)).await?;
+        }
+        Ok(())
+    }
+
+    async fn delete_request(&self, id: RequestId) -> Result<usize, ClusterError> {
+        let mut deleted = 0;
+        // Bindings first: they are what grants access.
+        let mut objects = self.managed(&selector(Some(id))).await?;
+        objects.sort_by_key(|o| o.kind);
+        for o in &objects {
+            if self.delete(o).await? {
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    }
+
+    async fn list_managed(&self) -> Result<Vec<ManagedObject>, ClusterError> {
+        self.managed(&selector(None)).await
+    }
+
+    async fn delete_object(&self, obj: &ManagedObject) -> Result<(), ClusterError> {
+        self.delete(obj).await.map(|_| ())
+    }
+}
+
+impl KubeCluster {
+    async fn delete(&self, o: &ManagedObject) -> Result<bool, ClusterError> {
+        match o.kind {
+            ObjectKind::RoleBinding => self.delete_kind::<RoleBinding>(&o.namespace, &o.name).await,
+            ObjectKind::Role => self.delete_kind::<Role>(&o.namespace, &o.name).await,
+        }
+    }
+}
