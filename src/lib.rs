@@ -9,4 +9,6 @@
 pub mod adapters;
 pub mod domain;
 pub mod ports;
+pub mod scheduler;
 pub mod service;
+pub mod web;

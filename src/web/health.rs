@@ -1,0 +1,44 @@
+//! `/healthz` (the process is up), `/readyz` (store and cluster reachable) and `/metrics`.
+
+use super::AppState;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use std::sync::atomic::Ordering;
+
+/// Liveness: answers while the process serves HTTP.
+pub async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// Readiness: the store answers and the last reconcile sweep reached the cluster.
+pub async fn readyz(State(app): State<AppState>) -> impl IntoResponse {
+    let mut problems = Vec::new();
+    if let Err(e) = app.service.store().next_deadline() {
+        problems.push(format!("store: {e}"));
+    }
+    if !app.cluster_ok.load(Ordering::Relaxed) {
+        problems
+            .push("kubernetes: not reached yet (see the reconcile errors in the log)".to_string());
+    }
+    if problems.is_empty() {
+        (StatusCode::OK, "ready\n".to_string())
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready:\n{}\n", problems.join("\n")),
+        )
+    }
+}
+
+/// Prometheus text format.
+pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
+    let body = app.metrics.render(app.service.store().as_ref());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+}

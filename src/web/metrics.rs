@@ -1,0 +1,131 @@
+//! Prometheus metrics: counters updated as things happen, gauges read from the store per scrape.
+
+use crate::domain::request::State;
+use crate::ports::Store;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use std::collections::BTreeMap;
+
+/// Labels of the route counters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    /// The route (`/slack/commands`, ...).
+    pub route: String,
+    /// `ok`, `refused`, `auth_failed`, `error`.
+    pub result: String,
+}
+
+/// Counters shared by the web layer and the workers.
+pub struct Metrics {
+    registry: Registry,
+    /// Inbound requests by route and result.
+    pub inbound: Family<RouteLabels, Counter>,
+    /// Outgoing chat deliveries by route (platform/method) and result.
+    pub outbound: Family<RouteLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        let inbound = Family::<RouteLabels, Counter>::default();
+        let outbound = Family::<RouteLabels, Counter>::default();
+        registry.register(
+            "jitpe_inbound_requests",
+            "Inbound HTTP requests by route and result",
+            inbound.clone(),
+        );
+        registry.register(
+            "jitpe_chat_deliveries",
+            "Outgoing chat messages by platform and result",
+            outbound.clone(),
+        );
+        Self {
+            registry,
+            inbound,
+            outbound,
+        }
+    }
+}
+
+impl Metrics {
+    /// Counts one inbound request.
+    pub fn inbound(&self, route: &str, result: &str) {
+        self.inbound
+            .get_or_create(&RouteLabels {
+                route: route.into(),
+                result: result.into(),
+            })
+            .inc();
+    }
+
+    /// Counts one outgoing chat delivery.
+    pub fn outbound(&self, route: &str, result: &str) {
+        self.outbound
+            .get_or_create(&RouteLabels {
+                route: route.into(),
+                result: result.into(),
+            })
+            .inc();
+    }
+
+    /// The Prometheus text exposition of every metric, with store gauges read now.
+    pub fn render(&self, store: &dyn Store) -> String {
+        let mut out = String::new();
+        if encode(&mut out, &self.registry).is_err() {
+            return "# metrics could not be encoded\n".into();
+        }
+        // NB: encode() ends with "# EOF"; the store gauges go in a second block before it.
+        let body = out.trim_end().trim_end_matches("# EOF").to_string();
+        let mut gauges = Registry::default();
+        let by_state = Family::<Vec<(String, String)>, Gauge>::default();
+        gauges.register(
+            "jitpe_requests",
+            "Requests in the store by state",
+            by_state.clone(),
+        );
+        let mut counts: BTreeMap<&'static str, i64> = BTreeMap::new();
+        for s in [State::Pending, State::Approved, State::Active] {
+            counts.insert(state_label(s), 0);
+        }
+        if let Ok(list) = store.list() {
+            for r in list {
+                *counts.entry(state_label(r.value.state)).or_default() += 1;
+            }
+        }
+        for (state, n) in counts {
+            by_state
+                .get_or_create(&vec![("state".into(), state.into())])
+                .set(n);
+        }
+        let backlog = Gauge::<i64>::default();
+        backlog.set(store.outbox_all().map_or(-1, |o| o.len() as i64));
+        gauges.register(
+            "jitpe_outbox_backlog",
+            "Chat messages waiting in the outbox",
+            backlog,
+        );
+        let audit = Gauge::<i64>::default();
+        audit.set(
+            store
+                .audit_head()
+                .ok()
+                .flatten()
+                .map_or(0, |(seq, _)| seq as i64),
+        );
+        gauges.register("jitpe_audit_records", "Records in the audit chain", audit);
+        let mut more = String::new();
+        let _ = encode(&mut more, &gauges);
+        format!("{body}{more}")
+    }
+}
+
+fn state_label(s: State) -> &'static str {
+    match s {
+        State::TimedOut => "timed_out",
+        other => other.as_str(),
+    }
+}
