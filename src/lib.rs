@@ -8,6 +8,7 @@
 
 pub mod adapters;
 pub mod domain;
+pub mod outbox;
 pub mod ports;
 pub mod scheduler;
 pub mod service;

@@ -269,6 +269,10 @@ pub trait Chat: Send + Sync {
     fn approvers_channel(&self) -> &str;
     /// Where audit lines go.
     fn audit_channel(&self) -> &str;
+    /// How this platform mentions a user in text.
+    fn mention(&self, user: &Actor) -> String {
+        user.to_string()
+    }
     /// Posts an approval card; returns where it landed.
     async fn post_card(&self, channel: &str, view: &RequestView) -> Result<CardRef, ChatError>;
     /// Replaces a card in place.

@@ -1,0 +1,356 @@
+//! The chat delivery worker: drains the durable outbox and the audit log to the chat platforms.
+//!
+//! Every message was stored before anyone tried to send it, so a restart loses nothing. Delivery
+//! keeps FIFO order per channel, sends at most one message per `spacing` per channel, honours
+//! `Retry-After`, backs off on outages and gives up (audited) on permanent refusals. Expiry runs
+//! in its own worker, so chat being down never delays it.
+
+use crate::domain::audit::AuditDraft;
+use crate::domain::identity::{Actor, Platform};
+use crate::domain::policy::Policy;
+use crate::domain::request::AccessRequest;
+use crate::domain::view::{RequestView, notice_text};
+use crate::ports::{CardRef, Chat, ChatError, Clock, OutboxEntry, OutboxMessage, Store};
+use crate::web::metrics::Metrics;
+use jiff::{SignedDuration, Timestamp};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+use tracing::{Instrument, info_span, warn};
+
+/// Delivery settings.
+#[derive(Debug, Clone)]
+pub struct OutboxSettings {
+    /// Minimum time between two messages to one channel (Slack: one per second).
+    pub spacing: Duration,
+    /// Attempts before a message is given up (and the failure audited).
+    pub max_attempts: u32,
+    /// How often the audit chain head is posted to the audit channels.
+    pub chain_head_interval: Duration,
+}
+
+/// The delivery worker's state.
+pub struct Outbox {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    chats: BTreeMap<Platform, Arc<dyn Chat>>,
+    policy: Arc<Policy>,
+    settings: OutboxSettings,
+    metrics: Arc<Metrics>,
+    last_sent: Mutex<HashMap<String, Timestamp>>,
+}
+
+/// What one pass did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// Messages sent.
+    pub sent: usize,
+    /// Messages postponed (rate limit, outage, spacing).
+    pub postponed: usize,
+    /// Messages given up.
+    pub dropped: usize,
+}
+
+enum Outcome {
+    Sent,
+    Retry(ChatError),
+    Drop(String),
+}
+
+impl Outbox {
+    /// A worker over the given platforms.
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        chats: Vec<Arc<dyn Chat>>,
+        policy: Arc<Policy>,
+        settings: OutboxSettings,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let chats = chats.into_iter().map(|c| (c.platform(), c)).collect();
+        Self {
+            store,
+            clock,
+            chats,
+            policy,
+            settings,
+            metrics,
+            last_sent: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Runs until shutdown, a pass every `tick`.
+    pub async fn run(self, tick: Duration, mut shutdown: watch::Receiver<bool>) {
+        async move {
+            loop {
+                if let Err(e) = self.deliver().await {
+                    warn!(error = %e, "outbox pass failed");
+                }
+                if let Err(e) = self.post_audit().await {
+                    warn!(error = %e, "audit channel pass failed");
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(tick) => {}
+                    _ = shutdown.changed() => {}
+                }
+                if *shutdown.borrow() {
+                    break;
+                }
+            }
+        }
+        .instrument(info_span!("outbox_worker"))
+        .await
+    }
+
+    /// One pass over the outbox, FIFO per channel.
+    pub async fn deliver(&self) -> Result<Delivery, crate::ports::StoreError> {
+        let now = self.clock.now();
+        let mut report = Delivery::default();
+        let mut blocked: BTreeSet<String> = BTreeSet::new();
+        for entry in self.store.outbox_all()? {
+            let channel = self.channel_key(&entry);
+            // NB: a later message to a channel never overtakes an earlier one still waiting.
+            if entry.not_before > now || blocked.contains(&channel) || !self.spaced(&channel, now) {
+                blocked.insert(channel);
+                report.postponed += 1;
+                continue;
+            }
+            blocked.insert(channel.clone());
+            let outcome = self.send(&entry).await;
+            self.last_sent.lock().expect("lock").insert(channel, now);
+            self.settle(&entry, outcome, now, &mut report)?;
+        }
+        Ok(report)
+    }
+
+    fn settle(
+        &self,
+        entry: &OutboxEntry,
+        outcome: Outcome,
+        now: Timestamp,
+        report: &mut Delivery,
+    ) -> Result<(), crate::ports::StoreError> {
+        let platform = entry.item.platform.as_str();
+        match outcome {
+            Outcome::Sent => {
+                self.metrics.outbound(platform, "sent");
+                report.sent += 1;
+                self.store.outbox_done(entry.key)
+            }
+            Outcome::Retry(e) if entry.attempts + 1 < self.settings.max_attempts => {
+                self.metrics.outbound(platform, "retry");
+                report.postponed += 1;
+                let wait = match &e {
+                    ChatError::RateLimited(d) => *d + jitter(entry.key),
+                    _ => retry_backoff(entry.attempts),
+                };
+                let at = now
+                    .checked_add(
+                        SignedDuration::try_from(wait).unwrap_or(SignedDuration::from_secs(60)),
+                    )
+                    .unwrap_or(now);
+                self.store.outbox_retry(entry.key, at, &e.to_string())
+            }
+            Outcome::Retry(e) => self.give_up(entry, &e.to_string(), report),
+            Outcome::Drop(why) => self.give_up(entry, &why, report),
+        }
+    }
+
+    fn give_up(
+        &self,
+        entry: &OutboxEntry,
+        why: &str,
+        report: &mut Delivery,
+    ) -> Result<(), crate::ports::StoreError> {
+        warn!(key = entry.key, error = why, "chat message given up");
+        self.metrics
+            .outbound(entry.item.platform.as_str(), "dropped");
+        report.dropped += 1;
+        let draft = AuditDraft::new(
+            Actor::system(),
+            "chat_delivery_failed",
+            request_of(&entry.item.message),
+        )
+        .with("platform", entry.item.platform)
+        .with("error", why);
+        self.store.append_audit(draft, self.clock.now())?;
+        self.store.outbox_done(entry.key)
+    }
+
+    fn spaced(&self, channel: &str, now: Timestamp) -> bool {
+        let last = self.last_sent.lock().expect("lock").get(channel).copied();
+        let spacing =
+            SignedDuration::try_from(self.settings.spacing).unwrap_or(SignedDuration::ZERO);
+        last.is_none_or(|t| now.duration_since(t) >= spacing)
+    }
+
+    fn channel_key(&self, entry: &OutboxEntry) -> String {
+        let p = entry.item.platform;
+        match &entry.item.message {
+            OutboxMessage::Notify { user, .. } => format!("{p}:dm:{}", user.id),
+            OutboxMessage::PostCard { request_id } | OutboxMessage::UpdateCard { request_id } => {
+                format!(
+                    "{p}:card:{}",
+                    self.card_channel(p, *request_id).unwrap_or_default()
+                )
+            }
+        }
+    }
+
+    fn card_channel(
+        &self,
+        platform: Platform,
+        id: crate::domain::ids::RequestId,
+    ) -> Option<String> {
+        let chat = self.chats.get(&platform)?;
+        let req = self.store.get(id).ok().flatten()?;
+        Some(
+            self.role_channel(platform, &req.value)
+                .unwrap_or_else(|| chat.approvers_channel().to_string()),
+        )
+    }
+
+    /// The role's own approvers channel on `platform`, if the policy sets one.
+    fn role_channel(&self, platform: Platform, req: &AccessRequest) -> Option<String> {
+        let role = self.policy.role(&req.role).ok()?;
+        role.approvers_channel(platform).map(str::to_string)
+    }
+
+    async fn send(&self, entry: &OutboxEntry) -> Outcome {
+        let Some(chat) = self.chats.get(&entry.item.platform) else {
+            return Outcome::Drop(format!("{} is not configured", entry.item.platform));
+        };
+        let id = match request_of(&entry.item.message) {
+            Some(id) => id,
+            None => return Outcome::Drop("message names no request".into()),
+        };
+        let req = match self.store.get(id) {
+            Ok(Some(r)) => r,
+            Ok(None) => return Outcome::Drop(format!("request #{id} is gone")),
+            Err(e) => return Outcome::Retry(ChatError::Unavailable(e.to_string())),
+        };
+        let view = RequestView::of(&req.value, req.version);
+        let result = match &entry.item.message {
+            OutboxMessage::PostCard { .. } | OutboxMessage::UpdateCard { .. } => {
+                let post = matches!(entry.item.message, OutboxMessage::PostCard { .. });
+                let channel = self.role_channel(chat.platform(), &req.value);
+                self.card(chat.as_ref(), &view, channel.as_deref(), post)
+                    .await
+            }
+            OutboxMessage::Notify { user, notice, .. } => {
+                let text = notice_text(notice, &view, &|a| chat.mention(a));
+                chat.direct_message(user, &text).await
+            }
+        };
+        match result {
+            Ok(()) => Outcome::Sent,
+            Err(ChatError::Refused(why)) => Outcome::Drop(why),
+            Err(e) => Outcome::Retry(e),
+        }
+    }
+
+    /// Posts a card, or updates the existing ones (a re-post after a crash, or an update).
+    async fn card(
+        &self,
+        chat: &dyn Chat,
+        view: &RequestView,
+        role_channel: Option<&str>,
+        post: bool,
+    ) -> Result<(), ChatError> {
+        let unavailable = |e: crate::ports::StoreError| ChatError::Unavailable(e.to_string());
+        let cards: Vec<CardRef> = self
+            .store
+            .cards(view.id)
+            .map_err(unavailable)?
+            .into_iter()
+            .filter(|c| c.platform == chat.platform())
+            .collect();
+        if cards.is_empty() {
+            if !post {
+                return Ok(()); // the post itself was given up; nothing to update
+            }
+            let channel = role_channel.unwrap_or(chat.approvers_channel());
+            let card = chat.post_card(channel, view).await?;
+            return self.store.put_card(view.id, &card).map_err(unavailable);
+        }
+        for card in &cards {
+            chat.update_card(card, view).await?;
+        }
+        Ok(())
+    }
+
+    /// Posts new audit records (and, periodically, the chain head) to every audit channel.
+    pub async fn post_audit(&self) -> Result<usize, crate::ports::StoreError> {
+        let mut sent = 0;
+        for (platform, chat) in &self.chats {
+            let name = format!("audit:{platform}");
+            let now = self.clock.now();
+            let key = format!("{platform}:audit");
+            if !self.spaced(&key, now) {
+                continue;
+            }
+            let from = self.store.cursor(&name)? + 1;
+            if let Some(rec) = self.store.audit_from(from, 1)?.into_iter().next() {
+                match chat.post_line(chat.audit_channel(), &rec.line()).await {
+                    Ok(()) => {
+                        self.store.set_cursor(&name, rec.seq)?;
+                        sent += 1;
+                    }
+                    Err(e) => warn!(error = %e, %platform, "audit line not posted; will retry"),
+                }
+                self.last_sent.lock().expect("lock").insert(key, now);
+            } else {
+                sent += self.post_chain_head(platform, chat.as_ref(), now).await?;
+            }
+        }
+        Ok(sent)
+    }
+
+    async fn post_chain_head(
+        &self,
+        platform: &Platform,
+        chat: &dyn Chat,
+        now: Timestamp,
+    ) -> Result<usize, crate::ports::StoreError> {
+        let name = format!("chain_head_at:{platform}");
+        let last = self.store.cursor(&name)?;
+        let due = now.as_second() as u64 >= last + self.settings.chain_head_interval.as_secs();
+        let Some((seq, hash)) = self.store.audit_head()? else {
+            return Ok(0);
+        };
+        if !due {
+            return Ok(0);
+        }
+        let text = format!("audit chain head: record {seq}, sha256 {hash}");
+        match chat.post_line(chat.audit_channel(), &text).await {
+            Ok(()) => {
+                self.store.set_cursor(&name, now.as_second() as u64)?;
+                Ok(1)
+            }
+            Err(e) => {
+                warn!(error = %e, "chain head not posted; will retry");
+                Ok(0)
+            }
+        }
+    }
+}
+
+fn request_of(m: &OutboxMessage) -> Option<crate::domain::ids::RequestId> {
+    match m {
+        OutboxMessage::PostCard { request_id }
+        | OutboxMessage::UpdateCard { request_id }
+        | OutboxMessage::Notify { request_id, .. } => Some(*request_id),
+    }
+}
+
+/// Exponential backoff for outages: 2^attempts seconds, at most 5 minutes.
+pub fn retry_backoff(attempts: u32) -> Duration {
+    Duration::from_secs(2u64.saturating_pow(attempts.min(9)).min(300))
+}
+
+/// Up to 250 ms of spread so that many messages waiting on one `Retry-After` do not all return
+/// at the same instant; derived from the key so it needs no random source.
+fn jitter(key: u64) -> Duration {
+    Duration::from_millis(key.wrapping_mul(2_654_435_761) % 250)
+}
