@@ -3,3 +3,4 @@
 pub mod clock;
 pub mod fakes;
 pub mod kube;
+pub mod slack_respond;

@@ -1,8 +1,10 @@
 //! The HTTP surface: a thin axum layer. Signature checks live in extractors; handlers turn a
 //! verified request into a service call and reply fast; `error.rs` maps errors to user text.
 
+pub mod error;
 mod health;
 pub mod metrics;
+pub mod verify;
 
 use crate::service::Service;
 use axum::Router;
