@@ -75,7 +75,12 @@ fn a_created_request_reads_back_at_version_one_and_is_listed_by_id(s: &S) {
     let got = s.get(RequestId(2)).expect("get").expect("request 2 exists");
     assert_eq!((got.version, &got.value), (1, &b));
     assert_eq!(s.get(RequestId(3)).expect("get"), None);
-    let listed: Vec<_> = s.list().expect("list").into_iter().map(|v| v.value).collect();
+    let listed: Vec<_> = s
+        .list()
+        .expect("list")
+        .into_iter()
+        .map(|v| v.value)
+        .collect();
     assert_eq!(listed, [a, b]);
 }
 
@@ -94,7 +99,13 @@ fn an_update_bumps_the_version_and_chains_an_audit_record_with_its_outbox_items(
     let req = create(&**s, 1, 60);
     let active = activated(req, 900);
     let c = s
-        .update(1, &active, draft("activated", 1), ts(2), &[post_card(1), post_card(1)])
+        .update(
+            1,
+            &active,
+            draft("activated", 1),
+            ts(2),
+            &[post_card(1), post_card(1)],
+        )
         .expect("update at the current version");
     assert_eq!(c.version, 2);
     assert_eq!((c.audit.seq, c.audit.action.as_str()), (2, "activated"));
@@ -120,7 +131,13 @@ fn an_update_with_a_stale_version_conflicts_and_changes_nothing(s: &S) {
 fn an_update_of_a_missing_request_is_refused(s: &S) {
     let before = snapshot(s);
     let err = s
-        .update(1, &pending(7, 60), draft("approved", 7), ts(1), &[post_card(7)])
+        .update(
+            1,
+            &pending(7, 60),
+            draft("approved", 7),
+            ts(1),
+            &[post_card(7)],
+        )
         .expect_err("request 7 does not exist");
     assert!(matches!(err, StoreError::Missing(RequestId(7))), "{err}");
     assert_eq!(snapshot(s), before);
@@ -146,12 +163,17 @@ fn racing_updates_of_one_version_let_exactly_one_win(s: &S) {
         .collect();
     let wins = results.iter().filter(|r| r.is_ok()).count();
     assert_eq!(wins, 1, "{results:?}");
-    assert!(results
-        .iter()
-        .all(|r| r.is_ok() || matches!(r, Err(StoreError::Conflict(_)))));
+    assert!(
+        results
+            .iter()
+            .all(|r| r.is_ok() || matches!(r, Err(StoreError::Conflict(_))))
+    );
     assert_eq!(s.audit_head().expect("head").map(|h| h.0), Some(2));
     assert_eq!(s.outbox_all().expect("outbox").len(), 2);
-    assert_eq!(s.get(RequestId(1)).expect("get").expect("exists").version, 2);
+    assert_eq!(
+        s.get(RequestId(1)).expect("get").expect("exists").version,
+        2
+    );
 }
 
 fn due_lists_deadlines_up_to_now_earliest_first_within_the_limit(s: &S) {
@@ -177,7 +199,10 @@ fn the_deadline_entry_moves_when_the_request_is_updated(s: &S) {
         .expect("update");
     assert_eq!(s.next_deadline().expect("next"), Some(ts(500)));
     assert_eq!(s.due(ts(600), 10).expect("due"), [RequestId(2)]);
-    assert_eq!(s.due(ts(900), 10).expect("due"), [RequestId(2), RequestId(1)]);
+    assert_eq!(
+        s.due(ts(900), 10).expect("due"),
+        [RequestId(2), RequestId(1)]
+    );
 }
 
 fn a_final_request_leaves_the_deadline_index(s: &S) {
@@ -198,7 +223,8 @@ fn the_audit_chain_verifies_after_many_writes(s: &S) {
         let req = create(&**s, id, 100 + id as i64);
         s.update(1, &activated(req, 900), draft("activated", id), ts(2), &[])
             .expect("activate");
-        s.append_audit(draft("card_posted", id), ts(3)).expect("append");
+        s.append_audit(draft("card_posted", id), ts(3))
+            .expect("append");
     }
     let records = s.audit_from(1, usize::MAX).expect("audit");
     let head = s.audit_head().expect("head").expect("a head after writes");
@@ -207,7 +233,9 @@ fn the_audit_chain_verifies_after_many_writes(s: &S) {
 
 fn append_audit_chains_after_transition_records(s: &S) {
     assert_eq!(s.audit_head().expect("head"), None);
-    let first = s.append_audit(draft("auth_failed", 0), ts(1)).expect("append");
+    let first = s
+        .append_audit(draft("auth_failed", 0), ts(1))
+        .expect("append");
     assert_eq!(first.seq, 1);
     create(&**s, 1, 60);
     let third = s.append_audit(draft("refused", 0), ts(2)).expect("append");
@@ -218,7 +246,8 @@ fn append_audit_chains_after_transition_records(s: &S) {
 
 fn audit_from_pages_through_the_log_in_order(s: &S) {
     for n in 0..7 {
-        s.append_audit(draft("refused", n), ts(n as i64)).expect("append");
+        s.append_audit(draft("refused", n), ts(n as i64))
+            .expect("append");
     }
     let seqs = |from, limit| -> Vec<u64> {
         let page = s.audit_from(from, limit).expect("audit");
@@ -238,7 +267,10 @@ fn the_outbox_is_fifo_and_new_items_are_due_at_once(s: &S) {
     let order: Vec<_> = due.iter().map(|e| e.item.clone()).collect();
     assert_eq!(order, [post_card(3), post_card(1), post_card(2)]);
     assert!(due.windows(2).all(|w| w[0].key < w[1].key));
-    assert!(due.iter().all(|e| e.attempts == 0 && e.last_error.is_none()));
+    assert!(
+        due.iter()
+            .all(|e| e.attempts == 0 && e.last_error.is_none())
+    );
     assert_eq!(s.outbox_due(ts(0), 2).expect("due").len(), 2);
     assert_eq!(s.outbox_due(ts(-1), 10).expect("due"), []);
 }
@@ -247,17 +279,25 @@ fn outbox_retry_postpones_an_entry_and_counts_the_attempt(s: &S) {
     create(&**s, 1, 60);
     create(&**s, 2, 60);
     let first = s.outbox_all().expect("outbox")[0].key;
-    s.outbox_retry(first, ts(30), "slack said 429").expect("retry");
+    s.outbox_retry(first, ts(30), "slack said 429")
+        .expect("retry");
     let due_now = s.outbox_due(ts(29), 10).expect("due");
-    assert_eq!(due_now.iter().map(|e| e.item.clone()).collect::<Vec<_>>(), [post_card(2)]);
+    assert_eq!(
+        due_now.iter().map(|e| e.item.clone()).collect::<Vec<_>>(),
+        [post_card(2)]
+    );
     let later = s.outbox_due(ts(30), 10).expect("due");
     assert_eq!(later.len(), 2);
-    assert_eq!(later[0].key, first, "a retried entry keeps its place in the queue");
+    assert_eq!(
+        later[0].key, first,
+        "a retried entry keeps its place in the queue"
+    );
     assert_eq!(
         (later[0].attempts, later[0].last_error.as_deref()),
         (1, Some("slack said 429"))
     );
-    s.outbox_retry(999, ts(30), "gone").expect("retrying a delivered entry is a no-op");
+    s.outbox_retry(999, ts(30), "gone")
+        .expect("retrying a delivered entry is a no-op");
 }
 
 fn outbox_done_removes_only_that_entry(s: &S) {
@@ -267,7 +307,10 @@ fn outbox_done_removes_only_that_entry(s: &S) {
     s.outbox_done(first).expect("done");
     s.outbox_done(first).expect("done twice is harmless");
     let left = s.outbox_all().expect("outbox");
-    assert_eq!(left.iter().map(|e| e.item.clone()).collect::<Vec<_>>(), [post_card(2)]);
+    assert_eq!(
+        left.iter().map(|e| e.item.clone()).collect::<Vec<_>>(),
+        [post_card(2)]
+    );
 }
 
 fn cards_are_kept_one_per_platform_and_per_request(s: &S) {
@@ -278,14 +321,27 @@ fn cards_are_kept_one_per_platform_and_per_request(s: &S) {
         message_id: message_id.into(),
     };
     assert_eq!(s.cards(RequestId(1)).expect("cards"), []);
-    s.put_card(RequestId(1), &card(Platform::Slack, "1.0")).expect("put");
-    s.put_card(RequestId(1), &card(Platform::Mattermost, "p1")).expect("put");
-    s.put_card(RequestId(1), &card(Platform::Slack, "1.5")).expect("put");
-    s.put_card(RequestId(2), &card(Platform::Slack, "2.0")).expect("put");
+    s.put_card(RequestId(1), &card(Platform::Slack, "1.0"))
+        .expect("put");
+    s.put_card(RequestId(1), &card(Platform::Mattermost, "p1"))
+        .expect("put");
+    s.put_card(RequestId(1), &card(Platform::Slack, "1.5"))
+        .expect("put");
+    s.put_card(RequestId(2), &card(Platform::Slack, "2.0"))
+        .expect("put");
     let mut got = s.cards(RequestId(1)).expect("cards");
     got.sort_by_key(|c| c.platform);
-    assert_eq!(got, [card(Platform::Slack, "1.5"), card(Platform::Mattermost, "p1")]);
-    assert_eq!(s.cards(RequestId(2)).expect("cards"), [card(Platform::Slack, "2.0")]);
+    assert_eq!(
+        got,
+        [
+            card(Platform::Slack, "1.5"),
+            card(Platform::Mattermost, "p1")
+        ]
+    );
+    assert_eq!(
+        s.cards(RequestId(2)).expect("cards"),
+        [card(Platform::Slack, "2.0")]
+    );
 }
 
 fn seen_once_is_true_from_the_second_call_until_the_key_is_forgotten(s: &S) {
@@ -293,8 +349,14 @@ fn seen_once_is_true_from_the_second_call_until_the_key_is_forgotten(s: &S) {
     assert!(!seen("trigger-1", 0));
     assert!(seen("trigger-1", 10));
     assert!(!seen("trigger-2", 10));
-    assert!(seen("trigger-1", 300), "still remembered at the edge of the window");
-    assert!(!seen("trigger-1", 301), "forgotten once older than forget_before");
+    assert!(
+        seen("trigger-1", 300),
+        "still remembered at the edge of the window"
+    );
+    assert!(
+        !seen("trigger-1", 301),
+        "forgotten once older than forget_before"
+    );
     assert!(seen("trigger-1", 302));
 }
 

@@ -247,7 +247,11 @@ impl Store for SledStore {
     }
 
     fn outbox_done(&self, key: u64) -> Result<(), StoreError> {
-        self.trees.outbox.remove(u64_key(key)).map_err(backend)?;
+        // A transaction, like `outbox_retry`, so a concurrent retry cannot resurrect the entry.
+        self.trees
+            .outbox
+            .transaction(|out| out.remove(&u64_key(key)).map(|_| ()).map_err(Into::into))
+            .map_err(sled_tx::unwrap_tx_error)?;
         self.flush()
     }
 

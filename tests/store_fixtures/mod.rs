@@ -95,8 +95,12 @@ pub fn ended(mut req: AccessRequest, state: State) -> AccessRequest {
 
 /// An audit draft about request `id`.
 pub fn draft(action: &str, id: u64) -> AuditDraft {
-    AuditDraft::new(Actor::new(Platform::Slack, "U1"), action, Some(RequestId(id)))
-        .with("role", "debug")
+    AuditDraft::new(
+        Actor::new(Platform::Slack, "U1"),
+        action,
+        Some(RequestId(id)),
+    )
+    .with("role", "debug")
 }
 
 /// An outbox item that posts the card of request `id`.
