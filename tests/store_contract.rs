@@ -35,6 +35,7 @@ contract_suite!(
     the_deadline_entry_moves_when_the_request_is_updated,
     a_final_request_leaves_the_deadline_index,
     the_audit_chain_verifies_after_many_writes,
+    concurrent_writers_still_produce_one_gapless_chain,
     append_audit_chains_after_transition_records,
     audit_from_pages_through_the_log_in_order,
     the_outbox_is_fifo_and_new_items_are_due_at_once,
@@ -229,6 +230,27 @@ fn the_audit_chain_verifies_after_many_writes(s: &S) {
     let records = s.audit_from(1, usize::MAX).expect("audit");
     let head = s.audit_head().expect("head").expect("a head after writes");
     assert_eq!(verify(&records, Some((head.0, &head.1))), Ok(60));
+}
+
+fn concurrent_writers_still_produce_one_gapless_chain(s: &S) {
+    let writers: Vec<_> = (1..=4u64)
+        .map(|id| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                create(&*s, id, 60);
+                for _ in 0..10 {
+                    s.append_audit(draft("refused", id), ts(1)).expect("append");
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().expect("writer thread does not panic");
+    }
+    let records = s.audit_from(1, usize::MAX).expect("audit");
+    let head = s.audit_head().expect("head").expect("a head after writes");
+    assert_eq!(verify(&records, Some((head.0, &head.1))), Ok(44));
+    assert_eq!(s.outbox_all().expect("outbox").len(), 4);
 }
 
 fn append_audit_chains_after_transition_records(s: &S) {
