@@ -1,0 +1,306 @@
+//! [`SledStore`]: the production [`Store`] on an embedded sled 0.34 database.
+//!
+//! Trees (key layouts in `sled_keys`):
+//!
+//! | tree        | key                         | value                              |
+//! |-------------|-----------------------------|------------------------------------|
+//! | `requests`  | id (u64 BE)                 | JSON `{version, deadline, request}` |
+//! | `deadlines` | deadline (sortable) ++ id   | empty                              |
+//! | `audit`     | seq (u64 BE)                | JSON [`AuditRecord`]               |
+//! | `meta`      | `last_id`, `audit_head`, `outbox_last`, `cursor/<name>` | u64 BE or JSON |
+//! | `outbox`    | key (u64 BE, FIFO)          | JSON [`OutboxEntry`]               |
+//! | `cards`     | id ++ platform              | JSON [`CardRef`]                   |
+//! | `seen`      | `k/<key>` and `t/<time><key>` | first-seen time / empty          |
+//!
+//! Every write that touches several trees is one sled transaction, and the database is flushed
+//! before a write returns `Ok`, so a caller that was told "stored" can rely on it after a crash.
+//! The audit head lives in `meta`, apart from the log, so deleting the newest records is caught by
+//! [`crate::domain::audit::verify`].
+
+use super::sled_keys::{
+    META_AUDIT_HEAD, backend, card_key, cursor_key, deadline_key, decode, encode,
+    read_deadline_key, read_u64, u64_key,
+};
+use super::sled_tx::{self, Trees};
+use crate::domain::audit::{AuditDraft, AuditRecord};
+use crate::domain::ids::RequestId;
+use crate::domain::request::AccessRequest;
+use crate::ports::{CardRef, Committed, OutboxEntry, OutboxItem, Store, StoreError, Versioned};
+use jiff::Timestamp;
+use sled::Transactional;
+use std::path::Path;
+
+/// The sled-backed store. Cheap to share behind an `Arc`; sled handles concurrency.
+pub struct SledStore {
+    db: sled::Db,
+    trees: Trees,
+}
+
+impl SledStore {
+    /// Opens (or creates) the store in directory `path`.
+    ///
+    /// sled locks the directory, so a second process (or a second `open` in this one) fails with
+    /// an error that names the path instead of corrupting it.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let db = sled::Config::new().path(path).open().map_err(|e| {
+            let msg = e.to_string();
+            if msg.contains("could not acquire lock") {
+                StoreError::Backend(format!(
+                    "the store at {} is locked by another process; only one jitpe may use a data \
+                     directory at a time (stop the other one, or deploy with strategy: Recreate)",
+                    path.display()
+                ))
+            } else {
+                StoreError::Backend(format!(
+                    "cannot open the store at {}: {msg}",
+                    path.display()
+                ))
+            }
+        })?;
+        Self::from_db(db)
+    }
+
+    /// A store in a temporary directory that is deleted on drop, for benchmarks and experiments.
+    pub fn temporary() -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .temporary(true)
+            .open()
+            .map_err(backend)?;
+        Self::from_db(db)
+    }
+
+    fn from_db(db: sled::Db) -> Result<Self, StoreError> {
+        let tree = |name: &str| db.open_tree(name).map_err(backend);
+        let trees = Trees {
+            requests: tree("requests")?,
+            deadlines: tree("deadlines")?,
+            audit: tree("audit")?,
+            meta: tree("meta")?,
+            outbox: tree("outbox")?,
+            cards: tree("cards")?,
+            seen: tree("seen")?,
+        };
+        Ok(Self { db, trees })
+    }
+
+    /// The raw database, for offline tools (`jitpe audit verify|export`) and tests (for example
+    /// tampering with the `audit` tree to check that verification notices). The service itself
+    /// never uses it: writing here bypasses every invariant of [`Store`].
+    pub fn db(&self) -> &sled::Db {
+        &self.db
+    }
+
+    /// Makes committed writes durable before the caller is told they succeeded.
+    fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map(|_| ()).map_err(backend)
+    }
+
+    /// The shared body of `create` (`expected == None`) and `update`.
+    fn write(
+        &self,
+        expected: Option<u64>,
+        req: &AccessRequest,
+        audit: AuditDraft,
+        at: Timestamp,
+        outbox: &[OutboxItem],
+    ) -> Result<Committed, StoreError> {
+        let t = &self.trees;
+        let committed = (&t.requests, &t.deadlines, &t.audit, &t.meta, &t.outbox)
+            .transaction(|(requests, deadlines, log, meta, out)| {
+                let version = sled_tx::put_request(requests, deadlines, meta, expected, req)?;
+                let record = sled_tx::chain_audit(log, meta, audit.clone(), at)?;
+                sled_tx::push_outbox(out, meta, outbox, at)?;
+                Ok(Committed {
+                    version,
+                    audit: record,
+                })
+            })
+            .map_err(sled_tx::unwrap_tx_error)?;
+        self.flush()?;
+        Ok(committed)
+    }
+}
+
+impl Store for SledStore {
+    fn next_id(&self) -> Result<RequestId, StoreError> {
+        let id = self
+            .trees
+            .meta
+            .transaction(sled_tx::allocate_id)
+            .map_err(sled_tx::unwrap_tx_error)?;
+        self.flush()?;
+        Ok(id)
+    }
+
+    fn create(
+        &self,
+        req: &AccessRequest,
+        audit: AuditDraft,
+        at: Timestamp,
+        outbox: &[OutboxItem],
+    ) -> Result<Committed, StoreError> {
+        self.write(None, req, audit, at, outbox)
+    }
+
+    fn update(
+        &self,
+        expected_version: u64,
+        req: &AccessRequest,
+        audit: AuditDraft,
+        at: Timestamp,
+        outbox: &[OutboxItem],
+    ) -> Result<Committed, StoreError> {
+        self.write(Some(expected_version), req, audit, at, outbox)
+    }
+
+    fn get(&self, id: RequestId) -> Result<Option<Versioned<AccessRequest>>, StoreError> {
+        let Some(bytes) = self.trees.requests.get(u64_key(id.0)).map_err(backend)? else {
+            return Ok(None);
+        };
+        sled_tx::decode_request(&bytes).map(Some)
+    }
+
+    fn list(&self) -> Result<Vec<Versioned<AccessRequest>>, StoreError> {
+        self.trees
+            .requests
+            .iter()
+            .map(|kv| sled_tx::decode_request(&kv.map_err(backend)?.1))
+            .collect()
+    }
+
+    fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<RequestId>, StoreError> {
+        // Everything up to (now, largest id) inclusive: all entries whose deadline is <= now.
+        let end = deadline_key(now, RequestId(u64::MAX));
+        self.trees
+            .deadlines
+            .range(..=end)
+            .take(limit)
+            .map(|kv| Ok(read_deadline_key(&kv.map_err(backend)?.0)?.1))
+            .collect()
+    }
+
+    fn next_deadline(&self) -> Result<Option<Timestamp>, StoreError> {
+        match self.trees.deadlines.first().map_err(backend)? {
+            Some((key, _)) => Ok(Some(read_deadline_key(&key)?.0)),
+            None => Ok(None),
+        }
+    }
+
+    fn append_audit(&self, audit: AuditDraft, at: Timestamp) -> Result<AuditRecord, StoreError> {
+        let t = &self.trees;
+        let record = (&t.audit, &t.meta)
+            .transaction(|(log, meta)| sled_tx::chain_audit(log, meta, audit.clone(), at))
+            .map_err(sled_tx::unwrap_tx_error)?;
+        self.flush()?;
+        Ok(record)
+    }
+
+    fn audit_from(&self, from: u64, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
+        self.trees
+            .audit
+            .range(u64_key(from)..)
+            .take(limit)
+            .map(|kv| decode(&kv.map_err(backend)?.1, "audit record"))
+            .collect()
+    }
+
+    fn audit_head(&self) -> Result<Option<(u64, String)>, StoreError> {
+        let Some(bytes) = self.trees.meta.get(META_AUDIT_HEAD).map_err(backend)? else {
+            return Ok(None);
+        };
+        let head: super::sled_keys::Head = decode(&bytes, "audit head")?;
+        Ok(Some((head.seq, head.hash)))
+    }
+
+    fn outbox_due(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        let mut due = Vec::new();
+        for entry in self.outbox_all()? {
+            if due.len() >= limit {
+                break;
+            }
+            if entry.not_before <= now {
+                due.push(entry);
+            }
+        }
+        Ok(due)
+    }
+
+    fn outbox_all(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.trees
+            .outbox
+            .iter()
+            .map(|kv| decode(&kv.map_err(backend)?.1, "outbox entry"))
+            .collect()
+    }
+
+    fn outbox_retry(
+        &self,
+        key: u64,
+        not_before: Timestamp,
+        last_error: &str,
+    ) -> Result<(), StoreError> {
+        self.trees
+            .outbox
+            .transaction(|out| sled_tx::retry_outbox(out, key, not_before, last_error))
+            .map_err(sled_tx::unwrap_tx_error)?;
+        self.flush()
+    }
+
+    fn outbox_done(&self, key: u64) -> Result<(), StoreError> {
+        // A transaction, like `outbox_retry`, so a concurrent retry cannot resurrect the entry.
+        self.trees
+            .outbox
+            .transaction(|out| out.remove(&u64_key(key)).map(|_| ()).map_err(Into::into))
+            .map_err(sled_tx::unwrap_tx_error)?;
+        self.flush()
+    }
+
+    fn put_card(&self, id: RequestId, card: &CardRef) -> Result<(), StoreError> {
+        let key = card_key(id, card.platform.as_str());
+        self.trees
+            .cards
+            .insert(key, encode(card)?)
+            .map_err(backend)?;
+        self.flush()
+    }
+
+    fn cards(&self, id: RequestId) -> Result<Vec<CardRef>, StoreError> {
+        self.trees
+            .cards
+            .scan_prefix(u64_key(id.0))
+            .map(|kv| decode(&kv.map_err(backend)?.1, "card"))
+            .collect()
+    }
+
+    fn seen_once(
+        &self,
+        key: &str,
+        now: Timestamp,
+        forget_before: Timestamp,
+    ) -> Result<bool, StoreError> {
+        sled_tx::forget_seen(&self.trees.seen, forget_before)?;
+        let seen = self
+            .trees
+            .seen
+            .transaction(|seen| sled_tx::mark_seen(seen, key, now))
+            .map_err(sled_tx::unwrap_tx_error)?;
+        self.flush()?;
+        Ok(seen)
+    }
+
+    fn cursor(&self, name: &str) -> Result<u64, StoreError> {
+        match self.trees.meta.get(cursor_key(name)).map_err(backend)? {
+            Some(bytes) => read_u64(&bytes, "cursor"),
+            None => Ok(0),
+        }
+    }
+
+    fn set_cursor(&self, name: &str, value: u64) -> Result<(), StoreError> {
+        let key = cursor_key(name);
+        self.trees
+            .meta
+            .insert(key, &u64_key(value))
+            .map_err(backend)?;
+        self.flush()
+    }
+}
