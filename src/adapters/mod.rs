@@ -9,7 +9,7 @@ pub mod clock;
 pub mod fakes;
 pub mod kube;
 pub mod memory;
-mod sled_keys;
 pub mod slack_respond;
+mod sled_keys;
 pub mod sled_store;
 mod sled_tx;

@@ -46,7 +46,10 @@ impl SlackResponder {
         if resp.status().is_success() {
             Ok(())
         } else {
-            Err(ChatError::Unavailable(format!("response_url answered {}", resp.status())))
+            Err(ChatError::Unavailable(format!(
+                "response_url answered {}",
+                resp.status()
+            )))
         }
     }
 }

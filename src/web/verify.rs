@@ -30,7 +30,12 @@ pub const SLACK_WINDOW_SECS: i64 = 300;
 
 /// Checks `X-Slack-Signature` over `v0:<timestamp>:<raw body>` with the signing secret, in
 /// constant time, and the timestamp against `now` (Unix seconds).
-pub fn verify_slack(secret: &[u8], headers: &HeaderMap, body: &[u8], now: i64) -> Result<(), AuthError> {
+pub fn verify_slack(
+    secret: &[u8],
+    headers: &HeaderMap,
+    body: &[u8],
+    now: i64,
+) -> Result<(), AuthError> {
     let ts = header(headers, "x-slack-request-timestamp")?;
     let sig = header(headers, "x-slack-signature")?;
     let ts_num: i64 = ts.parse().map_err(|_| AuthError::BadTimestamp)?;
@@ -38,7 +43,9 @@ pub fn verify_slack(secret: &[u8], headers: &HeaderMap, body: &[u8], now: i64) -
     if skew.abs() > SLACK_WINDOW_SECS {
         return Err(AuthError::Stale(skew));
     }
-    let hex_sig = sig.strip_prefix("v0=").ok_or(AuthError::MalformedSignature)?;
+    let hex_sig = sig
+        .strip_prefix("v0=")
+        .ok_or(AuthError::MalformedSignature)?;
     let given = hex::decode(hex_sig).map_err(|_| AuthError::MalformedSignature)?;
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
     mac.update(b"v0:");
@@ -77,43 +84,82 @@ mod tests {
     fn headers(sig: &str, ts: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
         h.insert("x-slack-signature", HeaderValue::from_str(sig).unwrap());
-        h.insert("x-slack-request-timestamp", HeaderValue::from_str(ts).unwrap());
+        h.insert(
+            "x-slack-request-timestamp",
+            HeaderValue::from_str(ts).unwrap(),
+        );
         h
     }
 
     #[test]
     fn the_official_slack_test_vector_verifies() {
-        assert_eq!(slack_signature(SECRET.as_bytes(), TS, BODY.as_bytes()), EXPECTED);
+        assert_eq!(
+            slack_signature(SECRET.as_bytes(), TS, BODY.as_bytes()),
+            EXPECTED
+        );
         let h = headers(EXPECTED, &TS.to_string());
-        assert_eq!(verify_slack(SECRET.as_bytes(), &h, BODY.as_bytes(), TS + 10), Ok(()));
+        assert_eq!(
+            verify_slack(SECRET.as_bytes(), &h, BODY.as_bytes(), TS + 10),
+            Ok(())
+        );
     }
 
     #[test]
     fn a_tampered_body_or_wrong_secret_is_a_mismatch() {
         let h = headers(EXPECTED, &TS.to_string());
         let tampered = BODY.replace("U2CERLKJA", "U2CERLKJB");
-        assert_eq!(verify_slack(SECRET.as_bytes(), &h, tampered.as_bytes(), TS), Err(AuthError::Mismatch));
-        assert_eq!(verify_slack(b"other", &h, BODY.as_bytes(), TS), Err(AuthError::Mismatch));
+        assert_eq!(
+            verify_slack(SECRET.as_bytes(), &h, tampered.as_bytes(), TS),
+            Err(AuthError::Mismatch)
+        );
+        assert_eq!(
+            verify_slack(b"other", &h, BODY.as_bytes(), TS),
+            Err(AuthError::Mismatch)
+        );
     }
 
     #[test]
     fn stale_and_future_timestamps_are_refused() {
         let h = headers(EXPECTED, &TS.to_string());
-        assert_eq!(verify_slack(SECRET.as_bytes(), &h, BODY.as_bytes(), TS + 301), Err(AuthError::Stale(301)));
-        assert_eq!(verify_slack(SECRET.as_bytes(), &h, BODY.as_bytes(), TS - 301), Err(AuthError::Stale(-301)));
+        assert_eq!(
+            verify_slack(SECRET.as_bytes(), &h, BODY.as_bytes(), TS + 301),
+            Err(AuthError::Stale(301))
+        );
+        assert_eq!(
+            verify_slack(SECRET.as_bytes(), &h, BODY.as_bytes(), TS - 301),
+            Err(AuthError::Stale(-301))
+        );
     }
 
     #[test]
     fn missing_or_malformed_headers_are_refused() {
         let body = BODY.as_bytes();
         let s = SECRET.as_bytes();
-        assert_eq!(verify_slack(s, &HeaderMap::new(), body, TS), Err(AuthError::MissingHeader("x-slack-request-timestamp")));
-        assert_eq!(verify_slack(s, &headers(EXPECTED, "soon"), body, TS), Err(AuthError::BadTimestamp));
+        assert_eq!(
+            verify_slack(s, &HeaderMap::new(), body, TS),
+            Err(AuthError::MissingHeader("x-slack-request-timestamp"))
+        );
+        assert_eq!(
+            verify_slack(s, &headers(EXPECTED, "soon"), body, TS),
+            Err(AuthError::BadTimestamp)
+        );
         let no_prefix = EXPECTED.trim_start_matches("v0=");
-        assert_eq!(verify_slack(s, &headers(no_prefix, &TS.to_string()), body, TS), Err(AuthError::MalformedSignature));
-        assert_eq!(verify_slack(s, &headers("v0=zz", &TS.to_string()), body, TS), Err(AuthError::MalformedSignature));
+        assert_eq!(
+            verify_slack(s, &headers(no_prefix, &TS.to_string()), body, TS),
+            Err(AuthError::MalformedSignature)
+        );
+        assert_eq!(
+            verify_slack(s, &headers("v0=zz", &TS.to_string()), body, TS),
+            Err(AuthError::MalformedSignature)
+        );
         let mut h = HeaderMap::new();
-        h.insert("x-slack-request-timestamp", HeaderValue::from_static("1531420618"));
-        assert_eq!(verify_slack(s, &h, body, TS), Err(AuthError::MissingHeader("x-slack-signature")));
+        h.insert(
+            "x-slack-request-timestamp",
+            HeaderValue::from_static("1531420618"),
+        );
+        assert_eq!(
+            verify_slack(s, &h, body, TS),
+            Err(AuthError::MissingHeader("x-slack-signature"))
+        );
     }
 }
