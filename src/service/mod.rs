@@ -103,3 +103,6 @@ impl Service {
         self.wake.clone()
     }
 }
+
+#[cfg(test)]
+mod tests;
