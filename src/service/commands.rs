@@ -27,7 +27,7 @@ impl Reply {
 }
 
 /// Turns an actor into a mention in the caller's platform syntax.
-pub type Mention<'a> = &'a dyn Fn(&Actor) -> String;
+pub type Mention<'a> = &'a (dyn Fn(&Actor) -> String + Sync);
 
 impl Service {
     /// Runs a `/jit` command for `actor`. `dedupe_key` (e.g. Slack's `trigger_id`) makes retried

@@ -4,13 +4,14 @@
 pub mod error;
 mod health;
 pub mod metrics;
+pub mod slack;
 pub mod verify;
 
 use crate::service::Service;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 use metrics::Metrics;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -35,6 +36,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Whether the last reconcile sweep reached the cluster (for `/readyz`).
     pub cluster_ok: Arc<AtomicBool>,
+    /// Slack's inbound settings; `None` when Slack is not configured (its routes answer 404).
+    pub slack: Option<Arc<slack::SlackInbound>>,
 }
 
 /// The router; `body_limit` bytes is the largest body accepted (413 above it).
@@ -43,6 +46,8 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .route(SLACK_COMMANDS, post(slack::command))
+        .route(SLACK_INTERACTIONS, post(slack::interaction))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
