@@ -1,0 +1,225 @@
+//! A jitpe router over in-memory fakes, and signed Slack requests for it.
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, Response};
+use http_body_util::BodyExt;
+use jitpe::adapters::clock::ManualClock;
+use jitpe::adapters::fakes::FakeCluster;
+use jitpe::adapters::memory::MemStore;
+use jitpe::adapters::slack_respond::SlackResponder;
+use jitpe::domain::identity::Platform;
+use jitpe::domain::policy::Policy;
+use jitpe::domain::policy_config::RawPolicy;
+use jitpe::ports::{Clock, Store};
+use jitpe::service::{ChatTargets, Service};
+use jitpe::web::metrics::Metrics;
+use jitpe::web::slack::SlackInbound;
+use jitpe::web::verify::slack_signature;
+use jitpe::web::{AppState, router};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use tower::ServiceExt;
+
+/// The signing secret of the test Slack app.
+pub const SIGNING_SECRET: &str = "test-signing-secret-0123456789abcdef";
+/// The test workspace.
+pub const TEAM: &str = "T0TEST";
+/// The test app.
+pub const APP_ID: &str = "A0JITPE";
+
+/// The test policy: `debug` (1 approval by UAPP1/UAPP2), `change` (2 approvals); requester UREQ
+/// maps to Kubernetes user `kube_user`.
+pub fn policy_toml(kube_user: &str, namespaces: &[&str]) -> String {
+    let allow: Vec<String> = namespaces.iter().map(|n| format!("\"{n}\"")).collect();
+    format!(
+        r#"
+pending_ttl = "1h"
+[namespaces]
+allow = [{allow}, "shop"]
+[groups]
+sre = ["slack:UAPP1", "slack:UAPP2"]
+[[identities]]
+kube_user = "{kube_user}"
+chat = ["slack:UREQ"]
+[roles.debug]
+default_duration = "15m"
+max_duration = "1h"
+approver_groups = ["sre"]
+[[roles.debug.bindings]]
+cluster_role = "jitpe-ingress-debug"
+[roles.change]
+default_duration = "30m"
+max_duration = "2h"
+approvals = 2
+approver_groups = ["sre"]
+[[roles.change.bindings]]
+cluster_role = "jitpe-ingress-change"
+"#,
+        allow = allow.join(", ")
+    )
+}
+
+/// Builds a policy from [`policy_toml`].
+pub fn policy(kube_user: &str, namespaces: &[&str]) -> Policy {
+    let raw: RawPolicy =
+        toml::from_str(&policy_toml(kube_user, namespaces)).expect("test policy is TOML");
+    Policy::try_from(raw).expect("test policy is valid")
+}
+
+/// A router with its collaborators.
+pub struct World {
+    /// The router under test.
+    pub app: Router,
+    /// The store behind it.
+    pub store: Arc<dyn Store>,
+    /// The clock behind it.
+    pub clock: Arc<ManualClock>,
+    /// The service behind it.
+    pub service: Service,
+}
+
+/// A world on fakes (MemStore, FakeCluster), with the clock at the real current time.
+pub fn fake_world() -> (World, Arc<FakeCluster>) {
+    let cluster = Arc::new(FakeCluster::default());
+    let store: Arc<dyn Store> = Arc::new(MemStore::new());
+    let w = world_with(
+        store,
+        cluster.clone(),
+        policy("rachel", &["shop"]),
+        "http://127.0.0.1:9/",
+    );
+    (w, cluster)
+}
+
+/// A world over any store and cluster; `response_prefix` is where click answers may go.
+pub fn world_with(
+    store: Arc<dyn Store>,
+    cluster: Arc<dyn jitpe::ports::Cluster>,
+    policy: Policy,
+    response_prefix: &str,
+) -> World {
+    let clock = Arc::new(ManualClock::at(jiff::Timestamp::now()));
+    let targets = ChatTargets {
+        approvers_channels: [(Platform::Slack, "CAPPROVERS".to_string())].into(),
+    };
+    let service = Service::new(
+        store.clone(),
+        cluster,
+        clock.clone(),
+        Arc::new(policy),
+        targets,
+    );
+    let slack = SlackInbound {
+        signing_secret: SIGNING_SECRET.as_bytes().to_vec(),
+        app_id: Some(APP_ID.into()),
+        team_id: Some(TEAM.into()),
+        responder: SlackResponder::new(response_prefix),
+    };
+    let state = AppState {
+        service: service.clone(),
+        metrics: Arc::new(Metrics::default()),
+        cluster_ok: Arc::new(AtomicBool::new(true)),
+        slack: Some(Arc::new(slack)),
+    };
+    World {
+        app: router(state, 16 * 1024),
+        store,
+        clock,
+        service,
+    }
+}
+
+impl World {
+    /// Sends a request through the router.
+    pub async fn send(&self, req: Request<Body>) -> (u16, String) {
+        let resp: Response<Body> = self
+            .app
+            .clone()
+            .oneshot(req)
+            .await
+            .expect("the router always answers");
+        let status = resp.status().as_u16();
+        let body = resp.into_body().collect().await.expect("body").to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    /// A correctly signed form POST at the clock's time.
+    pub fn signed(&self, path: &str, body: &str) -> Request<Body> {
+        let ts = self.clock.now().as_second();
+        signed_at(
+            path,
+            body,
+            ts,
+            &slack_signature(SIGNING_SECRET.as_bytes(), ts, body.as_bytes()),
+        )
+    }
+
+    /// A `/jit` command from `user`.
+    pub fn command(&self, user: &str, text: &str, trigger: &str) -> Request<Body> {
+        let body = serde_urlencoded::to_string([
+            ("token", "deprecated"),
+            ("team_id", TEAM),
+            ("channel_id", "CREQ"),
+            ("user_id", user),
+            ("user_name", "display-name-is-ignored"),
+            ("command", "/jit"),
+            ("text", text),
+            ("response_url", "http://127.0.0.1:9/commands/1"),
+            ("trigger_id", trigger),
+            ("api_app_id", APP_ID),
+        ])
+        .expect("form encodes");
+        self.signed("/slack/commands", &body)
+    }
+
+    /// A click on a card (`action` = `approve`, `deny`, `revoke`).
+    pub fn click(
+        &self,
+        user: &str,
+        action: &str,
+        id: u64,
+        channel: &str,
+        ts: &str,
+        response_url: &str,
+    ) -> Request<Body> {
+        let payload = click_payload(user, action, id, channel, ts, response_url);
+        let body =
+            serde_urlencoded::to_string([("payload", payload.to_string())]).expect("form encodes");
+        self.signed("/slack/interactions", &body)
+    }
+}
+
+/// The JSON of a `block_actions` payload.
+pub fn click_payload(
+    user: &str,
+    action: &str,
+    id: u64,
+    channel: &str,
+    ts: &str,
+    response_url: &str,
+) -> serde_json::Value {
+    serde_json::json!({
+        "type": "block_actions",
+        "user": {"id": user, "username": "someone", "name": "someone", "team_id": TEAM},
+        "api_app_id": APP_ID,
+        "token": "deprecated",
+        "container": {"type": "message", "message_ts": ts, "channel_id": channel, "is_ephemeral": false},
+        "trigger_id": "1.2.3",
+        "team": {"id": TEAM, "domain": "example"},
+        "channel": {"id": channel, "name": "ingress-approvers"},
+        "response_url": response_url,
+        "actions": [{"type": "button", "block_id": format!("jit_review_{id}_v1"), "action_id": format!("jit_{action}"),
+                     "value": id.to_string(), "action_ts": "1700000005.123456"}]
+    })
+}
+
+/// A form POST with the given timestamp and signature headers.
+pub fn signed_at(path: &str, body: &str, ts: i64, signature: &str) -> Request<Body> {
+    Request::post(path)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-slack-request-timestamp", ts.to_string())
+        .header("x-slack-signature", signature)
+        .body(Body::from(body.to_string()))
+        .expect("request builds")
+}

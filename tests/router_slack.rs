@@ -1,0 +1,276 @@
+//! Slack routes through the real router, over in-memory fakes: every refusal changes nothing.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::Request;
+use common::world::{World, fake_world, signed_at};
+use jitpe::domain::identity::Platform;
+use jitpe::domain::ids::RequestId;
+use jitpe::domain::request::State;
+use jitpe::ports::CardRef;
+
+/// Everything a refusal must leave untouched.
+fn snapshot(w: &World) -> (usize, usize, Vec<State>) {
+    let requests = w.store.list().unwrap();
+    let states = requests.iter().map(|r| r.value.state).collect();
+    (requests.len(), w.store.outbox_all().unwrap().len(), states)
+}
+
+fn auth_failures(w: &World) -> usize {
+    w.store
+        .audit_from(1, 1000)
+        .unwrap()
+        .iter()
+        .filter(|r| r.action == "auth_failed")
+        .count()
+}
+
+/// Submits a debug request and pretends its card was posted at CAPPROVERS / 1700000000.000100.
+async fn pending(w: &World, role: &str) -> RequestId {
+    let (status, body) = w
+        .send(w.command(
+            "UREQ",
+            &format!("request {role} shop 15m INC-1 checkout 502s"),
+            "t-1",
+        ))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("sent to the approvers"), "{body}");
+    let id = w.store.list().unwrap().last().unwrap().value.id;
+    let card = CardRef {
+        platform: Platform::Slack,
+        channel: "CAPPROVERS".into(),
+        message_id: "1700000000.000100".into(),
+    };
+    w.store.put_card(id, &card).unwrap();
+    id
+}
+
+fn click(w: &World, user: &str, action: &str, id: RequestId) -> Request<Body> {
+    w.click(
+        user,
+        action,
+        id.0,
+        "CAPPROVERS",
+        "1700000000.000100",
+        "http://127.0.0.1:9/actions/1",
+    )
+}
+
+fn state(w: &World, id: RequestId) -> State {
+    w.store.get(id).unwrap().unwrap().value.state
+}
+
+#[tokio::test]
+async fn a_signed_request_command_creates_a_pending_request_and_answers_ephemerally() {
+    let (w, _) = fake_world();
+    let (status, body) = w
+        .send(w.command("UREQ", "request debug shop 15m INC-1 502s", "t-1"))
+        .await;
+    assert_eq!(status, 200);
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["response_type"], "ephemeral");
+    assert_eq!(w.store.list().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn forged_stale_tampered_and_unsigned_requests_are_refused_and_audited() {
+    let (w, _) = fake_world();
+    let good = w.command("UREQ", "request debug shop 15m INC-1 502s", "t-1");
+    let body =
+        "team_id=T0TEST&user_id=UREQ&command=%2Fjit&text=request+debug+shop+15m+x&trigger_id=t";
+    let now = jiff::Timestamp::now().as_second();
+    let sig = jitpe::web::verify::slack_signature(
+        common::world::SIGNING_SECRET.as_bytes(),
+        now,
+        body.as_bytes(),
+    );
+    let stale_ts = now - 301;
+    let stale_sig = jitpe::web::verify::slack_signature(
+        common::world::SIGNING_SECRET.as_bytes(),
+        stale_ts,
+        body.as_bytes(),
+    );
+    let cases: Vec<(Request<Body>, u16)> = vec![
+        (signed_at("/slack/commands", body, now, "v0=00"), 401),
+        (
+            signed_at("/slack/commands", body, now, &sig.replace('a', "b")),
+            401,
+        ),
+        (
+            signed_at("/slack/commands", body, stale_ts, &stale_sig),
+            401,
+        ),
+        (
+            signed_at("/slack/commands", &body.replace("UREQ", "UAPP1"), now, &sig),
+            401,
+        ),
+        (
+            Request::post("/slack/commands")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from(body))
+                .unwrap(),
+            401,
+        ),
+        (
+            Request::post("/slack/commands")
+                .header("content-type", "application/json")
+                .body(Body::from(body))
+                .unwrap(),
+            400,
+        ),
+        (
+            signed_at("/slack/commands", &"x".repeat(20_000), now, &sig),
+            413,
+        ),
+    ];
+    let before = snapshot(&w);
+    for (i, (req, want)) in cases.into_iter().enumerate() {
+        let (status, text) = w.send(req).await;
+        assert_eq!(status, want, "case {i}: {text}");
+        assert!(text.starts_with("refused"), "case {i}: {text}");
+    }
+    assert_eq!(snapshot(&w), before, "refusals change nothing");
+    assert_eq!(auth_failures(&w), 7);
+    let (status, _) = w.send(good).await;
+    assert_eq!(status, 200, "the real thing still works");
+}
+
+#[tokio::test]
+async fn malformed_commands_get_a_clear_answer_and_store_nothing() {
+    let (w, _) = fake_world();
+    for (text, needle) in [
+        ("request debug shop", "reason"),
+        ("request debug Shop_1 15m x", "namespace"),
+        ("request debug shop 15x fix", "duration"),
+        ("frobnicate", "request"),
+        ("request admin shop 15m x", "no role"),
+        ("request debug kube-system 15m x", "not open"),
+        ("request debug shop 2h x", "at most 1h"),
+    ] {
+        let (status, body) = w.send(w.command("UREQ", text, text)).await;
+        assert_eq!(status, 200, "{text}");
+        assert!(body.contains(needle), "{text}: {body}");
+    }
+    let (_, body) = w
+        .send(w.command("USTRANGER", "request debug shop 15m x", "t-s"))
+        .await;
+    assert!(body.contains("not mapped"), "{body}");
+    assert!(w.store.list().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_slack_retry_of_a_command_creates_one_request() {
+    let (w, _) = fake_world();
+    for _ in 0..3 {
+        let mut req = w.command("UREQ", "request debug shop 15m INC-1", "trigger-same");
+        req.headers_mut()
+            .insert("x-slack-retry-num", "1".parse().unwrap());
+        assert_eq!(w.send(req).await.0, 200);
+    }
+    assert_eq!(w.store.list().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn an_approvers_click_activates_and_a_second_click_changes_nothing() {
+    let (w, cluster) = fake_world();
+    let id = pending(&w, "debug").await;
+    assert_eq!(w.send(click(&w, "UAPP1", "approve", id)).await.0, 200);
+    assert_eq!(state(&w, id), State::Active);
+    assert_eq!(cluster.objects().len(), 1);
+    let before = snapshot(&w);
+    assert_eq!(w.send(click(&w, "UAPP1", "approve", id)).await.0, 200);
+    assert_eq!(w.send(click(&w, "UAPP2", "deny", id)).await.0, 200);
+    assert_eq!(snapshot(&w), before);
+}
+
+#[tokio::test]
+async fn self_approval_non_approvers_and_clicks_after_deny_change_nothing() {
+    let (w, cluster) = fake_world();
+    let id = pending(&w, "debug").await;
+    for user in ["UREQ", "USTRANGER"] {
+        assert_eq!(w.send(click(&w, user, "approve", id)).await.0, 200);
+        assert_eq!(state(&w, id), State::Pending, "{user}");
+    }
+    w.send(click(&w, "UAPP1", "deny", id)).await;
+    assert_eq!(state(&w, id), State::Denied);
+    w.send(click(&w, "UAPP2", "approve", id)).await;
+    assert_eq!(state(&w, id), State::Denied);
+    assert!(cluster.objects().is_empty());
+    let refused = w
+        .store
+        .audit_from(1, 100)
+        .unwrap()
+        .iter()
+        .filter(|r| r.action == "refused")
+        .count();
+    assert_eq!(refused, 3, "each refused click is audited");
+}
+
+#[tokio::test]
+async fn two_approver_roles_stay_pending_after_the_first_click() {
+    let (w, _) = fake_world();
+    let id = pending(&w, "change").await;
+    w.send(click(&w, "UAPP1", "approve", id)).await;
+    let req = w.store.get(id).unwrap().unwrap().value;
+    assert_eq!((req.state, req.approvals.len()), (State::Pending, 1));
+    w.send(click(&w, "UAPP2", "approve", id)).await;
+    assert_eq!(state(&w, id), State::Active);
+}
+
+#[tokio::test]
+async fn malformed_payloads_unknown_actions_and_foreign_cards_change_nothing() {
+    let (w, _) = fake_world();
+    let id = pending(&w, "debug").await;
+    let before = snapshot(&w);
+    let bad_json = serde_urlencoded::to_string([("payload", "{not json")]).unwrap();
+    assert_eq!(
+        w.send(w.signed("/slack/interactions", &bad_json)).await.0,
+        400
+    );
+    let mut unknown = common::world::click_payload(
+        "UAPP1",
+        "escalate",
+        id.0,
+        "CAPPROVERS",
+        "1700000000.000100",
+        "http://127.0.0.1:9/a",
+    );
+    unknown["actions"][0]["action_id"] = "jit_escalate".into();
+    let body = serde_urlencoded::to_string([("payload", unknown.to_string())]).unwrap();
+    assert_eq!(w.send(w.signed("/slack/interactions", &body)).await.0, 200);
+    let foreign = w.click(
+        "UAPP1",
+        "approve",
+        id.0,
+        "COTHER",
+        "1700000000.000100",
+        "http://127.0.0.1:9/a",
+    );
+    assert_eq!(w.send(foreign).await.0, 200);
+    assert_eq!(snapshot(&w), before);
+    let refused = w
+        .store
+        .audit_from(1, 100)
+        .unwrap()
+        .iter()
+        .filter(|r| r.action == "click_refused")
+        .count();
+    assert_eq!(refused, 2);
+}
+
+#[tokio::test]
+async fn health_and_unknown_routes_answer_clearly() {
+    let (w, _) = fake_world();
+    let get = |p: &str| Request::get(p).body(Body::empty()).unwrap();
+    assert_eq!(w.send(get("/healthz")).await, (200, "ok\n".into()));
+    assert_eq!(w.send(get("/readyz")).await.0, 200);
+    let (status, metrics) = w.send(get("/metrics")).await;
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("jitpe_requests{state=\"pending\"} 0"),
+        "{metrics}"
+    );
+    assert_eq!(w.send(get("/nope")).await.0, 404);
+}
