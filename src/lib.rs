@@ -7,6 +7,7 @@
 //! ```
 
 pub mod adapters;
+pub mod config;
 pub mod domain;
 pub mod outbox;
 pub mod ports;

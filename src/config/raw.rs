@@ -1,0 +1,155 @@
+//! The config file as written: every table and key, before defaults and validation.
+//!
+//! Every struct denies unknown keys, so a typo (`listne`) is an error naming the key instead of a
+//! silently ignored setting. Secrets are absent on purpose: only their `*_file` paths are keys. A
+//! secret written inline is accepted by the parser (as [`IgnoredAny`], which keeps nothing) only so
+//! that validation can say where it belongs instead.
+
+use crate::domain::policy_config::RawPolicy;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use std::path::PathBuf;
+
+/// The whole config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// `[server]`: the HTTP listener.
+    #[serde(default)]
+    pub server: RawServer,
+    /// `[store]`: the sled database.
+    #[serde(default)]
+    pub store: RawStore,
+    /// `[kubernetes]`: the cluster connection.
+    #[serde(default)]
+    pub kubernetes: RawKubernetes,
+    /// `[slack]`: absent means Slack is off.
+    pub slack: Option<RawSlack>,
+    /// `[mattermost]`: absent means Mattermost is off.
+    pub mattermost: Option<RawMattermost>,
+    /// `[audit]`: chain head posting and the Kubernetes audit webhook.
+    #[serde(default)]
+    pub audit: RawAudit,
+    /// `[outbox]`: outgoing chat message pacing.
+    #[serde(default)]
+    pub outbox: RawOutbox,
+    /// `[policy]`: roles, namespaces, identities, approvers.
+    #[serde(default)]
+    pub policy: RawPolicy,
+}
+
+/// `[server]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    /// Socket address to listen on (default `127.0.0.1:8080`; env `JITPE_LISTEN`).
+    pub listen: Option<String>,
+    /// The URL chat servers reach jitpe at (env `JITPE_PUBLIC_URL`).
+    pub public_url: Option<String>,
+    /// Largest accepted request body in bytes (default 65536).
+    pub body_limit: Option<usize>,
+}
+
+/// `[store]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    /// Directory of the sled database (default `./data/jitpe`; env `JITPE_STORE_PATH`).
+    pub path: Option<PathBuf>,
+}
+
+/// `[kubernetes]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKubernetes {
+    /// A kubeconfig file; absent means in-cluster or the default kubeconfig (env `JITPE_KUBECONFIG`).
+    pub kubeconfig: Option<PathBuf>,
+    /// How often managed bindings are reconciled (default `5m`).
+    pub reconcile_interval: Option<String>,
+    /// Server-side apply field manager (default `jitpe`).
+    pub field_manager: Option<String>,
+}
+
+/// `[slack]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSlack {
+    /// Whether Slack is used (default true when the table is present).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Web API base URL (default `https://slack.com/api`).
+    pub api_base_url: Option<String>,
+    /// Expected `api_app_id` of incoming requests, if set.
+    pub app_id: Option<String>,
+    /// Expected `team_id` of incoming requests, if set.
+    pub team_id: Option<String>,
+    /// Channel id where approval cards are posted.
+    pub approvers_channel: Option<String>,
+    /// Channel id where audit events are posted.
+    pub audit_channel: Option<String>,
+    /// File holding the bot token (`xoxb-…`).
+    pub bot_token_file: Option<PathBuf>,
+    /// File holding the signing secret.
+    pub signing_secret_file: Option<PathBuf>,
+    /// Refused: see the module doc.
+    pub bot_token: Option<IgnoredAny>,
+    /// Refused: see the module doc.
+    pub signing_secret: Option<IgnoredAny>,
+}
+
+/// `[mattermost]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMattermost {
+    /// Whether Mattermost is used (default true when the table is present).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Server base URL, e.g. `https://mattermost.example.com`.
+    pub url: Option<String>,
+    /// The team whose slash command calls jitpe.
+    pub team_id: Option<String>,
+    /// Channel id where approval cards are posted.
+    pub approvers_channel: Option<String>,
+    /// Channel id where audit events are posted.
+    pub audit_channel: Option<String>,
+    /// The bot's user id; absent means asked from `GET /api/v4/users/me`.
+    pub bot_user_id: Option<String>,
+    /// File holding the bot access token.
+    pub bot_token_file: Option<PathBuf>,
+    /// File holding the slash command token.
+    pub command_token_file: Option<PathBuf>,
+    /// File holding the button HMAC secret (at least 32 bytes).
+    pub action_secret_file: Option<PathBuf>,
+    /// Refused: see the module doc.
+    pub bot_token: Option<IgnoredAny>,
+    /// Refused: see the module doc.
+    pub command_token: Option<IgnoredAny>,
+    /// Refused: see the module doc.
+    pub action_secret: Option<IgnoredAny>,
+}
+
+/// `[audit]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAudit {
+    /// How often the chain head is posted (default `1h`).
+    pub chain_head_interval: Option<String>,
+    /// File holding the bearer token of `POST /k8s/audit`; no token anywhere disables the route.
+    pub k8s_audit_token_file: Option<PathBuf>,
+    /// Refused: see the module doc.
+    pub k8s_audit_token: Option<IgnoredAny>,
+}
+
+/// `[outbox]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOutbox {
+    /// Least time between two messages to one channel (default `1s`).
+    pub per_channel_interval: Option<String>,
+    /// Attempts before a message is given up (default 20).
+    pub max_attempts: Option<u32>,
+}
+
+fn yes() -> bool {
+    true
+}

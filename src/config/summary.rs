@@ -1,0 +1,177 @@
+//! A human summary of validated settings for `jitpe check-config`; secrets appear only as `set`.
+
+use super::settings::Settings;
+use crate::domain::duration::format_duration as fd;
+use crate::domain::policy::Role;
+use std::fmt::Write;
+
+/// What the config means, for an operator to eyeball: roles, namespaces, identities, channels,
+/// and which secrets are set (never their values), then any warnings.
+pub fn summary(s: &Settings) -> String {
+    let mut out = String::new();
+    let public = s
+        .server
+        .public_url
+        .as_ref()
+        .map_or("not set".into(), |u| u.to_string());
+    let kubeconfig = s
+        .kubernetes
+        .kubeconfig
+        .as_ref()
+        .map_or("in-cluster or default kubeconfig".into(), |p| {
+            p.display().to_string()
+        });
+    // Writing to a String cannot fail; `let _` keeps the lines short.
+    let _ = writeln!(
+        out,
+        "server: listen {}, public URL {public}, body limit {} bytes",
+        s.server.listen, s.server.body_limit
+    );
+    let _ = writeln!(out, "store: {}", s.store.path.display());
+    let _ = writeln!(
+        out,
+        "kubernetes: {kubeconfig}, reconcile every {}, field manager `{}`",
+        fd(s.kubernetes.reconcile_interval),
+        s.kubernetes.field_manager
+    );
+    policy(&mut out, s);
+    chat(&mut out, s);
+    let token = if s.audit.k8s_audit_token.is_some() {
+        "set: POST /k8s/audit enabled"
+    } else {
+        "not set: POST /k8s/audit disabled"
+    };
+    let _ = writeln!(
+        out,
+        "audit: chain head every {}; k8s_audit_token {token}",
+        fd(s.audit.chain_head_interval)
+    );
+    let _ = writeln!(
+        out,
+        "outbox: one message per {} per channel, up to {} attempts",
+        fd(s.outbox.per_channel_interval),
+        s.outbox.max_attempts
+    );
+    for w in s.warnings() {
+        let _ = writeln!(out, "warning: {w}");
+    }
+    out
+}
+
+fn policy(out: &mut String, s: &Settings) {
+    let p = &s.policy;
+    let ns = p.namespaces();
+    let _ = writeln!(
+        out,
+        "policy: {} chat ids mapped to Kubernetes users, pending requests time out after {}, expiry warning {} before",
+        p.identity_count(),
+        fd(p.pending_ttl()),
+        fd(p.expiry_warning())
+    );
+    let _ = writeln!(
+        out,
+        "  namespaces: allow {}; deny {}",
+        join(ns.allow_patterns()),
+        join(ns.deny_patterns())
+    );
+    for role in p.roles() {
+        role_lines(out, role);
+    }
+}
+
+fn role_lines(out: &mut String, r: &Role) {
+    let _ = writeln!(
+        out,
+        "  role {}: default {}, max {}, {} approval(s) from {}{}",
+        r.name,
+        fd(r.default_duration),
+        fd(r.max_duration),
+        r.approvals_needed,
+        approvers(r),
+        if r.allow_self_approval {
+            ", self-approval allowed"
+        } else {
+            ""
+        }
+    );
+    for b in &r.targets {
+        let ns = b
+            .namespace
+            .as_ref()
+            .map_or("the requested namespace".into(), |n| n.to_string());
+        let _ = writeln!(out, "    binds ClusterRole {} in {ns}", b.cluster_role);
+    }
+    if let Some(rules) = &r.scoped_rules {
+        for rule in rules {
+            let _ = writeln!(
+                out,
+                "    scoped to one resource: {} {} [{}]",
+                join(rule.api_groups.iter().map(String::as_str)),
+                rule.resources.join(","),
+                rule.verbs.join(",")
+            );
+        }
+    }
+    if let Some(re) = &r.reason_pattern {
+        let _ = writeln!(out, "    reason must match `{}`", re.as_str());
+    }
+    if let Some(a) = &r.auto_approve {
+        let _ = writeln!(
+            out,
+            "    auto-approved up to {} for {} user(s) and group(s) {}, at most {} per day",
+            fd(a.max_duration),
+            a.users.len(),
+            join(a.groups.iter().map(String::as_str)),
+            a.per_day
+        );
+    }
+    for (platform, ch) in &r.approvers_channels {
+        let _ = writeln!(out, "    {platform} approvers channel {ch}");
+    }
+}
+
+fn approvers(r: &Role) -> String {
+    let mut parts = Vec::new();
+    if !r.approver_groups.is_empty() {
+        parts.push(format!(
+            "group(s) {}",
+            join(r.approver_groups.iter().map(String::as_str))
+        ));
+    }
+    if !r.approvers.is_empty() {
+        parts.push(format!("{} listed user(s)", r.approvers.len()));
+    }
+    parts.join(" and ")
+}
+
+fn chat(out: &mut String, s: &Settings) {
+    match &s.slack {
+        Some(sl) => {
+            let _ = writeln!(
+                out,
+                "slack: enabled, API {}, approvers channel {}, audit channel {}; secrets bot_token set, signing_secret set",
+                sl.api_base_url, sl.approvers_channel, sl.audit_channel
+            );
+        }
+        None => out.push_str("slack: disabled\n"),
+    }
+    match &s.mattermost {
+        Some(m) => {
+            let _ = writeln!(
+                out,
+                "mattermost: enabled, server {}, team {}, approvers channel {}, audit channel {}, buttons call {}; secrets bot_token set, command_token set, action_secret set",
+                m.url, m.team_id, m.approvers_channel, m.audit_channel, m.actions_url,
+            );
+        }
+        None => out.push_str("mattermost: disabled\n"),
+    }
+}
+
+fn join<'a>(items: impl Iterator<Item = &'a str>) -> String {
+    let v: Vec<&str> = items.collect();
+    if v.is_empty() {
+        "(none)".into()
+    } else {
+        v.join(", ")
+    }
+}

@@ -1,0 +1,301 @@
+//! Validation tests on config text: all issues at once, secrets, overrides, redaction.
+
+use super::*;
+use std::collections::BTreeMap;
+
+/// A minimal valid policy (durations in minutes, which every duration grammar accepts).
+const POLICY: &str = r#"
+[policy.namespaces]
+allow = ["shop"]
+[[policy.identities]]
+kube_user = "alice"
+chat = ["slack:UALICE"]
+[policy.roles.debug]
+default_duration = "15m"
+max_duration = "60m"
+approvers = ["slack:UBOB"]
+[[policy.roles.debug.bindings]]
+cluster_role = "jitpe-ingress-debug"
+"#;
+
+const SLACK: &str = r#"
+[slack]
+approvers_channel = "C0APPROVERS"
+audit_channel = "C0AUDIT"
+"#;
+
+const MATTERMOST: &str = r#"
+[server]
+public_url = "https://jitpe.example.com/base"
+[mattermost]
+url = "https://mm.example.com"
+team_id = "teamteamteamteamteamteam00"
+approvers_channel = "approversapproversapprove1"
+audit_channel = "auditauditauditauditaudit1"
+"#;
+
+const SECRET_VALUES: [&str; 6] = [
+    "xoxb-slack-bot-token-VALUE",
+    "slack-signing-secret-VALUE",
+    "mm-bot-token-VALUE",
+    "mm-command-token-VALUE",
+    "mm-action-secret-VALUE-0123456789abcdef",
+    "k8s-audit-token-VALUE",
+];
+
+fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+    let map: BTreeMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    move |k| map.get(k).cloned()
+}
+
+fn all_secrets_env() -> impl Fn(&str) -> Option<String> + use<> {
+    let names = [
+        "JITPE_SLACK_BOT_TOKEN",
+        "JITPE_SLACK_SIGNING_SECRET",
+        "JITPE_MATTERMOST_BOT_TOKEN",
+        "JITPE_MATTERMOST_COMMAND_TOKEN",
+        "JITPE_MATTERMOST_ACTION_SECRET",
+        "JITPE_AUDIT_K8S_AUDIT_TOKEN",
+    ];
+    let pairs: Vec<(&str, &str)> = names.into_iter().zip(SECRET_VALUES).collect();
+    env_of(&pairs)
+}
+
+fn keys(e: &ConfigErrors) -> Vec<&str> {
+    e.issues().iter().map(|i| i.key.as_str()).collect()
+}
+
+#[test]
+fn a_policy_alone_is_a_valid_config_with_defaults() {
+    let s = parse(POLICY, &env_of(&[])).unwrap();
+    assert_eq!(s.server.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(s.server.body_limit, 65536);
+    assert_eq!(s.store.path, std::path::Path::new("./data/jitpe"));
+    assert_eq!(s.kubernetes.reconcile_interval.as_secs(), 300);
+    assert_eq!(s.kubernetes.field_manager, "jitpe");
+    assert_eq!(s.audit.chain_head_interval.as_secs(), 3600);
+    assert!(s.audit.k8s_audit_token.is_none());
+    assert_eq!(s.outbox.per_channel_interval.as_secs(), 1);
+    assert_eq!(s.outbox.max_attempts, 20);
+    assert!(s.slack.is_none() && s.mattermost.is_none());
+}
+
+#[test]
+fn three_mistakes_are_all_reported_with_their_keys() {
+    let text = format!(
+        "[server]\nlisten = \"localhost\"\n{SLACK}\n{}",
+        POLICY.replace("max_duration = \"60m\"", "max_duration = \"forever\"")
+    );
+    let env = env_of(&[("JITPE_SLACK_BOT_TOKEN", "xoxb-1")]);
+    let err = parse(&text, &env).unwrap_err();
+    assert_eq!(
+        keys(&err),
+        [
+            "server.listen",
+            "slack.signing_secret",
+            "policy.roles.debug.max_duration"
+        ]
+    );
+    let shown = err.to_string();
+    assert!(shown.starts_with("3 problem(s) in the config:"), "{shown}");
+    assert!(shown.contains("JITPE_SLACK_SIGNING_SECRET_FILE"), "{shown}");
+}
+
+#[test]
+fn every_secret_is_read_from_the_environment() {
+    let text = format!("{SLACK}{MATTERMOST}{POLICY}");
+    let s = parse(&text, &all_secrets_env()).unwrap();
+    let slack = s.slack.as_ref().unwrap();
+    let mm = s.mattermost.as_ref().unwrap();
+    let got = [
+        slack.bot_token.expose(),
+        slack.signing_secret.expose(),
+        mm.bot_token.expose(),
+        mm.command_token.expose(),
+        mm.action_secret.expose(),
+        s.audit.k8s_audit_token.as_ref().unwrap().expose(),
+    ];
+    assert_eq!(got, SECRET_VALUES);
+}
+
+#[test]
+fn debug_summary_and_errors_never_show_a_secret_value() {
+    let text = format!("{SLACK}{MATTERMOST}{POLICY}");
+    let s = parse(&text, &all_secrets_env()).unwrap();
+    let shown = format!("{s:?}\n{s:#?}\n{}", summary(&s));
+    for v in SECRET_VALUES {
+        assert!(!shown.contains(v), "{v} leaked");
+    }
+    assert!(shown.contains("[redacted]"));
+    let short = env_of(&[("JITPE_MATTERMOST_ACTION_SECRET", "short-secret-VALUE")]);
+    let err = parse(&format!("{MATTERMOST}{POLICY}"), &short).unwrap_err();
+    assert!(!err.to_string().contains("short-secret-VALUE"));
+}
+
+#[test]
+fn mattermost_action_secret_shorter_than_32_bytes_is_refused() {
+    let mut pairs = vec![
+        ("JITPE_MATTERMOST_BOT_TOKEN", "b"),
+        ("JITPE_MATTERMOST_COMMAND_TOKEN", "c"),
+    ];
+    pairs.push((
+        "JITPE_MATTERMOST_ACTION_SECRET",
+        "0123456789abcdef0123456789abcde",
+    ));
+    let err = parse(&format!("{MATTERMOST}{POLICY}"), &env_of(&pairs)).unwrap_err();
+    assert_eq!(keys(&err), ["mattermost.action_secret"]);
+    assert!(err.to_string().contains("is 31 bytes"), "{err}");
+}
+
+#[test]
+fn mattermost_buttons_call_back_under_the_public_url() {
+    let s = parse(&format!("{MATTERMOST}{POLICY}"), &all_secrets_env()).unwrap();
+    let mm = s.mattermost.unwrap();
+    assert_eq!(
+        mm.actions_url.as_str(),
+        "https://jitpe.example.com/base/mattermost/actions"
+    );
+    assert_eq!(
+        mm.url.join("api/v4/posts").unwrap().as_str(),
+        "https://mm.example.com/api/v4/posts"
+    );
+}
+
+#[test]
+fn mattermost_without_public_url_names_the_key_and_env_var() {
+    let text = format!("{MATTERMOST}{POLICY}")
+        .replace("public_url = \"https://jitpe.example.com/base\"", "");
+    let err = parse(&text, &all_secrets_env()).unwrap_err();
+    assert_eq!(keys(&err), ["server.public_url"]);
+    assert!(err.to_string().contains("JITPE_PUBLIC_URL"));
+}
+
+#[test]
+fn enabled_slack_needs_channels_and_secrets_but_disabled_slack_needs_nothing() {
+    let err = parse(&format!("[slack]\n{POLICY}"), &env_of(&[])).unwrap_err();
+    assert_eq!(
+        keys(&err),
+        [
+            "slack.approvers_channel",
+            "slack.audit_channel",
+            "slack.bot_token",
+            "slack.signing_secret"
+        ]
+    );
+    let s = parse(&format!("[slack]\nenabled = false\n{POLICY}"), &env_of(&[])).unwrap();
+    assert!(s.slack.is_none());
+}
+
+#[test]
+fn channel_names_instead_of_ids_are_refused_with_a_hint() {
+    let text = format!("{SLACK}{POLICY}").replace("C0AUDIT", "#jitpe-audit");
+    let err = parse(&text, &all_secrets_env()).unwrap_err();
+    assert_eq!(keys(&err), ["slack.audit_channel"]);
+    assert!(err.to_string().contains("channel id"));
+}
+
+#[test]
+fn a_secret_written_in_the_file_is_refused_and_not_echoed() {
+    let text = format!("{SLACK}bot_token = \"xoxb-inline-VALUE\"\n{POLICY}");
+    let err = parse(&text, &all_secrets_env()).unwrap_err();
+    assert_eq!(keys(&err), ["slack.bot_token"]);
+    assert!(!err.to_string().contains("xoxb-inline-VALUE"));
+}
+
+#[test]
+fn environment_overrides_win_over_the_file() {
+    let text = format!("[server]\nlisten = \"127.0.0.1:1\"\n[store]\npath = \"/a\"\n{POLICY}");
+    let env = env_of(&[
+        ("JITPE_LISTEN", "0.0.0.0:9090"),
+        ("JITPE_STORE_PATH", "/var/lib/jitpe"),
+        ("JITPE_PUBLIC_URL", "http://127.0.0.1:9090"),
+        ("JITPE_KUBECONFIG", "/etc/kubeconfig"),
+    ]);
+    let s = parse(&text, &env).unwrap();
+    assert_eq!(s.server.listen.to_string(), "0.0.0.0:9090");
+    assert_eq!(s.store.path, std::path::Path::new("/var/lib/jitpe"));
+    assert_eq!(
+        s.server.public_url.unwrap().as_str(),
+        "http://127.0.0.1:9090/"
+    );
+    assert_eq!(
+        s.kubernetes.kubeconfig.unwrap(),
+        std::path::Path::new("/etc/kubeconfig")
+    );
+}
+
+#[test]
+fn a_bad_override_says_which_variable_it_came_from() {
+    let err = parse(POLICY, &env_of(&[("JITPE_LISTEN", "nope")])).unwrap_err();
+    assert_eq!(keys(&err), ["server.listen"]);
+    assert!(err.to_string().contains("(from JITPE_LISTEN)"));
+}
+
+#[test]
+fn only_http_urls_are_accepted() {
+    let text = format!("[server]\npublic_url = \"ftp://jitpe.example.com\"\n{POLICY}");
+    let err = parse(&text, &env_of(&[])).unwrap_err();
+    assert_eq!(keys(&err), ["server.public_url"]);
+}
+
+#[test]
+fn approvers_on_a_platform_that_is_off_are_a_warning_not_an_error() {
+    let text = format!("{MATTERMOST}{POLICY}");
+    let s = parse(&text, &all_secrets_env()).unwrap();
+    let keys: Vec<&str> = s.warnings().iter().map(|w| w.key.as_str()).collect();
+    assert_eq!(keys, ["policy.roles.debug.approvers"]);
+    assert!(summary(&s).contains("warning: policy.roles.debug.approvers: has slack approvers"));
+}
+
+#[test]
+fn no_chat_platform_at_all_is_one_warning() {
+    let s = parse(POLICY, &env_of(&[])).unwrap();
+    let keys: Vec<&str> = s.warnings().iter().map(|w| w.key.as_str()).collect();
+    assert_eq!(keys, ["slack.enabled"]);
+}
+
+#[test]
+fn unknown_key_is_refused_with_its_name_and_line() {
+    let err = parse(&format!("[server]\nlistne = \"x\"\n{POLICY}"), &env_of(&[])).unwrap_err();
+    let shown = err.to_string();
+    assert!(shown.contains("listne"), "{shown}");
+    assert!(shown.contains("line 2"), "{shown}");
+}
+
+#[test]
+fn zero_durations_and_zero_attempts_are_refused() {
+    let text = format!("[outbox]\nper_channel_interval = \"0m\"\nmax_attempts = 0\n{POLICY}");
+    let err = parse(&text, &env_of(&[])).unwrap_err();
+    assert_eq!(
+        keys(&err),
+        ["outbox.per_channel_interval", "outbox.max_attempts"]
+    );
+}
+
+#[test]
+fn summary_lists_roles_namespaces_channels_and_which_secrets_are_set() {
+    let s = parse(&format!("{SLACK}{POLICY}"), &all_secrets_env()).unwrap();
+    let text = summary(&s);
+    for needle in [
+        "role debug:",
+        "binds ClusterRole jitpe-ingress-debug in the requested namespace",
+        "allow shop; deny (none)",
+        "1 chat ids mapped",
+        "approvers channel C0APPROVERS",
+        "bot_token set",
+        "k8s_audit_token set",
+        "mattermost: disabled",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn a_plain_http_public_url_off_loopback_is_a_warning() {
+    let text = format!("[server]\npublic_url = \"http://jitpe.internal\"\n{POLICY}");
+    let s = parse(&text, &env_of(&[])).unwrap();
+    assert!(s.warnings().iter().any(|w| w.key == "server.public_url"));
+}

@@ -1,0 +1,275 @@
+//! `RawConfig` → `Settings`: defaults, environment overrides, secrets, and every check, with all
+//! problems collected rather than the first one returned.
+
+use super::Env;
+use super::chat;
+use super::raw::{RawAudit, RawConfig, RawKubernetes, RawOutbox, RawServer};
+use super::secret::{Secret, SecretSource};
+use super::settings::{
+    AuditSettings, KubernetesSettings, OutboxSettings, ServerSettings, Settings, StoreSettings,
+};
+use crate::domain::duration::parse_duration;
+use crate::domain::policy::Policy;
+use crate::domain::policy_config::ConfigIssue;
+use reqwest::Url;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default `server.listen`: loopback, so a fresh start exposes nothing.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Default `server.body_limit`: chat payloads are a few KiB; anything bigger is not from them.
+pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+const BODY_LIMIT_RANGE: std::ops::RangeInclusive<usize> = 1024..=16 * 1024 * 1024;
+const DEFAULT_STORE_PATH: &str = "./data/jitpe";
+const DEFAULT_FIELD_MANAGER: &str = "jitpe";
+
+/// The issues and warnings found so far, and the environment to read.
+pub(super) struct Ctx<'a> {
+    pub env: &'a Env<'a>,
+    pub issues: Vec<ConfigIssue>,
+    pub warnings: Vec<ConfigIssue>,
+}
+
+impl Ctx<'_> {
+    pub fn issue(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.issues.push(ConfigIssue {
+            key: key.into(),
+            message: message.into(),
+        });
+    }
+
+    pub fn warn(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.warnings.push(ConfigIssue {
+            key: key.into(),
+            message: message.into(),
+        });
+    }
+
+    /// The env override if set and not empty, else the file value; with a note on where it came
+    /// from, for messages.
+    fn overridden(&self, var: &str, file: Option<String>) -> (Option<String>, String) {
+        match (self.env)(var).filter(|v| !v.is_empty()) {
+            Some(v) => (Some(v), format!(" (from {var})")),
+            None => (file, String::new()),
+        }
+    }
+
+    /// A duration key, or its default.
+    pub fn duration(&mut self, key: &str, value: Option<&str>, default: Duration) -> Duration {
+        let Some(v) = value else { return default };
+        match parse_duration(v) {
+            Ok(d) if d.is_zero() => {
+                self.issue(key, "must be longer than zero");
+                default
+            }
+            Ok(d) => d,
+            Err(e) => {
+                self.issue(key, e.to_string());
+                default
+            }
+        }
+    }
+
+    /// An `http`/`https` base URL with a host and no credentials, query or fragment; normalised
+    /// to end with `/` so that `Url::join` appends instead of replacing the last segment.
+    pub fn base_url(&mut self, key: &str, value: &str, from: &str) -> Option<Url> {
+        let mut url = match Url::parse(value) {
+            Ok(u) => u,
+            Err(e) => {
+                self.issue(key, format!("`{value}`{from} is not a URL: {e}"));
+                return None;
+            }
+        };
+        let problem = if !matches!(url.scheme(), "http" | "https") {
+            Some("use an http:// or https:// URL")
+        } else if url.host_str().is_none_or(str::is_empty) {
+            Some("the URL needs a host")
+        } else if !url.username().is_empty() || url.password().is_some() {
+            Some("do not put credentials in the URL")
+        } else if url.query().is_some() || url.fragment().is_some() {
+            Some("remove the `?query` or `#fragment`")
+        } else {
+            None
+        };
+        if let Some(p) = problem {
+            // Credentials are not echoed: only the scheme and host are safe to show.
+            self.issue(key, format!("{p}{from}"));
+            return None;
+        }
+        if !url.path().ends_with('/') {
+            url.set_path(&format!("{}/", url.path()));
+        }
+        Some(url)
+    }
+
+    /// A required secret; `None` after recording the issue.
+    pub fn secret(&mut self, src: SecretSource<'_>) -> Option<Secret> {
+        src.require(self.env).map_err(|i| self.issues.push(i)).ok()
+    }
+}
+
+/// Validates everything; returns all issues if there is any.
+pub(super) fn validate(raw: RawConfig, env: &Env<'_>) -> Result<Settings, Vec<ConfigIssue>> {
+    let mut cx = Ctx {
+        env,
+        issues: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let server = server(&mut cx, raw.server);
+    let store = StoreSettings {
+        path: store_path(&mut cx, raw.store.path),
+    };
+    let kubernetes = kubernetes(&mut cx, raw.kubernetes);
+    let slack = raw
+        .slack
+        .filter(|s| s.enabled)
+        .map(|s| chat::slack(&mut cx, s));
+    let public_url = server.public_url.clone();
+    let mattermost = raw
+        .mattermost
+        .filter(|m| m.enabled)
+        .map(|m| chat::mattermost(&mut cx, m, public_url.as_ref()));
+    let audit = audit(&mut cx, raw.audit);
+    let outbox = outbox(&mut cx, raw.outbox);
+    chat::platform_warnings(&mut cx, &raw.policy, slack.is_some(), mattermost.is_some());
+    // The policy is validated whatever else is wrong, so its issues are reported in the same run.
+    let policy = Policy::try_from(raw.policy)
+        .map_err(|e| cx.issues.extend(e.0))
+        .ok();
+    if let Some(p) = &policy {
+        chat::role_channels(&mut cx, p);
+    }
+    match (cx.issues.is_empty(), policy) {
+        (true, Some(policy)) => Ok(Settings {
+            server,
+            store,
+            kubernetes,
+            slack: slack.flatten(),
+            mattermost: mattermost.flatten(),
+            audit,
+            outbox,
+            policy,
+            warnings: cx.warnings,
+        }),
+        _ => Err(cx.issues),
+    }
+}
+
+fn server(cx: &mut Ctx<'_>, raw: RawServer) -> ServerSettings {
+    let (listen, from) = cx.overridden("JITPE_LISTEN", raw.listen);
+    let listen = listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+    // On error the default stands in: validation fails anyway, and later checks still run.
+    let listen = listen.parse::<SocketAddr>().unwrap_or_else(|_| {
+        cx.issue(
+            "server.listen",
+            format!("`{listen}`{from} is not a socket address: write IP:port, like `0.0.0.0:8080`"),
+        );
+        SocketAddr::from(([127, 0, 0, 1], 8080))
+    });
+    let (public_url, from) = cx.overridden("JITPE_PUBLIC_URL", raw.public_url);
+    let public_url = public_url.and_then(|u| cx.base_url("server.public_url", &u, &from));
+    if let Some(u) = public_url.as_ref().filter(|u| u.scheme() == "http") {
+        // Slack refuses plain-HTTP request URLs, and Mattermost's command token is a static secret.
+        if !matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]")) {
+            cx.warn(
+                "server.public_url",
+                "is plain http: chat tokens would cross the network unencrypted; use https",
+            );
+        }
+    }
+    let body_limit = raw.body_limit.unwrap_or(DEFAULT_BODY_LIMIT);
+    if !BODY_LIMIT_RANGE.contains(&body_limit) {
+        cx.issue(
+            "server.body_limit",
+            format!("{body_limit} bytes is out of range: use 1024 to 16777216 (default 65536)"),
+        );
+    }
+    ServerSettings {
+        listen,
+        public_url,
+        body_limit,
+    }
+}
+
+fn store_path(cx: &mut Ctx<'_>, raw: Option<PathBuf>) -> PathBuf {
+    let file = raw.map(|p| p.display().to_string());
+    let (path, _) = cx.overridden("JITPE_STORE_PATH", file);
+    match path {
+        Some(p) if p.trim().is_empty() => {
+            cx.issue(
+                "store.path",
+                "is empty: name a directory, like `./data/jitpe`",
+            );
+            PathBuf::from(DEFAULT_STORE_PATH)
+        }
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from(DEFAULT_STORE_PATH),
+    }
+}
+
+fn kubernetes(cx: &mut Ctx<'_>, raw: RawKubernetes) -> KubernetesSettings {
+    let file = raw.kubeconfig.map(|p| p.display().to_string());
+    let (kubeconfig, _) = cx.overridden("JITPE_KUBECONFIG", file);
+    let reconcile_interval = cx.duration(
+        "kubernetes.reconcile_interval",
+        raw.reconcile_interval.as_deref(),
+        Duration::from_secs(300),
+    );
+    let field_manager = raw
+        .field_manager
+        .unwrap_or_else(|| DEFAULT_FIELD_MANAGER.to_string());
+    // The API server refuses managers longer than 128 characters; say so before the first apply.
+    if field_manager.trim().is_empty() || field_manager.len() > 128 {
+        cx.issue(
+            "kubernetes.field_manager",
+            "must be 1 to 128 characters (default `jitpe`)",
+        );
+    }
+    KubernetesSettings {
+        kubeconfig: kubeconfig
+            .filter(|k| !k.trim().is_empty())
+            .map(PathBuf::from),
+        reconcile_interval,
+        field_manager,
+    }
+}
+
+fn audit(cx: &mut Ctx<'_>, raw: RawAudit) -> AuditSettings {
+    let chain_head_interval = cx.duration(
+        "audit.chain_head_interval",
+        raw.chain_head_interval.as_deref(),
+        Duration::from_secs(3600),
+    );
+    let src = SecretSource {
+        section: "audit",
+        name: "k8s_audit_token",
+        file: raw.k8s_audit_token_file.as_deref(),
+        inline: raw.k8s_audit_token.is_some(),
+    };
+    let k8s_audit_token = src
+        .lookup(cx.env)
+        .map_err(|i| cx.issues.push(i))
+        .ok()
+        .flatten();
+    AuditSettings {
+        chain_head_interval,
+        k8s_audit_token,
+    }
+}
+
+fn outbox(cx: &mut Ctx<'_>, raw: RawOutbox) -> OutboxSettings {
+    let per_channel_interval = cx.duration(
+        "outbox.per_channel_interval",
+        raw.per_channel_interval.as_deref(),
+        Duration::from_secs(1),
+    );
+    let max_attempts = raw.max_attempts.unwrap_or(20);
+    if max_attempts == 0 {
+        cx.issue("outbox.max_attempts", "must be at least 1 (default 20)");
+    }
+    OutboxSettings {
+        per_channel_interval,
+        max_attempts,
+    }
+}
