@@ -7,10 +7,14 @@
 //! ```
 
 pub mod adapters;
+pub mod app;
+mod app_chat;
+pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod outbox;
 pub mod ports;
 pub mod scheduler;
 pub mod service;
+pub mod telemetry;
 pub mod web;

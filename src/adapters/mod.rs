@@ -8,6 +8,7 @@
 pub mod clock;
 pub mod fakes;
 pub mod kube;
+pub mod kube_lazy;
 pub mod memory;
 pub mod slack_respond;
 mod sled_keys;

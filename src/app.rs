@@ -1,0 +1,134 @@
+//! Wiring, and only wiring: settings → adapters → ports → service; spawn the workers; serve
+//! HTTP until the shutdown signal; stop the workers.
+
+use crate::adapters::clock::SystemClock;
+use crate::adapters::kube_lazy::LazyKubeCluster;
+use crate::adapters::slack_respond::SlackResponder;
+use crate::adapters::sled_store::SledStore;
+use crate::config::Settings;
+use crate::domain::identity::Platform;
+use crate::outbox::{Outbox, OutboxSettings};
+use crate::ports::{Chat, Clock, Cluster, Store};
+use crate::service::{ChatTargets, Service};
+use crate::web::metrics::Metrics;
+use crate::web::slack::SlackInbound;
+use crate::web::{AppState, router};
+use anyhow::Context;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::info;
+
+/// Where Slack's `response_url`s live; click answers go nowhere else.
+const SLACK_RESPONSE_PREFIX: &str = "https://hooks.slack.com/";
+
+/// The pieces `serve` and the CLI commands share.
+pub struct Parts {
+    /// The use cases.
+    pub service: Service,
+    /// The chat adapters of the enabled platforms.
+    pub chats: Vec<Arc<dyn Chat>>,
+}
+
+/// Opens the store and builds the adapters and the service.
+pub fn build(settings: &Settings) -> anyhow::Result<Parts> {
+    let store: Arc<dyn Store> = Arc::new(SledStore::open(&settings.store.path)?);
+    let k = &settings.kubernetes;
+    let cluster: Arc<dyn Cluster> = Arc::new(LazyKubeCluster::new(
+        k.kubeconfig.clone(),
+        k.field_manager.clone(),
+    ));
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let chats = crate::app_chat::chats(settings)?;
+    let mut targets = ChatTargets::default();
+    for chat in &chats {
+        targets
+            .approvers_channels
+            .insert(chat.platform(), chat.approvers_channel().to_string());
+    }
+    let policy = Arc::new(settings.policy.clone());
+    Ok(Parts {
+        service: Service::new(store, cluster, clock, policy, targets),
+        chats,
+    })
+}
+
+/// Serves on `listener` until `shutdown` completes, with every worker running.
+pub async fn run(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let Parts { service, chats } = build(&settings)?;
+    let metrics = Arc::new(Metrics::default());
+    let cluster_ok = Arc::new(AtomicBool::new(false));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut workers = Vec::new();
+    workers.push(tokio::spawn(crate::scheduler::expiry_worker(
+        service.clone(),
+        stop_rx.clone(),
+    )));
+    workers.push(tokio::spawn(crate::scheduler::reconcile_worker(
+        service.clone(),
+        settings.kubernetes.reconcile_interval,
+        cluster_ok.clone(),
+        stop_rx.clone(),
+    )));
+    let outbox_settings = OutboxSettings {
+        spacing: settings.outbox.per_channel_interval,
+        max_attempts: settings.outbox.max_attempts,
+        chain_head_interval: settings.audit.chain_head_interval,
+    };
+    let outbox = Outbox::new(
+        service.store().clone(),
+        service.clock().clone(),
+        chats,
+        Arc::new(settings.policy.clone()),
+        outbox_settings,
+        metrics.clone(),
+    );
+    workers.push(tokio::spawn(
+        outbox.run(Duration::from_millis(250), stop_rx.clone()),
+    ));
+    let slack = settings.slack.as_ref().map(|s| {
+        Arc::new(SlackInbound {
+            signing_secret: s.signing_secret.expose().as_bytes().to_vec(),
+            app_id: s.app_id.clone(),
+            team_id: s.team_id.clone(),
+            responder: SlackResponder::new(SLACK_RESPONSE_PREFIX),
+        })
+    });
+    let state = AppState {
+        service,
+        metrics,
+        cluster_ok,
+        slack,
+    };
+    let app = router(state, settings.server.body_limit);
+    info!(addr = %listener.local_addr()?, "jitpe serving");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("HTTP server failed")?;
+    info!("shutting down workers");
+    let _ = stop_tx.send(true);
+    for w in workers {
+        let _ = tokio::time::timeout(Duration::from_secs(10), w).await;
+    }
+    Ok(())
+}
+
+/// Which platforms are enabled.
+pub fn platforms(settings: &Settings) -> Vec<Platform> {
+    let mut out = Vec::new();
+    if settings.slack.is_some() {
+        out.push(Platform::Slack);
+    }
+    if settings.mattermost.is_some() {
+        out.push(Platform::Mattermost);
+    }
+    out
+}

@@ -1,0 +1,245 @@
+//! The command line: `serve`, `check-config`, `audit verify|export`, `grants list`, `revoke`,
+//! `reconcile`. Each command is a small function over the library; `main` only dispatches.
+
+use crate::adapters::sled_store::SledStore;
+use crate::config::{self, Settings};
+use crate::domain::audit::verify;
+use crate::domain::duration::format_duration;
+use crate::domain::identity::{Actor, Platform};
+use crate::domain::ids::RequestId;
+use crate::domain::request::Event;
+use crate::ports::Store;
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Just-in-time Kubernetes access granted from Slack or Mattermost.
+#[derive(Debug, Parser)]
+#[command(name = "jitpe", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Run the bot: HTTP routes, expiry worker, reconcile sweep, chat outbox.
+    Serve {
+        /// The config file.
+        #[arg(long, env = "JITPE_CONFIG")]
+        config: PathBuf,
+    },
+    /// Validate a config file; print a summary, or every problem with its key (exit 1).
+    CheckConfig {
+        /// The config file.
+        config: PathBuf,
+    },
+    /// The audit log.
+    Audit {
+        /// verify or export.
+        #[command(subcommand)]
+        action: AuditCmd,
+    },
+    /// Grants.
+    Grants {
+        /// list.
+        #[command(subcommand)]
+        action: GrantsCmd,
+    },
+    /// Break-glass: end a grant now from a shell (audited with the local user as actor).
+    Revoke {
+        /// The request id.
+        id: RequestId,
+        /// Why (recorded in the audit log and shown to the requester).
+        #[arg(long)]
+        reason: String,
+        /// The config file.
+        #[arg(long, env = "JITPE_CONFIG")]
+        config: PathBuf,
+    },
+    /// Run the reconcile sweep once.
+    Reconcile {
+        /// Only print what would be done.
+        #[arg(long)]
+        dry_run: bool,
+        /// The config file.
+        #[arg(long, env = "JITPE_CONFIG")]
+        config: PathBuf,
+    },
+}
+
+/// `jitpe audit ...`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCmd {
+    /// Recompute the hash chain; name the first bad record (exit 1).
+    Verify {
+        /// The config file (for the store path).
+        #[arg(long, env = "JITPE_CONFIG")]
+        config: PathBuf,
+    },
+    /// Write every record as JSON Lines to stdout.
+    Export {
+        /// The config file (for the store path).
+        #[arg(long, env = "JITPE_CONFIG")]
+        config: PathBuf,
+    },
+}
+
+/// `jitpe grants ...`.
+#[derive(Debug, Subcommand)]
+pub enum GrantsCmd {
+    /// Pending and active requests with their time left.
+    List {
+        /// The config file.
+        #[arg(long, env = "JITPE_CONFIG")]
+        config: PathBuf,
+    },
+}
+
+/// Loads settings with the real environment.
+pub fn settings(path: &Path) -> anyhow::Result<Settings> {
+    Ok(config::load(path, &|k| std::env::var(k).ok())?)
+}
+
+/// `check-config`: prints the summary, or the problems and fails.
+pub fn check_config(path: &Path, out: &mut dyn Write) -> anyhow::Result<()> {
+    let s = settings(path)?;
+    // The summary already lists the warnings.
+    writeln!(out, "{}", config::summary(&s))?;
+    Ok(())
+}
+
+/// `audit verify` over a store.
+pub fn audit_verify(store: &dyn Store, out: &mut dyn Write) -> anyhow::Result<()> {
+    let records = store.audit_from(1, usize::MAX)?;
+    let head = store.audit_head()?;
+    match verify(&records, head.as_ref().map(|(s, h)| (*s, h.as_str()))) {
+        Ok(n) => {
+            writeln!(
+                out,
+                "audit chain OK: {n} records, head {}",
+                head.map_or("-".into(), |(_, h)| h)
+            )?;
+            Ok(())
+        }
+        Err(e) => bail!("audit chain BROKEN: {e}"),
+    }
+}
+
+/// `audit export` over a store: JSON Lines.
+pub fn audit_export(store: &dyn Store, out: &mut dyn Write) -> anyhow::Result<()> {
+    for rec in store.audit_from(1, usize::MAX)? {
+        serde_json::to_writer(&mut *out, &rec)?;
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+/// `grants list` over a store.
+pub fn grants_list(
+    store: &dyn Store,
+    now: jiff::Timestamp,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let open: Vec<_> = store
+        .list()?
+        .into_iter()
+        .filter(|r| !r.value.state.is_final())
+        .collect();
+    if open.is_empty() {
+        writeln!(out, "no pending or active requests")?;
+    }
+    for r in open {
+        let q = &r.value;
+        let left = q.time_left(now).map_or("-".to_string(), format_duration);
+        writeln!(
+            out,
+            "#{}\t{}\t{} on {}\t{}\tleft {left}\t{}",
+            q.id, q.state, q.role, q.namespace, q.subject.user, q.requester
+        )?;
+    }
+    Ok(())
+}
+
+/// Opens the store read-write, explaining the lock when `jitpe serve` holds it.
+pub fn open_store(s: &Settings) -> anyhow::Result<SledStore> {
+    SledStore::open(&s.store.path).with_context(|| {
+        "jitpe serve may be running and holding the store; run this where the store is not in use (scale jitpe to 0, or use a copy of the data directory)".to_string()
+    })
+}
+
+/// `revoke`: as the local user, through the service (bindings first, then the record).
+pub async fn revoke(
+    s: &Settings,
+    id: RequestId,
+    reason: String,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let parts = crate::app::build(s)?;
+    let who = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let by = Actor::new(Platform::Cli, who);
+    let req = parts
+        .service
+        .apply(id, Event::Revoke { by, reason })
+        .await?;
+    writeln!(
+        out,
+        "request #{} is {}; its bindings were deleted",
+        req.id, req.state
+    )?;
+    Ok(())
+}
+
+/// `reconcile [--dry-run]`.
+pub async fn reconcile(s: &Settings, dry_run: bool, out: &mut dyn Write) -> anyhow::Result<()> {
+    let parts = crate::app::build(s)?;
+    let report = parts.service.reconcile(dry_run).await?;
+    let verb = if dry_run { "would" } else { "did" };
+    if report.actions.is_empty() {
+        writeln!(out, "nothing to do")?;
+    }
+    for a in &report.actions {
+        writeln!(out, "{verb}: {a}")?;
+    }
+    for e in &report.errors {
+        writeln!(out, "failed: {e}")?;
+    }
+    if !report.errors.is_empty() {
+        bail!("{} reconcile action(s) failed", report.errors.len());
+    }
+    Ok(())
+}
+
+/// `serve`: listens on the configured address until SIGINT or SIGTERM.
+pub async fn serve(path: &Path) -> anyhow::Result<()> {
+    let s = settings(path)?;
+    for w in s.warnings() {
+        tracing::warn!(warning = %w, "config");
+    }
+    let listener = tokio::net::TcpListener::bind(s.server.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", s.server.listen))?;
+    crate::app::run(s, listener, shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutdown signal received");
+}
