@@ -159,7 +159,7 @@ fn swapping_two_records_is_named_by_verify() {
     tree.insert(3u64.to_be_bytes(), two).expect("write");
     assert_eq!(
         verify_store(&s),
-        Err(ChainError::Missing {
+        Err(ChainError::Reordered {
             expected: 2,
             found: 3
         })

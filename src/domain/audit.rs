@@ -140,8 +140,8 @@ pub enum ChainError {
         /// The one that came.
         found: u64,
     },
-    /// The record is out of order (a lower or repeated sequence number).
-    #[error("audit record {found} is out of order: expected {expected} next")]
+    /// The record is out of order (moved, or a repeated sequence number).
+    #[error("audit record {found} is out of order: expected record {expected} at this place")]
     Reordered {
         /// The sequence number that should have come next.
         expected: u64,
@@ -166,13 +166,18 @@ pub enum ChainError {
 
 /// Checks a chain in storage order. `head` is the separately stored `(seq, hash)` of the newest
 /// record, if known, which also catches removal of the newest records.
-pub fn verify<'a>(
-    records: impl IntoIterator<Item = &'a AuditRecord>,
-    head: Option<(u64, &str)>,
-) -> Result<u64, ChainError> {
+pub fn verify(records: &[AuditRecord], head: Option<(u64, &str)>) -> Result<u64, ChainError> {
     let mut expected = 1;
     let mut prev = GENESIS_HASH.to_string();
-    for rec in records {
+    for (i, rec) in records.iter().enumerate() {
+        // A record that is out of place but present further on was moved, not removed.
+        let later = || records[i + 1..].iter().any(|r| r.seq == expected);
+        if rec.seq != expected && later() {
+            return Err(ChainError::Reordered {
+                expected,
+                found: rec.seq,
+            });
+        }
         if rec.seq > expected {
             return Err(ChainError::Missing {
                 expected,
@@ -281,7 +286,7 @@ mod tests {
         c.swap(1, 2);
         assert_eq!(
             verify(&c, Some((5, &h))),
-            Err(ChainError::Missing {
+            Err(ChainError::Reordered {
                 expected: 2,
                 found: 3
             })

@@ -1,0 +1,154 @@
+//! The `jitpe` binary end to end: check-config, audit verify/export on a tampered store,
+//! grants list.
+
+use jitpe::adapters::sled_store::SledStore;
+use jitpe::domain::audit::AuditDraft;
+use jitpe::domain::identity::Actor;
+use jitpe::ports::Store;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use tempfile::TempDir;
+
+fn jitpe(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_jitpe"))
+        .args(args)
+        .env_remove("JITPE_CONFIG")
+        .output()
+        .expect("the jitpe binary runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The example config with the store moved into `dir`.
+fn config_in(dir: &Path) -> PathBuf {
+    let example =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/jitpe.toml"))
+            .unwrap();
+    let store = dir.join("store");
+    let cfg = example.replace(
+        "path = \"./data/jitpe\"",
+        &format!("path = \"{}\"", store.display()),
+    );
+    assert_ne!(cfg, example, "the example names its store path");
+    let path = dir.join("jitpe.toml");
+    std::fs::write(&path, cfg).unwrap();
+    path
+}
+
+fn store_with_records(dir: &Path, n: u64) {
+    let s = SledStore::open(&dir.join("store")).unwrap();
+    for i in 0..n {
+        let at = jiff::Timestamp::from_second(1_700_000_000 + i as i64).unwrap();
+        s.append_audit(
+            AuditDraft::new(Actor::system(), "reconcile_deleted", None).with("n", i),
+            at,
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn check_config_accepts_the_example() {
+    let o = jitpe(&[
+        "check-config",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/examples/jitpe.toml"),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("role debug"), "{}", text(&o));
+}
+
+#[test]
+fn check_config_reports_all_three_mistakes_and_exits_1() {
+    let dir = TempDir::new().unwrap();
+    let example =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/jitpe.toml"))
+            .unwrap();
+    let broken = example
+        .replacen("listen = \"127.0.0.1:8080\"", "listen = \"nowhere\"", 1)
+        .replacen("max_duration = \"1h\"", "max_duration = \"forever\"", 1)
+        .replacen("allow = [", "allow = [\"Bad_Name\", ", 1);
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, &broken).unwrap();
+    let o = jitpe(&["check-config", path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = text(&o);
+    for key in ["server.listen", "max_duration", "policy.namespaces.allow"] {
+        assert!(out.contains(key), "{key} missing from:\n{out}");
+    }
+    assert!(out.contains("3 problem(s)"), "{out}");
+}
+
+#[test]
+fn audit_verify_passes_on_an_untouched_store_and_export_writes_json_lines() {
+    let dir = TempDir::new().unwrap();
+    let cfg = config_in(dir.path());
+    store_with_records(dir.path(), 4);
+    let o = jitpe(&["audit", "verify", "--config", cfg.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("4 records"));
+    let o = jitpe(&["audit", "export", "--config", cfg.to_str().unwrap()]);
+    let lines: Vec<serde_json::Value> = String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4);
+    assert_eq!(lines[3]["seq"], 4);
+}
+
+#[test]
+fn audit_verify_names_an_edited_a_removed_and_a_reordered_record() {
+    type Tamper = fn(&sled::Tree);
+    let edit: Tamper = |t| {
+        let mut rec: serde_json::Value =
+            serde_json::from_slice(&t.get(2u64.to_be_bytes()).unwrap().unwrap()).unwrap();
+        rec["action"] = "approved".into();
+        t.insert(2u64.to_be_bytes(), serde_json::to_vec(&rec).unwrap())
+            .unwrap();
+    };
+    let remove: Tamper = |t| {
+        t.remove(3u64.to_be_bytes()).unwrap();
+    };
+    let reorder: Tamper = |t| {
+        let a = t.get(2u64.to_be_bytes()).unwrap().unwrap();
+        let b = t.get(3u64.to_be_bytes()).unwrap().unwrap();
+        t.insert(2u64.to_be_bytes(), b).unwrap();
+        t.insert(3u64.to_be_bytes(), a).unwrap();
+    };
+    for (tamper, needle) in [
+        (edit, "record 2 was edited"),
+        (remove, "3 to 3 are missing"),
+        (reorder, "out of order"),
+    ] {
+        let dir = TempDir::new().unwrap();
+        let cfg = config_in(dir.path());
+        store_with_records(dir.path(), 4);
+        {
+            let s = SledStore::open(&dir.path().join("store")).unwrap();
+            tamper(&s.db().open_tree("audit").unwrap());
+            s.db().flush().unwrap();
+        }
+        let o = jitpe(&["audit", "verify", "--config", cfg.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        assert!(
+            text(&o).contains(needle),
+            "{needle} missing from {}",
+            text(&o)
+        );
+    }
+}
+
+#[test]
+fn grants_list_says_when_there_is_nothing() {
+    let dir = TempDir::new().unwrap();
+    let cfg = config_in(dir.path());
+    let o = jitpe(&["grants", "list", "--config", cfg.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("no pending or active requests"));
+}
