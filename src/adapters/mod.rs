@@ -9,6 +9,8 @@ pub mod clock;
 pub mod fakes;
 pub mod kube;
 pub mod memory;
+pub mod slack;
+pub mod slack_blocks;
 pub mod slack_respond;
 mod sled_keys;
 pub mod sled_store;
