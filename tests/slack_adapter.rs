@@ -376,3 +376,53 @@ async fn very_long_reasons_are_cut_below_the_section_limit() {
         &text[text.len() - 20..]
     );
 }
+
+#[tokio::test]
+async fn a_pending_extension_is_decided_with_its_own_buttons_next_to_revoke() {
+    let (fake, chat) = setup().await;
+    let acts = vec![CardAction::Approve, CardAction::Deny, CardAction::Revoke];
+    let view = RequestView {
+        extension: Some(("30m".into(), "still <debugging>".into())),
+        ..in_state(State::Active, 5, acts)
+    };
+    chat.post_card("C0APPROVERS", &view)
+        .await
+        .expect("the fake accepts three buttons");
+    let blocks = &fake.calls_to("chat.postMessage")[0].body["blocks"];
+    let labels: Vec<Value> = buttons(blocks)
+        .iter()
+        .map(|b| b["text"]["text"].clone())
+        .collect();
+    assert_eq!(labels, ["Approve extension", "Deny extension", "Revoke"]);
+    assert!(section_text(blocks).contains("+30m because still &lt;debugging&gt;"));
+}
+
+#[tokio::test]
+async fn a_wrong_api_base_url_is_refused_rather_than_retried_forever() {
+    let fake = FakeSlack::start(TOKEN).await;
+    let mut config = SlackConfig::new(TOKEN, "C0APPROVERS", "C0AUDIT");
+    config.api_base_url = format!("{}/v2", fake.base_url);
+    let chat = SlackChat::new(config).unwrap();
+    let err = chat.post_line("C0AUDIT", "x").await.unwrap_err();
+    assert!(
+        matches!(&err, ChatError::Refused(s) if s.contains("404")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn overlong_audit_lines_are_cut_instead_of_refused_as_too_long() {
+    let (fake, chat) = setup().await;
+    chat.post_line("C0AUDIT", &"a<b ".repeat(5000))
+        .await
+        .unwrap();
+    let text = fake.calls_to("chat.postMessage")[0].body["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        text.chars().count() <= 3000 && text.ends_with('…'),
+        "{}",
+        text.len()
+    );
+}

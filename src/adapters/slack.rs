@@ -10,7 +10,9 @@
 //! other ok:false codes, other HTTP 4xx      -> Refused(code) (dropped: retrying cannot help)
 //! ```
 
-use super::slack_blocks::{card_blocks, escape, escape_keeping_mentions, fallback_text};
+use super::slack_blocks::{
+    MAX_MESSAGE_TEXT, card_blocks, clip, escape, escape_keeping_mentions, fallback_text,
+};
 use crate::domain::identity::{Actor, Platform};
 use crate::domain::view::RequestView;
 use crate::ports::{CardRef, Chat, ChatError};
@@ -331,7 +333,8 @@ impl Chat for SlackChat {
             )));
         }
         let channel = self.dm_channel(&user.id).await?;
-        let body = json!({"channel": channel, "text": escape_keeping_mentions(text)});
+        let text = clip(&escape_keeping_mentions(text), MAX_MESSAGE_TEXT);
+        let body = json!({"channel": channel, "text": text});
         let sent = self.post_message(body).await;
         if sent.is_err() {
             // The DM may have been closed or archived since; open it afresh next time.
@@ -342,7 +345,8 @@ impl Chat for SlackChat {
 
     async fn post_line(&self, channel: &str, text: &str) -> Result<(), ChatError> {
         // Audit lines carry user-typed reasons and no mentions: escape everything.
-        let body = json!({"channel": channel, "text": escape(text), "unfurl_links": false});
+        let text = clip(&escape(text), MAX_MESSAGE_TEXT);
+        let body = json!({"channel": channel, "text": text, "unfurl_links": false});
         self.post_message(body).await.map(drop)
     }
 }

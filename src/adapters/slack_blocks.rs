@@ -168,10 +168,23 @@ fn button(view: &RequestView, action: CardAction) -> Value {
     let what = format!("#{} ({} on {})", view.id, view.role, view.target);
     let (label, style, confirm) = match action {
         CardAction::Approve => (format!("Approve{ext}"), "primary", None),
-        CardAction::Deny => (
+        CardAction::Deny if view.extension.is_some() => (
             format!("Deny{ext}"),
             "danger",
-            Some(("Deny?", format!("Deny{ext} {what}? Any deny wins."), "Deny")),
+            Some((
+                "Deny the extension?",
+                format!("Deny more time for {what}? Access still ends as planned."),
+                "Deny",
+            )),
+        ),
+        CardAction::Deny => (
+            "Deny".to_string(),
+            "danger",
+            Some((
+                "Deny access?",
+                format!("Deny request {what}? One deny is enough to end it."),
+                "Deny",
+            )),
         ),
         CardAction::Revoke => (
             "Revoke".to_string(),
