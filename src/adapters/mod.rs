@@ -10,6 +10,8 @@ pub mod fakes;
 pub mod kube;
 pub mod kube_lazy;
 pub mod memory;
+pub mod slack;
+pub mod slack_blocks;
 pub mod slack_respond;
 mod sled_keys;
 pub mod sled_store;

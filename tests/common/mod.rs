@@ -1,4 +1,5 @@
 //! Shared test support: routers over fakes, signed requests, fake chat servers, the real apiserver.
 #![allow(dead_code)]
 
+pub mod fake_slack;
 pub mod world;
