@@ -7,6 +7,7 @@
 use super::AppState;
 use super::error::user_text;
 use super::verify::verify_slack;
+use crate::adapters::slack_blocks::{mention, parse_action_id};
 use crate::adapters::slack_respond::SlackResponder;
 use crate::domain::audit::AuditDraft;
 use crate::domain::command;
@@ -128,14 +129,6 @@ pub struct SlashCommand {
 
 fn ephemeral(text: &str) -> Response {
     Json(json!({"response_type": "ephemeral", "text": text})).into_response()
-}
-
-/// A Slack mention of an actor.
-pub fn mention(a: &Actor) -> String {
-    match a.platform {
-        Platform::Slack => format!("<@{}>", a.id),
-        _ => a.to_string(),
-    }
 }
 
 fn slack_actor(user_id: &str) -> Option<Actor> {
@@ -317,7 +310,7 @@ pub async fn interaction(
 }
 
 fn parse_action(action_id: &str, value: Option<&str>) -> Option<(RequestId, CardAction)> {
-    let action = CardAction::parse(action_id.strip_prefix("jit_")?)?;
+    let action = parse_action_id(action_id)?;
     let id: RequestId = value?.parse().ok()?;
     Some((id, action))
 }
