@@ -1,0 +1,246 @@
+//! The durable outbox against a fake Slack Web API: Retry-After honoured, one message per second
+//! per channel, delivery survives a restart, and chat trouble never delays an expiry.
+
+mod common;
+
+use common::fake_slack::{Failure, FakeSlack, dm_channel_of};
+use jitpe::adapters::clock::ManualClock;
+use jitpe::adapters::fakes::FakeCluster;
+use jitpe::adapters::slack::{SlackChat, SlackConfig};
+use jitpe::adapters::sled_store::SledStore;
+use jitpe::domain::command::Command;
+use jitpe::domain::identity::{Actor, Platform};
+use jitpe::domain::ids::{Namespace, RequestId, RoleName};
+use jitpe::domain::request::State;
+use jitpe::domain::view::CardAction;
+use jitpe::outbox::{Outbox, OutboxSettings};
+use jitpe::ports::{Chat, Store};
+use jitpe::service::{ChatTargets, Service};
+use jitpe::web::metrics::Metrics;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+const TOKEN: &str = "xoxb-test-token";
+
+struct Rig {
+    svc: Service,
+    outbox: Outbox,
+    clock: Arc<ManualClock>,
+    store: Arc<dyn Store>,
+}
+
+fn rig(dir: &Path, fake: &FakeSlack, clock: Arc<ManualClock>) -> Rig {
+    let store: Arc<dyn Store> = Arc::new(SledStore::open(dir).unwrap());
+    let policy = Arc::new(common::world::policy("rachel", &["shop"]));
+    let targets = ChatTargets {
+        approvers_channels: [(Platform::Slack, "CAPPROVERS".to_string())].into(),
+    };
+    let svc = Service::new(
+        store.clone(),
+        Arc::new(FakeCluster::default()),
+        clock.clone(),
+        policy.clone(),
+        targets,
+    );
+    let mut config = SlackConfig::new(TOKEN, "CAPPROVERS", "CAUDIT");
+    config.api_base_url = fake.base_url.clone();
+    let chat: Arc<dyn Chat> = Arc::new(SlackChat::new(config).unwrap());
+    let settings = OutboxSettings {
+        spacing: Duration::from_secs(1),
+        max_attempts: 5,
+        chain_head_interval: Duration::from_secs(3600),
+    };
+    let outbox = Outbox::new(
+        store.clone(),
+        clock.clone(),
+        vec![chat],
+        policy,
+        settings,
+        Arc::new(Metrics::default()),
+    );
+    Rig {
+        svc,
+        outbox,
+        clock,
+        store,
+    }
+}
+
+async fn submit(r: &Rig) -> RequestId {
+    let cmd = Command::Request {
+        role: RoleName::parse("debug").unwrap(),
+        namespace: Namespace::parse("shop").unwrap(),
+        resource: None,
+        duration: Some(Duration::from_secs(900)),
+        reason: "INC-9 <b>&".into(),
+    };
+    r.svc
+        .command(&Actor::new(Platform::Slack, "UREQ"), cmd, None, &|a| {
+            a.to_string()
+        })
+        .await
+        .unwrap();
+    r.store.list().unwrap().last().unwrap().value.id
+}
+
+#[tokio::test]
+async fn a_rate_limited_card_is_delivered_once_after_retry_after() {
+    let fake = FakeSlack::start(TOKEN).await;
+    let dir = tempfile::TempDir::new().unwrap();
+    let r = rig(
+        dir.path(),
+        &fake,
+        Arc::new(ManualClock::at(jiff::Timestamp::now())),
+    );
+    submit(&r).await;
+    fake.fail_next_on("chat.postMessage", 1, Failure::RateLimited(7));
+    let first = r.outbox.deliver().await.unwrap();
+    assert_eq!((first.sent, first.postponed), (0, 1));
+    r.clock.advance(Duration::from_secs(5));
+    r.outbox.deliver().await.unwrap();
+    assert_eq!(
+        fake.calls_to("chat.postMessage").len(),
+        1,
+        "nothing is sent before Retry-After"
+    );
+    r.clock.advance(Duration::from_secs(3));
+    let later = r.outbox.deliver().await.unwrap();
+    assert_eq!(later.sent, 1);
+    assert_eq!(
+        fake.messages("CAPPROVERS").len(),
+        1,
+        "delivered exactly once"
+    );
+    assert!(r.store.outbox_all().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn delivery_survives_a_restart_and_keeps_order_per_channel() {
+    let fake = FakeSlack::start(TOKEN).await;
+    let dir = tempfile::TempDir::new().unwrap();
+    let clock = Arc::new(ManualClock::at(jiff::Timestamp::now()));
+    let id = {
+        let r = rig(dir.path(), &fake, clock.clone());
+        let id = submit(&r).await;
+        r.svc
+            .click(
+                &Actor::new(Platform::Slack, "UAPP1"),
+                id,
+                CardAction::Approve,
+            )
+            .await
+            .unwrap();
+        fake.fail_next_on("chat.postMessage", 1, Failure::Status(500));
+        r.outbox.deliver().await.unwrap();
+        assert!(fake.messages("CAPPROVERS").is_empty());
+        id
+    };
+    let r = rig(dir.path(), &fake, clock.clone());
+    for _ in 0..6 {
+        clock.advance(Duration::from_secs(3));
+        r.outbox.deliver().await.unwrap();
+    }
+    let cards = fake.messages("CAPPROVERS");
+    assert_eq!(cards.len(), 1, "one card, posted after the restart");
+    assert!(
+        cards[0].updates >= 1,
+        "then updated in place, never posted twice"
+    );
+    assert!(
+        cards[0].text.to_string().contains("ACTIVE"),
+        "{:?}",
+        cards[0].text
+    );
+    assert_eq!(
+        fake.messages(&dm_channel_of("UREQ")).len(),
+        1,
+        "the approval DM"
+    );
+    assert_eq!(r.store.cards(id).unwrap().len(), 1);
+    assert!(r.store.outbox_all().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn one_message_per_second_per_channel() {
+    let fake = FakeSlack::start(TOKEN).await;
+    let dir = tempfile::TempDir::new().unwrap();
+    let r = rig(
+        dir.path(),
+        &fake,
+        Arc::new(ManualClock::at(jiff::Timestamp::now())),
+    );
+    submit(&r).await;
+    submit(&r).await;
+    let pass = r.outbox.deliver().await.unwrap();
+    assert_eq!(pass.sent, 1, "the second card waits for its turn");
+    r.clock.advance(Duration::from_millis(500));
+    assert_eq!(r.outbox.deliver().await.unwrap().sent, 0);
+    r.clock.advance(Duration::from_millis(500));
+    assert_eq!(r.outbox.deliver().await.unwrap().sent, 1);
+    assert_eq!(fake.messages("CAPPROVERS").len(), 2);
+}
+
+#[tokio::test]
+async fn slack_being_down_never_delays_an_expiry() {
+    let fake = FakeSlack::start(TOKEN).await;
+    let dir = tempfile::TempDir::new().unwrap();
+    let r = rig(
+        dir.path(),
+        &fake,
+        Arc::new(ManualClock::at(jiff::Timestamp::now())),
+    );
+    let id = submit(&r).await;
+    r.svc
+        .click(
+            &Actor::new(Platform::Slack, "UAPP1"),
+            id,
+            CardAction::Approve,
+        )
+        .await
+        .unwrap();
+    fake.fail_next(1000, Failure::Status(503));
+    r.outbox.deliver().await.unwrap();
+    r.clock.advance(Duration::from_secs(900));
+    r.svc.run_due().await.unwrap();
+    assert_eq!(
+        r.store.get(id).unwrap().unwrap().value.state,
+        State::Expired
+    );
+    assert!(
+        !r.store.outbox_all().unwrap().is_empty(),
+        "messages wait for Slack to return"
+    );
+}
+
+#[tokio::test]
+async fn audit_records_reach_the_audit_channel_and_the_chain_head_follows() {
+    let fake = FakeSlack::start(TOKEN).await;
+    let dir = tempfile::TempDir::new().unwrap();
+    let r = rig(
+        dir.path(),
+        &fake,
+        Arc::new(ManualClock::at(jiff::Timestamp::now())),
+    );
+    submit(&r).await;
+    for _ in 0..3 {
+        r.outbox.post_audit().await.unwrap();
+        r.clock.advance(Duration::from_secs(1));
+    }
+    let lines: Vec<String> = fake
+        .messages("CAUDIT")
+        .iter()
+        .map(|m| m.text.to_string())
+        .collect();
+    assert!(lines[0].contains("requested request #1"), "{lines:?}");
+    assert!(
+        lines[0].contains("&lt;b&gt;"),
+        "user text is escaped: {lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("audit chain head: record 1")),
+        "{lines:?}"
+    );
+}
