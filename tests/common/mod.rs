@@ -1,0 +1,3 @@
+//! Fixtures shared by the integration tests; each test binary includes them with `mod common;`.
+
+pub mod kube;
