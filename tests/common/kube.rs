@@ -14,8 +14,8 @@ mod apiserver;
 
 use std::path::{Path, PathBuf};
 use std::process::ChildStdin;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use ::kube::api::{Api, PostParams};
@@ -84,7 +84,7 @@ pub struct Cluster {
     /// Data directory of the started apiserver; `None` for an existing cluster.
     dir: Option<PathBuf>,
     /// Kept open for the life of the process; see `apiserver::Started::stdin`.
-    _stdin: Option<Mutex<ChildStdin>>,
+    _stdin: Option<ChildStdin>,
 }
 
 static CLUSTER: OnceLock<Result<Cluster, String>> = OnceLock::new();
@@ -131,7 +131,7 @@ fn init(extra_args: impl FnOnce(&Path) -> Vec<String>) -> Result<Cluster> {
     Ok(Cluster {
         configs: started.configs,
         dir: Some(started.dir),
-        _stdin: Some(Mutex::new(started.stdin)),
+        _stdin: Some(started.stdin),
     })
 }
 
