@@ -1,5 +1,7 @@
-//! Shared test support: routers over fakes, signed requests, fake chat servers, the real apiserver.
+//! Shared test support: routers over fakes, signed requests, fake chat servers, the real
+//! apiserver. Each test binary includes it with `mod common;` and uses a part of it.
 #![allow(dead_code)]
 
 pub mod fake_slack;
+pub mod kube;
 pub mod world;
