@@ -42,7 +42,8 @@ pub const RBAC_SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
 pub enum Who {
     /// Cluster admin (`system:masters`); sets up fixtures.
     Admin,
-    /// The bot: user `jitpe`, no groups, no permissions until a test grants them.
+    /// The bot, with the user name of its ServiceAccount (`jitpe` in `jitpe-system`) so the
+    /// shipped manifests apply unchanged; no permissions until a test applies them.
     Jitpe,
     /// An ordinary user in groups `team-a` and `developers`.
     Alice,
@@ -60,7 +61,7 @@ impl Who {
     pub fn user(self) -> &'static str {
         match self {
             Who::Admin => "admin",
-            Who::Jitpe => "jitpe",
+            Who::Jitpe => "system:serviceaccount:jitpe-system:jitpe",
             Who::Alice => "alice",
             Who::Bob => "bob",
             Who::Carol => "carol",
@@ -73,7 +74,11 @@ impl Who {
             Who::Admin => &["system:masters"],
             Who::Alice => &["team-a", "developers"],
             Who::Bob => &["team-b"],
-            Who::Jitpe | Who::Carol => &[],
+            Who::Jitpe => &[
+                "system:serviceaccounts",
+                "system:serviceaccounts:jitpe-system",
+            ],
+            Who::Carol => &[],
         }
     }
 }
@@ -256,6 +261,7 @@ pub struct Access {
     resource: String,
     namespace: Option<String>,
     name: Option<String>,
+    subresource: Option<String>,
 }
 
 impl Access {
@@ -277,12 +283,19 @@ impl Access {
             resource: resource.to_string(),
             namespace: None,
             name: None,
+            subresource: None,
         }
     }
 
     /// In `namespace` instead of cluster-wide.
     pub fn in_namespace(mut self, namespace: &str) -> Self {
         self.namespace = Some(namespace.to_string());
+        self
+    }
+
+    /// On a subresource (`log` of `pods`).
+    pub fn subresource(mut self, sub: &str) -> Self {
+        self.subresource = Some(sub.to_string());
         self
     }
 
@@ -302,6 +315,7 @@ impl Access {
                 resource: Some(self.resource.clone()),
                 namespace: self.namespace.clone(),
                 name: self.name.clone(),
+                subresource: self.subresource.clone(),
                 ..ResourceAttributes::default()
             }),
             ..SubjectAccessReviewSpec::default()

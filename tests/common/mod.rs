@@ -3,5 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fake_slack;
+pub mod grants;
 pub mod kube;
+pub mod manifests;
 pub mod world;

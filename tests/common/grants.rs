@@ -1,0 +1,112 @@
+//! A jitpe service wired to the real test apiserver as jitpe's own identity, with a policy
+//! over fresh namespaces.
+
+use super::kube::{Who, cluster};
+use jitpe::adapters::clock::ManualClock;
+use jitpe::adapters::kube::KubeCluster;
+use jitpe::domain::identity::{Actor, Platform};
+use jitpe::domain::policy::Policy;
+use jitpe::domain::policy_config::RawPolicy;
+use jitpe::ports::{Cluster, Store};
+use jitpe::service::{ChatTargets, Service};
+use std::sync::Arc;
+
+/// The requester (mapped to Kubernetes user `alice`) and the approver.
+pub fn requester() -> Actor {
+    Actor::new(Platform::Slack, "UREQ")
+}
+
+/// The approver of every role.
+pub fn approver() -> Actor {
+    Actor::new(Platform::Slack, "UAPP1")
+}
+
+/// Namespaces of one test.
+#[derive(Clone, Debug)]
+pub struct Spaces {
+    /// Where access is requested.
+    pub ns: String,
+    /// The ingress controller's namespace (logs grant).
+    pub ctrl: String,
+    /// A namespace nobody asked for.
+    pub other: String,
+}
+
+impl Spaces {
+    /// Three fresh namespaces, and jitpe's RBAC applied.
+    pub async fn new() -> Self {
+        let c = cluster();
+        super::manifests::apply_rbac(&c.client(Who::Admin)).await;
+        Spaces {
+            ns: c.temp_namespace("shop").await,
+            ctrl: c.temp_namespace("ctrl").await,
+            other: c.temp_namespace("other").await,
+        }
+    }
+}
+
+/// The policy for `spaces`: `debug` (1 approval, max 1h), `change` (scopable to one Ingress),
+/// `pair` (two approvers).
+pub fn policy(s: &Spaces) -> Policy {
+    let text = format!(
+        r#"
+[namespaces]
+allow = ["{ns}", "{other}"]
+[[identities]]
+kube_user = "alice"
+chat = ["slack:UREQ"]
+[roles.debug]
+default_duration = "15m"
+max_duration = "1h"
+approvers = ["slack:UAPP1"]
+[[roles.debug.bindings]]
+cluster_role = "jitpe-ingress-debug"
+[[roles.debug.bindings]]
+cluster_role = "jitpe-ingress-controller-logs"
+namespace = "{ctrl}"
+[roles.change]
+default_duration = "30m"
+max_duration = "2h"
+approvers = ["slack:UAPP1"]
+[[roles.change.bindings]]
+cluster_role = "jitpe-ingress-change"
+[roles.pair]
+default_duration = "15m"
+max_duration = "1h"
+approvals = 2
+approvers = ["slack:UAPP1", "slack:UAPP2"]
+[[roles.pair.bindings]]
+cluster_role = "jitpe-ingress-debug"
+[[roles.change.scoped_rules]]
+api_groups = ["networking.k8s.io"]
+resources = ["ingresses"]
+verbs = ["get", "update", "patch"]
+"#,
+        ns = s.ns,
+        other = s.other,
+        ctrl = s.ctrl
+    );
+    let raw: RawPolicy = toml::from_str(&text).expect("test policy is TOML");
+    Policy::try_from(raw).expect("test policy is valid")
+}
+
+/// A service over `store` and `cluster` with a manual clock at the real current time.
+pub fn service_with(
+    store: Arc<dyn Store>,
+    cluster: Arc<dyn Cluster>,
+    spaces: &Spaces,
+    clock: Arc<ManualClock>,
+) -> Service {
+    Service::new(
+        store,
+        cluster,
+        clock,
+        Arc::new(policy(spaces)),
+        ChatTargets::default(),
+    )
+}
+
+/// jitpe's cluster adapter, acting as jitpe's own identity (never as admin).
+pub fn jitpe_cluster() -> Arc<dyn Cluster> {
+    Arc::new(KubeCluster::new(cluster().client(Who::Jitpe), "jitpe"))
+}
