@@ -171,15 +171,36 @@ pub fn open_store(s: &Settings) -> anyhow::Result<SledStore> {
     })
 }
 
-/// `revoke`: as the local user, through the service (bindings first, then the record).
+/// `revoke`: as the local user, through the service (bindings first, then the record). When
+/// `jitpe serve` holds the store, the bindings are deleted directly so access still ends now;
+/// the running jitpe then records the grant as removed outside jitpe at its next sweep.
 pub async fn revoke(
     s: &Settings,
     id: RequestId,
     reason: String,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let parts = crate::app::build(s)?;
     let who = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let parts = match crate::app::build(s) {
+        Ok(parts) => parts,
+        Err(e) if e.to_string().contains("locked") => {
+            let cluster = crate::adapters::kube_lazy::LazyKubeCluster::new(
+                s.kubernetes.kubeconfig.clone(),
+                &s.kubernetes.field_manager,
+            );
+            let n = crate::ports::Cluster::delete_request(&cluster, id).await?;
+            writeln!(
+                out,
+                "the store is in use by a running jitpe: deleted {n} object(s) of request #{id} directly."
+            )?;
+            writeln!(
+                out,
+                "The running jitpe ends the grant as \"bindings removed outside jitpe\" at its next reconcile; record who did this ({who}) and why in your incident notes."
+            )?;
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
     let by = Actor::new(Platform::Cli, who);
     let req = parts
         .service

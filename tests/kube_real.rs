@@ -254,3 +254,37 @@ async fn a_crash_between_approval_and_activation_recovers_and_ends_on_time() {
             .await;
     }
 }
+
+#[tokio::test]
+async fn the_expiry_worker_ends_access_when_its_deadline_comes() {
+    let c = cluster();
+    let s = Spaces::new().await;
+    let clock = clock();
+    let svc = service_with(
+        Arc::new(MemStore::new()),
+        jitpe_cluster(),
+        &s,
+        clock.clone(),
+    );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(jitpe::scheduler::expiry_worker(svc.clone(), stop_rx));
+    let id = request(&svc, "debug", &s.ns, None, 15).await;
+    approve(&svc, id).await;
+    c.eventually_sar(&alice("get", "ingresses", &s.ns), true)
+        .await;
+    clock.advance(Duration::from_secs(15 * 60));
+    // A new deadline (or this nudge) wakes the worker; it does not wait for its next timer.
+    svc.wake_signal().notify_one();
+    c.eventually_sar(&alice("get", "ingresses", &s.ns), false)
+        .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while svc.store().get(id).unwrap().unwrap().value.state != State::Expired {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker did not mark #{id} expired"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop_tx.send(true).unwrap();
+    worker.await.unwrap();
+}

@@ -80,9 +80,12 @@ impl Service {
             Ok(()) => match self.apply(id, Event::Activated { expires_at }).await {
                 Ok(_) => Ok(()),
                 Err(Error::Domain(e)) => {
-                    // Revoked or ended while the bindings were being created: remove them again.
-                    warn!(error = %e, "request ended during activation; deleting its bindings");
-                    self.cluster.delete_request(id).await?;
+                    // Another activation won (the worker and a click race), or the request was
+                    // revoked while its bindings were being created: only then remove them again.
+                    if self.load(id)?.value.state.is_final() {
+                        warn!(error = %e, "request ended during activation; deleting its bindings");
+                        self.cluster.delete_request(id).await?;
+                    }
                     Ok(())
                 }
                 Err(e) => Err(e),
