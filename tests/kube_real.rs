@@ -3,18 +3,16 @@
 
 mod common;
 
-use common::grants::{Spaces, approver, jitpe_cluster, requester, service_with};
+use common::grants::{Spaces, approve, approver, jitpe_cluster, request, service_with};
 use common::kube::{Access, Who, cluster};
 use jitpe::adapters::clock::ManualClock;
 use jitpe::adapters::memory::MemStore;
 use jitpe::adapters::sled_store::SledStore;
-use jitpe::domain::command::Command;
 use jitpe::domain::grant::PlannedBinding;
-use jitpe::domain::ids::{Namespace, RequestId, ResourceName, RoleName};
+use jitpe::domain::ids::RequestId;
 use jitpe::domain::request::State;
 use jitpe::domain::view::CardAction;
 use jitpe::ports::{Cluster, ClusterError, ManagedObject, Store};
-use jitpe::service::Service;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,38 +23,6 @@ fn alice(verb: &str, resource: &str, ns: &str) -> Access {
         ""
     };
     Access::new(Who::Alice, verb, group, resource).in_namespace(ns)
-}
-
-fn plain(a: &jitpe::domain::identity::Actor) -> String {
-    a.to_string()
-}
-
-async fn request(
-    svc: &Service,
-    role: &str,
-    ns: &str,
-    resource: Option<&str>,
-    minutes: u64,
-) -> RequestId {
-    let cmd = Command::Request {
-        role: RoleName::parse(role).unwrap(),
-        namespace: Namespace::parse(ns).unwrap(),
-        resource: resource.map(|r| ResourceName::parse(r).unwrap()),
-        duration: Some(Duration::from_secs(minutes * 60)),
-        reason: "INC-1 checkout 502s".into(),
-    };
-    svc.command(&requester(), cmd, None, &plain)
-        .await
-        .expect("request accepted");
-    svc.store().list().unwrap().last().unwrap().value.id
-}
-
-async fn approve(svc: &Service, id: RequestId) {
-    svc.click(&approver(), id, CardAction::Approve)
-        .await
-        .expect("approved");
-    let state = svc.store().get(id).unwrap().unwrap().value.state;
-    assert_eq!(state, State::Active);
 }
 
 fn clock() -> Arc<ManualClock> {

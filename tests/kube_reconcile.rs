@@ -4,14 +4,11 @@
 
 mod common;
 
-use common::grants::{Spaces, approver, jitpe_cluster, requester, service_with};
+use common::grants::{Spaces, approve, jitpe_cluster, request, service_with};
 use common::kube::{Access, Who, cluster};
 use jitpe::adapters::clock::ManualClock;
 use jitpe::adapters::memory::MemStore;
-use jitpe::domain::command::Command;
-use jitpe::domain::ids::{Namespace, RoleName};
 use jitpe::domain::request::State;
-use jitpe::domain::view::CardAction;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,24 +27,8 @@ async fn reconcile_deletes_lost_bindings_and_ends_grants_whose_bindings_vanished
         &s,
         clock.clone(),
     );
-    let cmd = Command::Request {
-        role: RoleName::parse("debug").unwrap(),
-        namespace: Namespace::parse(&s.ns).unwrap(),
-        resource: None,
-        duration: Some(Duration::from_secs(900)),
-        reason: "INC-1".into(),
-    };
-    svc.command(&requester(), cmd, None, &|a| a.to_string())
-        .await
-        .unwrap();
-    let id = svc.store().list().unwrap()[0].value.id;
-    svc.click(&approver(), id, CardAction::Approve)
-        .await
-        .unwrap();
-    assert_eq!(
-        svc.store().get(id).unwrap().unwrap().value.state,
-        State::Active
-    );
+    let id = request(&svc, "debug", &s.ns, None, 15).await;
+    approve(&svc, id).await;
     c.eventually_sar(&alice_reads(&s.ns), true).await;
 
     let fresh = service_with(Arc::new(MemStore::new()), jitpe_cluster(), &s, clock);
@@ -83,20 +64,8 @@ async fn an_active_grant_whose_binding_was_removed_by_hand_is_ended_and_audited(
         &s,
         clock.clone(),
     );
-    let cmd = Command::Request {
-        role: RoleName::parse("change").unwrap(),
-        namespace: Namespace::parse(&s.ns).unwrap(),
-        resource: None,
-        duration: Some(Duration::from_secs(900)),
-        reason: "INC-2".into(),
-    };
-    svc.command(&requester(), cmd, None, &|a| a.to_string())
-        .await
-        .unwrap();
-    let id = svc.store().list().unwrap()[0].value.id;
-    svc.click(&approver(), id, CardAction::Approve)
-        .await
-        .unwrap();
+    let id = request(&svc, "change", &s.ns, None, 15).await;
+    approve(&svc, id).await;
     let admin = cluster().client(Who::Admin);
     let rbs: kube::Api<k8s_openapi::api::rbac::v1::RoleBinding> =
         kube::Api::namespaced(admin, &s.ns);

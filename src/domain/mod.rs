@@ -25,6 +25,7 @@ pub mod ids;
 pub mod lifecycle;
 pub mod policy;
 pub mod policy_config;
+mod policy_roles;
 pub mod request;
 pub mod view;
 

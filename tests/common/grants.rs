@@ -4,12 +4,17 @@
 use super::kube::{Who, cluster};
 use jitpe::adapters::clock::ManualClock;
 use jitpe::adapters::kube::KubeCluster;
+use jitpe::domain::command::Command;
 use jitpe::domain::identity::{Actor, Platform};
+use jitpe::domain::ids::{Namespace, RequestId, ResourceName, RoleName};
 use jitpe::domain::policy::Policy;
 use jitpe::domain::policy_config::RawPolicy;
+use jitpe::domain::request::State;
+use jitpe::domain::view::CardAction;
 use jitpe::ports::{Cluster, Store};
 use jitpe::service::{ChatTargets, Service};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The requester (mapped to Kubernetes user `alice`) and the approver.
 pub fn requester() -> Actor {
@@ -109,4 +114,34 @@ pub fn service_with(
 /// jitpe's cluster adapter, acting as jitpe's own identity (never as admin).
 pub fn jitpe_cluster() -> Arc<dyn Cluster> {
     Arc::new(KubeCluster::new(cluster().client(Who::Jitpe), "jitpe"))
+}
+
+/// Submits a request as the requester through the service; returns its id.
+pub async fn request(
+    svc: &Service,
+    role: &str,
+    ns: &str,
+    resource: Option<&str>,
+    minutes: u64,
+) -> RequestId {
+    let cmd = Command::Request {
+        role: RoleName::parse(role).unwrap(),
+        namespace: Namespace::parse(ns).unwrap(),
+        resource: resource.map(|r| ResourceName::parse(r).unwrap()),
+        duration: Some(Duration::from_secs(minutes * 60)),
+        reason: "INC-1 checkout 502s".into(),
+    };
+    svc.command(&requester(), cmd, None, &|a| a.to_string())
+        .await
+        .expect("request accepted");
+    svc.store().list().unwrap().last().unwrap().value.id
+}
+
+/// Approves as the approver and checks the grant became Active.
+pub async fn approve(svc: &Service, id: RequestId) {
+    svc.click(&approver(), id, CardAction::Approve)
+        .await
+        .expect("approved");
+    let state = svc.store().get(id).unwrap().unwrap().value.state;
+    assert_eq!(state, State::Active);
 }
