@@ -105,6 +105,7 @@ pub async fn run(
         service,
         metrics,
         cluster_ok,
+        auth_audit: Default::default(),
         slack,
     };
     let app = router(state, settings.server.body_limit);

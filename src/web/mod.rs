@@ -3,6 +3,7 @@
 
 pub mod error;
 mod health;
+pub mod limit;
 pub mod metrics;
 pub mod slack;
 pub mod verify;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Whether the last reconcile sweep reached the cluster (for `/readyz`).
     pub cluster_ok: Arc<AtomicBool>,
+    /// Caps audit records of authentication failures.
+    pub auth_audit: Arc<limit::AuthAuditLimiter>,
     /// Slack's inbound settings; `None` when Slack is not configured (its routes answer 404).
     pub slack: Option<Arc<slack::SlackInbound>>,
 }

@@ -58,11 +58,15 @@ impl<T: DeserializeOwned> FromRequest<AppState> for SlackForm<T> {
         let refuse = |status: StatusCode, why: String| {
             app.metrics.inbound(&route, "auth_failed");
             warn!(%route, reason = %why, "refused a Slack request");
-            app.service.audit(
-                AuditDraft::new(Actor::system(), "auth_failed", None)
+            if let Some(left_out) = app.auth_audit.admit(app.service.clock().now().as_second()) {
+                let mut draft = AuditDraft::new(Actor::system(), "auth_failed", None)
                     .with("route", &route)
-                    .with("reason", &why),
-            );
+                    .with("reason", &why);
+                if left_out > 0 {
+                    draft = draft.with("not_audited_before", left_out);
+                }
+                app.service.audit(draft);
+            }
             (status, format!("refused: {why}\n")).into_response()
         };
         let form = req

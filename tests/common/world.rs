@@ -120,6 +120,7 @@ pub fn world_with(
         service: service.clone(),
         metrics: Arc::new(Metrics::default()),
         cluster_ok: Arc::new(AtomicBool::new(true)),
+        auth_audit: Default::default(),
         slack: Some(Arc::new(slack)),
     };
     World {
