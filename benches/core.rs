@@ -1,6 +1,6 @@
 //! Benchmarks that print their figures: the pure decision latency, stored transitions per
 //! second on sled (each one a flushed transaction with its audit record), the signature check,
-//! and how late the expiry worker ends a grant. Run with `cargo bench --bench core`.
+//! how late the expiry worker ends a grant, and peak memory. Run with `cargo bench --bench core`.
 
 use jitpe::adapters::clock::SystemClock;
 use jitpe::adapters::fakes::FakeCluster;
@@ -187,4 +187,17 @@ async fn main() {
     bench_transitions(store).await;
     let store: Arc<dyn Store> = Arc::new(SledStore::open(&dir.path().join("b")).expect("store"));
     bench_expiry_lateness(store).await;
+    println!("peak resident memory: {}", peak_rss());
+}
+
+/// VmHWM from /proc (Linux): the most memory this process held at once.
+fn peak_rss() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(|l| l["VmHWM:".len()..].trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown (no /proc)".into())
 }
