@@ -51,6 +51,37 @@ fn request(minutes: u64) -> Command {
     }
 }
 
+fn bench_decide() {
+    let policy = policy();
+    let now = jiff::Timestamp::now();
+    let new = jitpe::domain::lifecycle::NewRequest {
+        requester: Actor::new(Platform::Slack, "UREQ"),
+        role: RoleName::parse("debug").expect("role"),
+        namespace: Namespace::parse("shop").expect("ns"),
+        resource: None,
+        duration: None,
+        reason: "bench".into(),
+    };
+    let pending =
+        jitpe::domain::lifecycle::submit(jitpe::domain::ids::RequestId(1), new, &policy, now, 0)
+            .expect("submit")
+            .request;
+    let approve = jitpe::domain::request::Event::Approve {
+        by: Actor::new(Platform::Slack, "UAPP1"),
+    };
+    let n = 100_000;
+    let t = Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(
+            jitpe::domain::lifecycle::decide(&pending, &approve, &policy, now).expect("decide"),
+        );
+    }
+    println!(
+        "pure decide (approve): {:.2} us each",
+        t.elapsed().as_secs_f64() * 1e6 / n as f64
+    );
+}
+
 fn bench_signature() {
     let body = "token=x&team_id=T1&user_id=U1&command=%2Fjit&text=request+debug+shop+15m+INC-1";
     let n = 100_000;
@@ -181,6 +212,7 @@ async fn bench_expiry_lateness(store: Arc<dyn Store>) {
 
 #[tokio::main]
 async fn main() {
+    bench_decide();
     bench_signature();
     let dir = tempfile::TempDir::new().expect("temp dir");
     let store: Arc<dyn Store> = Arc::new(SledStore::open(&dir.path().join("a")).expect("store"));
