@@ -8,7 +8,8 @@ use super::identity::Actor;
 use super::identity::Platform;
 use super::ids::{Namespace, RequestId, ResourceName, RoleName};
 use super::policy::{Policy, Role};
-use super::request::{AccessRequest, Effect, Event, Extension, Notice, State, Vote};
+use super::request::{AccessRequest, Effect, Event, Notice, State};
+use super::voting;
 use jiff::Timestamp;
 use std::time::Duration;
 
@@ -113,6 +114,9 @@ pub fn submit(
     })
 }
 
+/// Effects and audit draft of an accepted event.
+pub(super) type Outcome = (Vec<Effect>, AuditDraft);
+
 /// Decides what `event` does to `req` at `now` under `policy`.
 pub fn decide(
     req: &AccessRequest,
@@ -122,57 +126,30 @@ pub fn decide(
 ) -> Result<Transition, DomainError> {
     let role = policy.role(&req.role)?;
     let mut next = req.clone();
-    let refused = || DomainError::AlreadyDecided {
-        id: req.id,
-        state: req.state,
-    };
+    let n = &mut next;
+    let system = Actor::system();
+    let extending = req.extension.is_some();
     let (effects, audit) = match (req.state, event) {
-        (State::Pending, Event::Approve { by }) => approve(&mut next, role, policy, by, now)?,
-        (State::Active, Event::Approve { by }) if req.extension.is_some() => {
-            approve_extension(&mut next, role, policy, by, now)?
+        (State::Pending, Event::Approve { by }) => voting::approve(n, role, policy, by, now)?,
+        (State::Active, Event::Approve { by }) if extending => {
+            voting::approve_extension(n, role, policy, by, now)?
         }
         (State::Pending, Event::Deny { by }) => {
-            check_approver(role, policy, by)?;
-            end(&mut next, State::Denied, by, now, None);
-            let fx = vec![
-                Effect::UpdateCard,
-                Effect::Notify(Notice::Denied { by: by.clone() }),
-            ];
-            (fx, draft(by, "denied", req))
+            voting::check_approver(role, policy, by)?;
+            let notice = Notice::Denied { by: by.clone() };
+            finish(n, State::Denied, by, now, None, Some(notice), "denied")
         }
-        (State::Active, Event::Deny { by }) if req.extension.is_some() => {
-            check_approver(role, policy, by)?;
-            next.extension = None;
-            let fx = vec![
-                Effect::UpdateCard,
-                Effect::Notify(Notice::ExtensionDenied { by: by.clone() }),
-            ];
-            (fx, draft(by, "extension_denied", req))
+        (State::Active, Event::Deny { by }) if extending => {
+            voting::check_approver(role, policy, by)?;
+            let notice = Notice::ExtensionDenied { by: by.clone() };
+            close_extension(n, by, notice, "extension_denied")
         }
-        (State::Pending, Event::Cancel { by }) => {
-            if *by != req.requester {
-                return Err(DomainError::NotRequester("cancel"));
-            }
-            end(&mut next, State::Cancelled, by, now, None);
-            (vec![Effect::UpdateCard], draft(by, "cancelled", req))
+        (State::Pending, Event::Cancel { by }) if *by == req.requester => {
+            finish(n, State::Cancelled, by, now, None, None, "cancelled")
         }
+        (State::Pending, Event::Cancel { .. }) => return Err(DomainError::NotRequester("cancel")),
         (State::Approved | State::Active, Event::Revoke { by, reason }) => {
-            let allowed =
-                !by.is_chat_user() || *by == req.requester || policy.is_approver(role, by);
-            if !allowed {
-                return Err(DomainError::NotRequesterOrApprover(role.name.clone()));
-            }
-            end(&mut next, State::Revoked, by, now, Some(reason.clone()));
-            let notice = Notice::Revoked {
-                by: by.clone(),
-                reason: reason.clone(),
-            };
-            let fx = vec![
-                Effect::DeleteBindings,
-                Effect::UpdateCard,
-                Effect::Notify(notice),
-            ];
-            (fx, draft(by, "revoked", req).with("reason", reason))
+            revoke(n, role, policy, by, reason, now)?
         }
         (State::Pending, Event::Revoke { .. }) => return Err(DomainError::NotActive(req.id)),
         (
@@ -182,75 +159,65 @@ pub fn decide(
                 duration,
                 reason,
             },
-        ) => request_extension(&mut next, role, policy, by, *duration, reason, now)?,
+        ) => voting::request_extension(n, role, policy, by, *duration, reason, now)?,
         (State::Approved, Event::Activated { expires_at }) => {
-            next.state = State::Active;
-            next.activated_at = Some(now);
-            next.expires_at = Some(*expires_at);
-            next.warn_at = expires_at
-                .checked_sub(policy.expiry_warning())
-                .ok()
-                .filter(|w| *w > now);
-            next.warned = next.warn_at.is_none();
-            let fx = vec![Effect::UpdateCard, Effect::Notify(Notice::Approved)];
-            (
-                fx,
-                draft(&Actor::system(), "activated", req).with("expires_at", expires_at),
-            )
+            activated(n, policy, *expires_at, now)
         }
         (State::Approved, Event::ActivationFailed { error }) => {
-            end(
-                &mut next,
-                State::Failed,
-                &Actor::system(),
-                now,
-                Some(error.clone()),
-            );
             let notice = Notice::Failed {
                 error: error.clone(),
             };
-            let fx = vec![
-                Effect::DeleteBindings,
-                Effect::UpdateCard,
-                Effect::Notify(notice),
-            ];
-            (
-                fx,
-                draft(&Actor::system(), "activation_failed", req).with("error", error),
-            )
+            let (fx, a) = finish(
+                n,
+                State::Failed,
+                &system,
+                now,
+                Some(error.clone()),
+                Some(notice),
+                "activation_failed",
+            );
+            (fx, a.with("error", error))
         }
         (State::Active, Event::Expire) => {
             due(req, req.expires_at, now)?;
-            end(&mut next, State::Expired, &Actor::system(), now, None);
-            let fx = vec![
-                Effect::DeleteBindings,
-                Effect::UpdateCard,
-                Effect::Notify(Notice::Expired),
-            ];
-            (fx, draft(&Actor::system(), "expired", req))
+            finish(
+                n,
+                State::Expired,
+                &system,
+                now,
+                None,
+                Some(Notice::Expired),
+                "expired",
+            )
         }
         (State::Pending, Event::PendingTimeout) => {
             due(req, Some(req.pending_until), now)?;
-            end(&mut next, State::TimedOut, &Actor::system(), now, None);
-            let fx = vec![Effect::UpdateCard, Effect::Notify(Notice::TimedOut)];
-            (fx, draft(&Actor::system(), "timed_out", req))
+            finish(
+                n,
+                State::TimedOut,
+                &system,
+                now,
+                None,
+                Some(Notice::TimedOut),
+                "timed_out",
+            )
         }
-        (State::Active, Event::ExtensionTimeout) if req.extension.is_some() => {
+        (State::Active, Event::ExtensionTimeout) if extending => {
             due(req, req.extension.as_ref().map(|e| e.pending_until), now)?;
-            next.extension = None;
-            let fx = vec![
-                Effect::UpdateCard,
-                Effect::Notify(Notice::ExtensionTimedOut),
-            ];
-            (fx, draft(&Actor::system(), "extension_timed_out", req))
+            close_extension(n, &system, Notice::ExtensionTimedOut, "extension_timed_out")
         }
         (State::Active, Event::WarnExpiry) if !req.warned => {
             due(req, req.warn_at, now)?;
-            next.warned = true;
+            n.warned = true;
             let fx = vec![Effect::Notify(Notice::ExpiringSoon)];
-            (fx, draft(&Actor::system(), "expiry_warned", req))
+            (fx, draft(&system, "expiry_warned", req))
         }
-        _ => return Err(refused()),
+        _ => {
+            return Err(DomainError::AlreadyDecided {
+                id: req.id,
+                state: req.state,
+            });
+        }
     };
     Ok(Transition {
         request: next,
@@ -259,16 +226,91 @@ pub fn decide(
     })
 }
 
-fn draft(by: &Actor, action: &str, req: &AccessRequest) -> AuditDraft {
-    AuditDraft::new(by.clone(), action, Some(req.id))
-}
-
-fn end(next: &mut AccessRequest, state: State, by: &Actor, now: Timestamp, why: Option<String>) {
+/// Ends the request in a final `state`. Ending access deletes the bindings first.
+fn finish(
+    next: &mut AccessRequest,
+    state: State,
+    by: &Actor,
+    now: Timestamp,
+    why: Option<String>,
+    notice: Option<Notice>,
+    action: &str,
+) -> Outcome {
     next.state = state;
     next.ended_at = Some(now);
     next.ended_by = Some(by.clone());
     next.end_reason = why;
     next.extension = None;
+    let mut fx = Vec::new();
+    if matches!(state, State::Revoked | State::Failed | State::Expired) {
+        fx.push(Effect::DeleteBindings);
+    }
+    fx.push(Effect::UpdateCard);
+    fx.extend(notice.map(Effect::Notify));
+    (fx, draft(by, action, next))
+}
+
+/// Drops a pending extension (denied or timed out); access still ends at the old expiry.
+fn close_extension(next: &mut AccessRequest, by: &Actor, notice: Notice, action: &str) -> Outcome {
+    next.extension = None;
+    (
+        vec![Effect::UpdateCard, Effect::Notify(notice)],
+        draft(by, action, next),
+    )
+}
+
+fn revoke(
+    next: &mut AccessRequest,
+    role: &Role,
+    policy: &Policy,
+    by: &Actor,
+    reason: &str,
+    now: Timestamp,
+) -> Result<Outcome, DomainError> {
+    // People must be the requester or an approver; the shell and jitpe itself may always revoke.
+    let allowed = !by.is_chat_user() || *by == next.requester || policy.is_approver(role, by);
+    if !allowed {
+        return Err(DomainError::NotRequesterOrApprover(role.name.clone()));
+    }
+    let notice = Notice::Revoked {
+        by: by.clone(),
+        reason: reason.to_string(),
+    };
+    let (fx, a) = finish(
+        next,
+        State::Revoked,
+        by,
+        now,
+        Some(reason.to_string()),
+        Some(notice),
+        "revoked",
+    );
+    Ok((fx, a.with("reason", reason)))
+}
+
+fn activated(
+    next: &mut AccessRequest,
+    policy: &Policy,
+    expires_at: Timestamp,
+    now: Timestamp,
+) -> Outcome {
+    next.state = State::Active;
+    next.activated_at = Some(now);
+    next.expires_at = Some(expires_at);
+    next.warn_at = expires_at
+        .checked_sub(policy.expiry_warning())
+        .ok()
+        .filter(|w| *w > now);
+    next.warned = next.warn_at.is_none();
+    let fx = vec![Effect::UpdateCard, Effect::Notify(Notice::Approved)];
+    (
+        fx,
+        draft(&Actor::system(), "activated", next).with("expires_at", expires_at),
+    )
+}
+
+pub(super) fn draft(by: &Actor, action: &str, req: &AccessRequest) -> AuditDraft {
+    AuditDraft::new(by.clone(), action, Some(req.id))
 }
 
 fn due(req: &AccessRequest, at: Option<Timestamp>, now: Timestamp) -> Result<(), DomainError> {
@@ -276,136 +318,6 @@ fn due(req: &AccessRequest, at: Option<Timestamp>, now: Timestamp) -> Result<(),
         Some(at) if now >= at => Ok(()),
         _ => Err(DomainError::NotDue(req.id)),
     }
-}
-
-fn check_approver(role: &Role, policy: &Policy, by: &Actor) -> Result<(), DomainError> {
-    if policy.is_approver(role, by) {
-        Ok(())
-    } else {
-        Err(DomainError::NotAnApprover(role.name.clone()))
-    }
-}
-
-fn check_vote(
-    req: &AccessRequest,
-    role: &Role,
-    policy: &Policy,
-    by: &Actor,
-    votes: &[Vote],
-) -> Result<(), DomainError> {
-    check_approver(role, policy, by)?;
-    if *by == req.requester && !role.allow_self_approval {
-        return Err(DomainError::SelfApproval);
-    }
-    if votes.iter().any(|v| v.by == *by) {
-        return Err(DomainError::AlreadyVoted(req.id));
-    }
-    Ok(())
-}
-
-fn approve(
-    next: &mut AccessRequest,
-    role: &Role,
-    policy: &Policy,
-    by: &Actor,
-    now: Timestamp,
-) -> Result<(Vec<Effect>, AuditDraft), DomainError> {
-    check_vote(next, role, policy, by, &next.approvals)?;
-    if now >= next.pending_until {
-        return Err(DomainError::AlreadyDecided {
-            id: next.id,
-            state: State::TimedOut,
-        });
-    }
-    next.approvals.push(Vote {
-        by: by.clone(),
-        at: now,
-    });
-    let votes = format!("{} of {}", next.approvals.len(), next.approvals_needed);
-    if next.approvals.len() < next.approvals_needed {
-        return Ok((
-            vec![Effect::UpdateCard],
-            draft(by, "approval_recorded", next).with("votes", votes),
-        ));
-    }
-    next.state = State::Approved;
-    next.approved_at = Some(now);
-    let fx = vec![Effect::UpdateCard, Effect::ApplyBindings];
-    Ok((fx, draft(by, "approved", next).with("votes", votes)))
-}
-
-fn approve_extension(
-    next: &mut AccessRequest,
-    role: &Role,
-    policy: &Policy,
-    by: &Actor,
-    now: Timestamp,
-) -> Result<(Vec<Effect>, AuditDraft), DomainError> {
-    let ext = next
-        .extension
-        .clone()
-        .expect("caller checked an extension is pending");
-    check_vote(next, role, policy, by, &ext.approvals)?;
-    let mut ext = ext;
-    ext.approvals.push(Vote {
-        by: by.clone(),
-        at: now,
-    });
-    let votes = format!("{} of {}", ext.approvals.len(), next.approvals_needed);
-    if ext.approvals.len() < next.approvals_needed {
-        next.extension = Some(ext);
-        let audit = draft(by, "extension_approval_recorded", next).with("votes", votes);
-        return Ok((vec![Effect::UpdateCard], audit));
-    }
-    let old = next.expires_at.unwrap_or(now);
-    let new_expiry = add(old, ext.duration)?;
-    next.expires_at = Some(new_expiry);
-    next.duration += ext.duration;
-    next.warn_at = new_expiry
-        .checked_sub(policy.expiry_warning())
-        .ok()
-        .filter(|w| *w > now);
-    next.warned = next.warn_at.is_none();
-    next.extension = None;
-    let fx = vec![
-        Effect::ApplyBindings,
-        Effect::UpdateCard,
-        Effect::Notify(Notice::Extended),
-    ];
-    let audit = draft(by, "extended", next)
-        .with("votes", votes)
-        .with("expires_at", new_expiry);
-    Ok((fx, audit))
-}
-
-fn request_extension(
-    next: &mut AccessRequest,
-    role: &Role,
-    policy: &Policy,
-    by: &Actor,
-    duration: Duration,
-    reason: &str,
-    now: Timestamp,
-) -> Result<(Vec<Effect>, AuditDraft), DomainError> {
-    if *by != next.requester {
-        return Err(DomainError::NotRequester("extend"));
-    }
-    if next.extension.is_some() {
-        return Err(DomainError::ExtensionPending(next.id));
-    }
-    let left = next.time_left(now).unwrap_or(Duration::ZERO);
-    role.check_duration(left + duration)?;
-    next.extension = Some(Extension {
-        duration,
-        reason: reason.to_string(),
-        requested_at: now,
-        pending_until: add(now, policy.pending_ttl())?,
-        approvals: Vec::new(),
-    });
-    let audit = draft(by, "extension_requested", next)
-        .with("duration", super::duration::format_duration(duration))
-        .with("reason", reason);
-    Ok((vec![Effect::PostCard], audit))
 }
 
 #[cfg(test)]

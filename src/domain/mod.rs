@@ -28,6 +28,7 @@ pub mod policy_config;
 mod policy_roles;
 pub mod request;
 pub mod view;
+mod voting;
 
 pub use error::DomainError;
 

@@ -1,0 +1,140 @@
+//! Votes and extensions: who may approve, quorum of distinct approvers, and the extension
+//! round of an active grant. Part of the lifecycle ([`super::lifecycle::decide`]).
+
+use super::error::DomainError;
+use super::identity::Actor;
+use super::lifecycle::{Outcome, add, draft};
+use super::policy::{Policy, Role};
+use super::request::{AccessRequest, Effect, Extension, Notice, State, Vote};
+use jiff::Timestamp;
+use std::time::Duration;
+
+pub(super) fn check_approver(role: &Role, policy: &Policy, by: &Actor) -> Result<(), DomainError> {
+    if policy.is_approver(role, by) {
+        Ok(())
+    } else {
+        Err(DomainError::NotAnApprover(role.name.clone()))
+    }
+}
+
+fn check_vote(
+    req: &AccessRequest,
+    role: &Role,
+    policy: &Policy,
+    by: &Actor,
+    votes: &[Vote],
+) -> Result<(), DomainError> {
+    check_approver(role, policy, by)?;
+    if *by == req.requester && !role.allow_self_approval {
+        return Err(DomainError::SelfApproval);
+    }
+    if votes.iter().any(|v| v.by == *by) {
+        return Err(DomainError::AlreadyVoted(req.id));
+    }
+    Ok(())
+}
+
+pub(super) fn approve(
+    next: &mut AccessRequest,
+    role: &Role,
+    policy: &Policy,
+    by: &Actor,
+    now: Timestamp,
+) -> Result<Outcome, DomainError> {
+    check_vote(next, role, policy, by, &next.approvals)?;
+    if now >= next.pending_until {
+        return Err(DomainError::AlreadyDecided {
+            id: next.id,
+            state: State::TimedOut,
+        });
+    }
+    next.approvals.push(Vote {
+        by: by.clone(),
+        at: now,
+    });
+    let votes = format!("{} of {}", next.approvals.len(), next.approvals_needed);
+    if next.approvals.len() < next.approvals_needed {
+        return Ok((
+            vec![Effect::UpdateCard],
+            draft(by, "approval_recorded", next).with("votes", votes),
+        ));
+    }
+    next.state = State::Approved;
+    next.approved_at = Some(now);
+    let fx = vec![Effect::UpdateCard, Effect::ApplyBindings];
+    Ok((fx, draft(by, "approved", next).with("votes", votes)))
+}
+
+pub(super) fn approve_extension(
+    next: &mut AccessRequest,
+    role: &Role,
+    policy: &Policy,
+    by: &Actor,
+    now: Timestamp,
+) -> Result<Outcome, DomainError> {
+    let ext = next
+        .extension
+        .clone()
+        .expect("caller checked an extension is pending");
+    check_vote(next, role, policy, by, &ext.approvals)?;
+    let mut ext = ext;
+    ext.approvals.push(Vote {
+        by: by.clone(),
+        at: now,
+    });
+    let votes = format!("{} of {}", ext.approvals.len(), next.approvals_needed);
+    if ext.approvals.len() < next.approvals_needed {
+        next.extension = Some(ext);
+        let audit = draft(by, "extension_approval_recorded", next).with("votes", votes);
+        return Ok((vec![Effect::UpdateCard], audit));
+    }
+    let old = next.expires_at.unwrap_or(now);
+    let new_expiry = add(old, ext.duration)?;
+    next.expires_at = Some(new_expiry);
+    next.duration += ext.duration;
+    next.warn_at = new_expiry
+        .checked_sub(policy.expiry_warning())
+        .ok()
+        .filter(|w| *w > now);
+    next.warned = next.warn_at.is_none();
+    next.extension = None;
+    let fx = vec![
+        Effect::ApplyBindings,
+        Effect::UpdateCard,
+        Effect::Notify(Notice::Extended),
+    ];
+    let audit = draft(by, "extended", next)
+        .with("votes", votes)
+        .with("expires_at", new_expiry);
+    Ok((fx, audit))
+}
+
+pub(super) fn request_extension(
+    next: &mut AccessRequest,
+    role: &Role,
+    policy: &Policy,
+    by: &Actor,
+    duration: Duration,
+    reason: &str,
+    now: Timestamp,
+) -> Result<Outcome, DomainError> {
+    if *by != next.requester {
+        return Err(DomainError::NotRequester("extend"));
+    }
+    if next.extension.is_some() {
+        return Err(DomainError::ExtensionPending(next.id));
+    }
+    let left = next.time_left(now).unwrap_or(Duration::ZERO);
+    role.check_duration(left + duration)?;
+    next.extension = Some(Extension {
+        duration,
+        reason: reason.to_string(),
+        requested_at: now,
+        pending_until: add(now, policy.pending_ttl())?,
+        approvals: Vec::new(),
+    });
+    let audit = draft(by, "extension_requested", next)
+        .with("duration", super::duration::format_duration(duration))
+        .with("reason", reason);
+    Ok((vec![Effect::PostCard], audit))
+}
