@@ -280,25 +280,13 @@ pub async fn interaction(
             "This card belongs to another Slack workspace or app; nothing was done.".into(),
         );
     }
-    let parsed = parse_action(&action.action_id, action.value.as_deref());
-    let Some((id, card_action)) = parsed else {
-        app.metrics.inbound(route, "refused");
-        app.service.audit(
-            AuditDraft::new(actor.clone(), "click_refused", None)
-                .with("reason", format!("unknown action {}", action.action_id)),
-        );
-        return answer("That button is not one of jitpe's; nothing was done.".into());
+    let (id, card_action) = match check_click(&app, &actor, action, p.container.as_ref()) {
+        Ok(click) => click,
+        Err(why) => {
+            app.metrics.inbound(route, "refused");
+            return answer(why);
+        }
     };
-    if !on_our_card(&app, id, p.container.as_ref()) {
-        app.metrics.inbound(route, "refused");
-        app.service.audit(
-            AuditDraft::new(actor.clone(), "click_refused", Some(id))
-                .with("reason", "not on the card jitpe posted"),
-        );
-        return answer(format!(
-            "That button is not on the card jitpe posted for #{id}; nothing was done."
-        ));
-    }
     let service = app.service.clone();
     let task = tokio::spawn(async move { service.click(&actor, id, card_action).await });
     let text = match tokio::time::timeout(ACK_DEADLINE, task).await {
@@ -311,6 +299,34 @@ pub async fn interaction(
     };
     app.metrics.inbound(route, "ok");
     answer(text)
+}
+
+/// Accepts only jitpe's own buttons on the card jitpe posted; a refusal is audited and its
+/// text is for the clicker.
+fn check_click(
+    app: &AppState,
+    actor: &Actor,
+    action: &ActionField,
+    container: Option<&Container>,
+) -> Result<(RequestId, CardAction), String> {
+    let refuse = |id: Option<RequestId>, why: String| {
+        let draft = AuditDraft::new(actor.clone(), "click_refused", id).with("reason", &why);
+        app.service.audit(draft);
+        why
+    };
+    let Some((id, card_action)) = parse_action(&action.action_id, action.value.as_deref()) else {
+        let why = format!(
+            "button {} is not one of jitpe's; nothing was done",
+            action.action_id
+        );
+        return Err(refuse(None, why));
+    };
+    if !on_our_card(app, id, container) {
+        let why =
+            format!("that button is not on the card jitpe posted for #{id}; nothing was done");
+        return Err(refuse(Some(id), why));
+    }
+    Ok((id, card_action))
 }
 
 fn parse_action(action_id: &str, value: Option<&str>) -> Option<(RequestId, CardAction)> {
