@@ -60,16 +60,7 @@ impl Service {
                 self.submit(new, dedupe_key).await
             }
             Command::List => self.list(actor, mention),
-            Command::Status { id } => {
-                let cur = self.load(id)?;
-                self.check_can_see(actor, &cur.value)?;
-                let view = RequestView::of(&cur.value, cur.version);
-                Ok(Reply::new(format!(
-                    "{}\nReason: {}",
-                    view.summary(mention),
-                    view.reason
-                )))
-            }
+            Command::Status { id } => self.status(actor, id, mention),
             Command::Revoke { id } => {
                 let event = Event::Revoke {
                     by: actor.clone(),
@@ -241,6 +232,14 @@ impl Service {
         } else {
             lines.join("\n")
         }))
+    }
+
+    fn status(&self, actor: &Actor, id: RequestId, mention: Mention<'_>) -> Result<Reply> {
+        let cur = self.load(id)?;
+        self.check_can_see(actor, &cur.value)?;
+        let view = RequestView::of(&cur.value, cur.version);
+        let text = format!("{}\nReason: {}", view.summary(mention), view.reason);
+        Ok(Reply::new(text))
     }
 
     fn check_can_see(&self, actor: &Actor, req: &AccessRequest) -> Result<()> {
