@@ -9,6 +9,7 @@ pub mod clock;
 pub mod fakes;
 pub mod kube;
 pub mod kube_lazy;
+pub mod mattermost_sign;
 pub mod memory;
 pub mod slack;
 pub mod slack_blocks;
