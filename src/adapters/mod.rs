@@ -9,6 +9,8 @@ pub mod clock;
 pub mod fakes;
 pub mod kube;
 pub mod kube_lazy;
+pub mod mattermost;
+pub mod mattermost_render;
 pub mod mattermost_sign;
 pub mod memory;
 pub mod slack;

@@ -1,0 +1,490 @@
+//! [`MattermostChat`]: the outgoing Mattermost side (REST API v4 with a bot token) behind the
+//! [`Chat`] port, plus [`MattermostChat::get_user`] for re-checking who clicked a button.
+//!
+//! Rendering lives in [`super::mattermost_render`] and button signatures in
+//! [`super::mattermost_sign`]; this file speaks HTTP and maps answers onto [`ChatError`]:
+//!
+//! ```text
+//! HTTP 429                         -> RateLimited(X-Ratelimit-Reset s, default 1 s, at most 60 s)
+//! HTTP 5xx/408, network, timeout   -> Unavailable           (retried with backoff)
+//! other non-2xx                    -> Refused("<call>: HTTP <status> <id>: <message>")
+//! ```
+//!
+//! | Port call | REST call |
+//! |---|---|
+//! | `post_card`, `post_line` | `POST /api/v4/posts` (expects `201 Created`) |
+//! | `update_card` | `PUT /api/v4/posts/{id}/patch` (`props` replaces the whole map) |
+//! | `direct_message` | `GET /api/v4/users/me` once (unless configured), `POST /api/v4/channels/direct`, a post |
+//! | `get_user` | `GET /api/v4/users/{id}` |
+
+use super::mattermost_render::{
+    MAX_MESSAGE_CHARS, button, card_props, clip, defuse_mentions, mention, neutralise_lines,
+};
+use super::mattermost_sign::ButtonContext;
+use crate::domain::identity::{Actor, Platform};
+use crate::domain::view::RequestView;
+use crate::ports::{CardRef, Chat, ChatError, Clock};
+use async_trait::async_trait;
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::OnceCell;
+
+/// How long one REST call may take before it counts as unavailable.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a signed button stays clickable; cards are re-signed whenever they are updated.
+pub const DEFAULT_BUTTON_TTL: Duration = Duration::from_secs(24 * 3600);
+/// What jitpe waits after a 429 without a usable `X-Ratelimit-Reset`.
+pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
+/// Longest wait taken from `X-Ratelimit-Reset`: Mattermost's window is per second, so a larger
+/// value is more likely a misread epoch than advice.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// Fewest key bytes accepted for button signatures (HMAC-SHA256 strength).
+pub const MIN_ACTION_SECRET_BYTES: usize = 32;
+
+/// Settings of the Mattermost adapter.
+#[derive(Clone)]
+pub struct MattermostConfig {
+    /// Server URL, e.g. `https://mattermost.example.com` (the adapter appends `/api/v4/…`).
+    pub base_url: String,
+    /// Bot access token. Secret: never shown by `Debug`.
+    pub bot_token: String,
+    /// Channel id where approval cards go.
+    pub approvers_channel: String,
+    /// Channel id where audit lines go.
+    pub audit_channel: String,
+    /// jitpe's `/mattermost/actions` URL, used as every button's `integration.url`.
+    pub actions_url: String,
+    /// Key of the button context HMAC (§2.3), at least 32 bytes. Secret: never shown by `Debug`.
+    pub action_secret: Vec<u8>,
+    /// The bot's user id; `None` asks `GET /api/v4/users/me` once, at the first DM.
+    pub bot_user_id: Option<String>,
+    /// How long a signed button stays valid.
+    pub button_ttl: Duration,
+    /// Limit for one REST call.
+    pub timeout: Duration,
+}
+
+impl MattermostConfig {
+    /// Settings with [`DEFAULT_BUTTON_TTL`], [`DEFAULT_TIMEOUT`] and no configured bot user id.
+    pub fn new(
+        base_url: impl Into<String>,
+        bot_token: impl Into<String>,
+        approvers_channel: impl Into<String>,
+        audit_channel: impl Into<String>,
+        actions_url: impl Into<String>,
+        action_secret: impl Into<Vec<u8>>,
+    ) -> Self {
+        Self {
+            base_url: base_url.into(),
+            bot_token: bot_token.into(),
+            approvers_channel: approvers_channel.into(),
+            audit_channel: audit_channel.into(),
+            actions_url: actions_url.into(),
+            action_secret: action_secret.into(),
+            bot_user_id: None,
+            button_ttl: DEFAULT_BUTTON_TTL,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+impl fmt::Debug for MattermostConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MattermostConfig")
+            .field("base_url", &self.base_url)
+            .field("bot_token", &"<redacted>")
+            .field("approvers_channel", &self.approvers_channel)
+            .field("audit_channel", &self.audit_channel)
+            .field("actions_url", &self.actions_url)
+            .field("action_secret", &"<redacted>")
+            .field("bot_user_id", &self.bot_user_id)
+            .field("button_ttl", &self.button_ttl)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// Why a [`MattermostChat`] could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum MattermostSetupError {
+    /// The server URL is not an absolute http(s) URL.
+    #[error("Mattermost URL `{0}` is not an http(s) URL such as https://mattermost.example.com")]
+    BaseUrl(String),
+    /// The actions URL is not an absolute http(s) URL.
+    #[error("button callback URL `{0}` is not an http(s) URL")]
+    ActionsUrl(String),
+    /// The bot token is empty or cannot be sent in a header.
+    #[error("the Mattermost bot token is empty or contains characters a header cannot carry")]
+    Token,
+    /// The button signing key is too short.
+    #[error(
+        "the Mattermost action secret has {0} bytes; at least {MIN_ACTION_SECRET_BYTES} are needed"
+    )]
+    ActionSecret(usize),
+    /// The HTTP client could not be built (TLS set-up).
+    #[error("cannot build the Mattermost HTTP client: {0}")]
+    Client(#[source] reqwest::Error),
+}
+
+/// A Mattermost user as `GET /api/v4/users/{id}` describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct MattermostUser {
+    /// Immutable user id.
+    pub id: String,
+    /// Current username (may change; never use it for identity).
+    pub username: String,
+    /// When the account was deactivated (ms since the epoch); 0 while active.
+    #[serde(default)]
+    pub delete_at: i64,
+    /// Whether this is a bot account.
+    #[serde(default)]
+    pub is_bot: bool,
+}
+
+impl MattermostUser {
+    /// Whether the account may act on a card: active and not a bot (§2.3 step 3).
+    pub fn is_active_person(&self) -> bool {
+        self.delete_at == 0 && !self.is_bot
+    }
+}
+
+/// Whether `id` looks like a Mattermost id (26 lowercase letters and digits). Ids go into URL
+/// paths, so anything else is refused before a call is made.
+pub fn is_mattermost_id(id: &str) -> bool {
+    id.len() == 26
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+}
+
+/// The Mattermost REST API v4 as a [`Chat`].
+pub struct MattermostChat {
+    config: MattermostConfig,
+    client: reqwest::Client,
+    clock: Arc<dyn Clock>,
+    /// The bot's own user id: configured, or asked for once.
+    bot_user_id: OnceCell<String>,
+    /// DM channel per user id: `channels/direct` returns the same channel every time.
+    dm_channels: Mutex<HashMap<String, String>>,
+}
+
+impl fmt::Debug for MattermostChat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MattermostChat")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Checks that `url` is an absolute http(s) URL and returns it without a trailing `/`.
+fn http_url(url: &str) -> Option<String> {
+    let trimmed = url.trim_end_matches('/');
+    match reqwest::Url::parse(trimmed) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => Some(trimmed.to_string()),
+        _ => None,
+    }
+}
+
+impl MattermostChat {
+    /// A client for the server at `config.base_url`; `clock` dates button expiries.
+    pub fn new(
+        mut config: MattermostConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, MattermostSetupError> {
+        config.base_url = http_url(&config.base_url)
+            .ok_or_else(|| MattermostSetupError::BaseUrl(config.base_url.clone()))?;
+        if http_url(&config.actions_url).is_none() {
+            return Err(MattermostSetupError::ActionsUrl(config.actions_url));
+        }
+        let token_ok = !config.bot_token.is_empty()
+            && reqwest::header::HeaderValue::from_str(&config.bot_token).is_ok();
+        if !token_ok {
+            return Err(MattermostSetupError::Token);
+        }
+        if config.action_secret.len() < MIN_ACTION_SECRET_BYTES {
+            return Err(MattermostSetupError::ActionSecret(
+                config.action_secret.len(),
+            ));
+        }
+        let client = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout)
+            .build()
+            .map_err(MattermostSetupError::Client)?;
+        Ok(Self {
+            bot_user_id: OnceCell::new_with(config.bot_user_id.clone()),
+            config,
+            client,
+            clock,
+            dm_channels: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Looks a user up, e.g. to re-check who clicked a button: the click's `user_id` is only as
+    /// trustworthy as the request that carried it.
+    pub async fn get_user(&self, user_id: &str) -> Result<MattermostUser, ChatError> {
+        require_id("user", user_id)?;
+        let user = self
+            .call(Method::GET, &format!("users/{user_id}"), None)
+            .await?;
+        serde_json::from_value(user)
+            .map_err(|e| ChatError::Unavailable(format!("users/{{id}}: unreadable user: {e}")))
+    }
+
+    /// Calls `/api/v4/{path}` with the bot token; returns the JSON answer of a 2xx.
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, ChatError> {
+        let what = format!("{method} {}", path_pattern(path));
+        let url = format!("{}/api/v4/{path}", self.config.base_url);
+        // bearer_auth marks the header sensitive, so reqwest never prints it either.
+        let mut req = self
+            .client
+            .request(method, url)
+            .bearer_auth(&self.config.bot_token);
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let resp = req.send().await.map_err(|e| transport_error(&what, e))?;
+        let status = resp.status();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            return Err(ChatError::RateLimited(rate_limit_reset(resp.headers())));
+        }
+        let text = resp.text().await.map_err(|e| transport_error(&what, e))?;
+        read_answer(&what, status, &text)
+    }
+
+    /// Creates a post and returns where it landed.
+    async fn create_post(
+        &self,
+        channel: &str,
+        message: &str,
+        props: Option<Value>,
+    ) -> Result<CardRef, ChatError> {
+        require_id("channel", channel)?;
+        let mut body = json!({"channel_id": channel, "message": message});
+        if let Some(props) = props {
+            body["props"] = props;
+        }
+        let post = self.call(Method::POST, "posts", Some(&body)).await?;
+        let id = post
+            .get("id")
+            .and_then(Value::as_str)
+            .filter(|id| is_mattermost_id(id))
+            .ok_or_else(|| ChatError::Refused("POST posts: answer without a post id".into()))?;
+        Ok(CardRef {
+            platform: Platform::Mattermost,
+            channel: channel.to_string(),
+            message_id: id.to_string(),
+        })
+    }
+
+    /// The card's `props`, with buttons signed for `channel` and valid for `button_ttl`.
+    fn card(&self, channel: &str, view: &RequestView) -> Value {
+        let ttl = i64::try_from(self.config.button_ttl.as_secs()).unwrap_or(i64::MAX);
+        let exp = self.clock.now().as_second().saturating_add(ttl);
+        let key = &self.config.action_secret;
+        let buttons = view
+            .actions
+            .iter()
+            .map(|act| {
+                let context = ButtonContext::signed(key, view.id, *act, exp, channel);
+                let integration = json!({"url": self.config.actions_url, "context": context});
+                button(view, *act, integration)
+            })
+            .collect();
+        card_props(view, buttons)
+    }
+
+    /// The bot's user id, from the config or asked for once.
+    async fn bot_user_id(&self) -> Result<&str, ChatError> {
+        let id = self
+            .bot_user_id
+            .get_or_try_init(|| async {
+                let me = self.call(Method::GET, "users/me", None).await?;
+                me.get("id")
+                    .and_then(Value::as_str)
+                    .filter(|id| is_mattermost_id(id))
+                    .map(str::to_string)
+                    .ok_or_else(|| ChatError::Refused("GET users/me: answer without an id".into()))
+            })
+            .await?;
+        Ok(id)
+    }
+
+    /// The DM channel with a user, opened once and then remembered.
+    async fn dm_channel(&self, user_id: &str) -> Result<String, ChatError> {
+        if let Some(c) = self.dm_channels.lock().expect("lock").get(user_id) {
+            return Ok(c.clone());
+        }
+        let bot = self.bot_user_id().await?;
+        let channel = self
+            .call(
+                Method::POST,
+                "channels/direct",
+                Some(&json!([bot, user_id])),
+            )
+            .await?;
+        let channel = channel
+            .get("id")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ChatError::Refused("POST channels/direct: answer without an id".into()))?
+            .to_string();
+        self.dm_channels
+            .lock()
+            .expect("lock")
+            .insert(user_id.to_string(), channel.clone());
+        Ok(channel)
+    }
+}
+
+/// Ids are checked before they go into a URL path or a body.
+fn require_id(what: &str, id: &str) -> Result<(), ChatError> {
+    if is_mattermost_id(id) {
+        Ok(())
+    } else {
+        Err(ChatError::Refused(format!(
+            "`{id}` is not a Mattermost {what} id (26 lowercase letters and digits)"
+        )))
+    }
+}
+
+/// `posts/abc…/patch` → `posts/{id}/patch`: errors name the call, not the ids in it.
+fn path_pattern(path: &str) -> String {
+    path.split('/')
+        .map(|seg| if is_mattermost_id(seg) { "{id}" } else { seg })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Judges an answer by its HTTP status; a 2xx must carry JSON.
+fn read_answer(what: &str, status: StatusCode, text: &str) -> Result<Value, ChatError> {
+    if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {
+        return Err(ChatError::Unavailable(format!(
+            "{what}: HTTP {}",
+            status.as_u16()
+        )));
+    }
+    if !status.is_success() {
+        return Err(ChatError::Refused(format!(
+            "{what}: HTTP {}{}",
+            status.as_u16(),
+            api_error(text)
+        )));
+    }
+    // A 2xx that is not JSON is most likely a proxy's page: Mattermost itself always answers JSON.
+    serde_json::from_str(text)
+        .map_err(|_| ChatError::Unavailable(format!("{what}: answer is not JSON")))
+}
+
+/// ` <id>: <message>` of Mattermost's error body, or nothing if the body is something else.
+fn api_error(text: &str) -> String {
+    #[derive(Deserialize)]
+    struct AppError {
+        #[serde(default)]
+        id: String,
+        #[serde(default)]
+        message: String,
+    }
+    match serde_json::from_str::<AppError>(text) {
+        Ok(e) if !e.id.is_empty() || !e.message.is_empty() => {
+            format!(" {}: {}", clip(&e.id, 100), clip(&e.message, 200))
+        }
+        _ => String::new(),
+    }
+}
+
+/// Reads `X-Ratelimit-Reset` (seconds until the window resets), between 1 s and
+/// [`MAX_RETRY_AFTER`]; missing or unreadable means [`DEFAULT_RETRY_AFTER`].
+fn rate_limit_reset(headers: &HeaderMap) -> Duration {
+    headers
+        .get("x-ratelimit-reset")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .map_or(DEFAULT_RETRY_AFTER, |s| {
+            Duration::from_secs(s).clamp(DEFAULT_RETRY_AFTER, MAX_RETRY_AFTER)
+        })
+}
+
+/// Network failures and timeouts are always worth retrying.
+fn transport_error(what: &str, e: reqwest::Error) -> ChatError {
+    let how = if e.is_timeout() {
+        "timed out"
+    } else {
+        "failed"
+    };
+    ChatError::Unavailable(format!("{what} {how}: {}", e.without_url()))
+}
+
+#[async_trait]
+impl Chat for MattermostChat {
+    fn platform(&self) -> Platform {
+        Platform::Mattermost
+    }
+
+    fn approvers_channel(&self) -> &str {
+        &self.config.approvers_channel
+    }
+
+    fn audit_channel(&self) -> &str {
+        &self.config.audit_channel
+    }
+
+    fn mention(&self, user: &Actor) -> String {
+        mention(user)
+    }
+
+    async fn post_card(&self, channel: &str, view: &RequestView) -> Result<CardRef, ChatError> {
+        let props = self.card(channel, view);
+        self.create_post(channel, "", Some(props)).await
+    }
+
+    async fn update_card(&self, card: &CardRef, view: &RequestView) -> Result<(), ChatError> {
+        if card.platform != Platform::Mattermost {
+            return Err(ChatError::Refused(format!(
+                "a {} card cannot be updated through Mattermost",
+                card.platform
+            )));
+        }
+        require_id("post", &card.message_id)?;
+        // `props` replaces the whole map: a final view has no actions, so the buttons go.
+        let body = json!({"props": self.card(&card.channel, view)});
+        let path = format!("posts/{}/patch", card.message_id);
+        self.call(Method::PUT, &path, Some(&body)).await.map(drop)
+    }
+
+    async fn direct_message(&self, user: &Actor, text: &str) -> Result<(), ChatError> {
+        if user.platform != Platform::Mattermost {
+            return Err(ChatError::Refused(format!(
+                "{user} is not a Mattermost user; no Mattermost DM possible"
+            )));
+        }
+        require_id("user", &user.id)?;
+        let channel = self.dm_channel(&user.id).await?;
+        // jitpe's own wording may use Markdown (code spans); only mentions are defused.
+        // Clipped to half the limit because defusing may double the length.
+        let text = defuse_mentions(&clip(text, MAX_MESSAGE_CHARS / 2));
+        let sent = self.create_post(&channel, &text, None).await;
+        if sent.is_err() {
+            // The DM channel may be gone (user deactivated and back); open it afresh next time.
+            self.dm_channels.lock().expect("lock").remove(&user.id);
+        }
+        sent.map(drop)
+    }
+
+    async fn post_line(&self, channel: &str, text: &str) -> Result<(), ChatError> {
+        // Audit lines carry user-typed reasons and no intended Markdown: neutralise everything.
+        // Clipped to half the limit because escaping may double the length.
+        let text = neutralise_lines(&clip(text, MAX_MESSAGE_CHARS / 2));
+        self.create_post(channel, &text, None).await.map(drop)
+    }
+}
