@@ -17,6 +17,12 @@
 //! | `direct_message` | `GET /api/v4/users/me` once (unless configured), `POST /api/v4/channels/direct`, a post |
 //! | `get_user` | `GET /api/v4/users/{id}` |
 
+pub use super::mattermost_api::{
+    DEFAULT_RETRY_AFTER, MAX_RETRY_AFTER, MattermostUser, is_mattermost_id,
+};
+use super::mattermost_api::{
+    path_pattern, rate_limit_reset, read_answer, require_id, transport_error,
+};
 use super::mattermost_render::{
     MAX_MESSAGE_CHARS, button, card_props, clip, defuse_mentions, mention, neutralise_lines,
 };
@@ -25,9 +31,7 @@ use crate::domain::identity::{Actor, Platform};
 use crate::domain::view::RequestView;
 use crate::ports::{CardRef, Chat, ChatError, Clock};
 use async_trait::async_trait;
-use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
-use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::fmt;
@@ -39,12 +43,6 @@ use tokio::sync::OnceCell;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a signed button stays clickable; cards are re-signed whenever they are updated.
 pub const DEFAULT_BUTTON_TTL: Duration = Duration::from_secs(24 * 3600);
-/// What jitpe waits after a 429 without a usable `X-Ratelimit-Reset`.
-pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
-/// Longest wait taken from `X-Ratelimit-Reset`: Mattermost's window is per second, so a larger
-/// value is more likely a misread epoch than advice.
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
-/// Fewest key bytes accepted for button signatures (HMAC-SHA256 strength).
 pub const MIN_ACTION_SECRET_BYTES: usize = 32;
 
 /// Settings of the Mattermost adapter.
@@ -130,37 +128,6 @@ pub enum MattermostSetupError {
     /// The HTTP client could not be built (TLS set-up).
     #[error("cannot build the Mattermost HTTP client: {0}")]
     Client(#[source] reqwest::Error),
-}
-
-/// A Mattermost user as `GET /api/v4/users/{id}` describes it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct MattermostUser {
-    /// Immutable user id.
-    pub id: String,
-    /// Current username (may change; never use it for identity).
-    pub username: String,
-    /// When the account was deactivated (ms since the epoch); 0 while active.
-    #[serde(default)]
-    pub delete_at: i64,
-    /// Whether this is a bot account.
-    #[serde(default)]
-    pub is_bot: bool,
-}
-
-impl MattermostUser {
-    /// Whether the account may act on a card: active and not a bot (§2.3 step 3).
-    pub fn is_active_person(&self) -> bool {
-        self.delete_at == 0 && !self.is_bot
-    }
-}
-
-/// Whether `id` looks like a Mattermost id (26 lowercase letters and digits). Ids go into URL
-/// paths, so anything else is refused before a call is made.
-pub fn is_mattermost_id(id: &str) -> bool {
-    id.len() == 26
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
 }
 
 /// The Mattermost REST API v4 as a [`Chat`].
@@ -347,84 +314,6 @@ impl MattermostChat {
     }
 }
 
-/// Ids are checked before they go into a URL path or a body.
-fn require_id(what: &str, id: &str) -> Result<(), ChatError> {
-    if is_mattermost_id(id) {
-        Ok(())
-    } else {
-        Err(ChatError::Refused(format!(
-            "`{id}` is not a Mattermost {what} id (26 lowercase letters and digits)"
-        )))
-    }
-}
-
-/// `posts/abc…/patch` → `posts/{id}/patch`: errors name the call, not the ids in it.
-fn path_pattern(path: &str) -> String {
-    path.split('/')
-        .map(|seg| if is_mattermost_id(seg) { "{id}" } else { seg })
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
-/// Judges an answer by its HTTP status; a 2xx must carry JSON.
-fn read_answer(what: &str, status: StatusCode, text: &str) -> Result<Value, ChatError> {
-    if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {
-        return Err(ChatError::Unavailable(format!(
-            "{what}: HTTP {}",
-            status.as_u16()
-        )));
-    }
-    if !status.is_success() {
-        return Err(ChatError::Refused(format!(
-            "{what}: HTTP {}{}",
-            status.as_u16(),
-            api_error(text)
-        )));
-    }
-    // A 2xx that is not JSON is most likely a proxy's page: Mattermost itself always answers JSON.
-    serde_json::from_str(text)
-        .map_err(|_| ChatError::Unavailable(format!("{what}: answer is not JSON")))
-}
-
-/// ` <id>: <message>` of Mattermost's error body, or nothing if the body is something else.
-fn api_error(text: &str) -> String {
-    #[derive(Deserialize)]
-    struct AppError {
-        #[serde(default)]
-        id: String,
-        #[serde(default)]
-        message: String,
-    }
-    match serde_json::from_str::<AppError>(text) {
-        Ok(e) if !e.id.is_empty() || !e.message.is_empty() => {
-            format!(" {}: {}", clip(&e.id, 100), clip(&e.message, 200))
-        }
-        _ => String::new(),
-    }
-}
-
-/// Reads `X-Ratelimit-Reset` (seconds until the window resets), between 1 s and
-/// [`MAX_RETRY_AFTER`]; missing or unreadable means [`DEFAULT_RETRY_AFTER`].
-fn rate_limit_reset(headers: &HeaderMap) -> Duration {
-    headers
-        .get("x-ratelimit-reset")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|s| s.trim().parse::<u64>().ok())
-        .map_or(DEFAULT_RETRY_AFTER, |s| {
-            Duration::from_secs(s).clamp(DEFAULT_RETRY_AFTER, MAX_RETRY_AFTER)
-        })
-}
-
-/// Network failures and timeouts are always worth retrying.
-fn transport_error(what: &str, e: reqwest::Error) -> ChatError {
-    let how = if e.is_timeout() {
-        "timed out"
-    } else {
-        "failed"
-    };
-    ChatError::Unavailable(format!("{what} {how}: {}", e.without_url()))
-}
-
 #[async_trait]
 impl Chat for MattermostChat {
     fn platform(&self) -> Platform {
@@ -486,5 +375,62 @@ impl Chat for MattermostChat {
         // Clipped to half the limit because escaping may double the length.
         let text = neutralise_lines(&clip(text, MAX_MESSAGE_CHARS / 2));
         self.create_post(channel, &text, None).await.map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::clock::SystemClock;
+
+    fn config() -> MattermostConfig {
+        MattermostConfig::new(
+            "https://mm.example.com/",
+            "bot-token-value",
+            "j6j53p28k6urx15fpcgsr20psq",
+            "rd49ehbqyjytddasoownkuqrxe",
+            "https://jitpe.example.com/mattermost/actions",
+            b"0123456789abcdef0123456789abcdef-key".to_vec(),
+        )
+    }
+
+    fn build(c: MattermostConfig) -> Result<MattermostChat, MattermostSetupError> {
+        MattermostChat::new(c, Arc::new(SystemClock))
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_bot_token_or_the_action_secret() {
+        let chat = build(config()).expect("valid config");
+        for shown in [format!("{:?}", config()), format!("{chat:?}")] {
+            assert!(!shown.contains("bot-token-value"), "{shown}");
+            assert!(!shown.contains("0123456789abcdef"), "{shown}");
+            assert!(shown.contains("<redacted>"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn bad_urls_empty_tokens_and_short_secrets_are_refused_at_start() {
+        let with = |f: fn(&mut MattermostConfig)| {
+            let mut c = config();
+            f(&mut c);
+            build(c).unwrap_err()
+        };
+        let e = with(|c| c.base_url = "mm.example.com".into());
+        assert!(matches!(e, MattermostSetupError::BaseUrl(_)), "{e:?}");
+        let e = with(|c| c.actions_url = "/mattermost/actions".into());
+        assert!(matches!(e, MattermostSetupError::ActionsUrl(_)), "{e:?}");
+        let e = with(|c| c.bot_token = String::new());
+        assert!(matches!(e, MattermostSetupError::Token), "{e:?}");
+        let e = with(|c| c.action_secret = b"short".to_vec());
+        assert!(matches!(e, MattermostSetupError::ActionSecret(5)), "{e:?}");
+    }
+
+    #[test]
+    fn mentions_name_users_by_id_and_the_trailing_slash_of_the_url_is_dropped() {
+        let chat = build(config()).unwrap();
+        let a = Actor::new(Platform::Mattermost, "rd49ehbqyjytddasoownkuqrxe");
+        assert_eq!(chat.mention(&a), "mattermost:rd49ehbqyjytddasoownkuqrxe");
+        assert_eq!(chat.config.base_url, "https://mm.example.com");
+        assert_eq!(chat.platform(), Platform::Mattermost);
     }
 }

@@ -10,6 +10,7 @@ pub mod fakes;
 pub mod kube;
 pub mod kube_lazy;
 pub mod mattermost;
+pub mod mattermost_api;
 pub mod mattermost_render;
 pub mod mattermost_sign;
 pub mod memory;
