@@ -274,11 +274,12 @@ async fn user_text_cannot_ping_hide_links_or_fake_a_status_line_in_cards_and_aud
         for ping in ["@channel", "@here"] {
             assert!(!shown.contains(ping), "{ping} survives in {shown}");
         }
-        assert!(!shown.contains("](https://"), "a link survives in {shown}");
+        let unescaped = shown.replace(r"\]", "");
+        assert!(!unescaped.contains("]("), "a link survives in {shown}");
     }
     assert_eq!(text.matches("**Status:**").count(), 1, "{text}");
     assert!(
-        text.contains(r"\[the runbook\]\(https://evil.example\)"),
+        text.contains(r"\[the runbook\](https://evil.example)"),
         "{text}"
     );
 }

@@ -31,10 +31,10 @@ pub const MAX_FALLBACK_CHARS: usize = 1_000;
 const ZERO_WIDTH_JOINER: char = '\u{200D}';
 /// Marks text that was cut short.
 const ELLIPSIS: char = '…';
-/// Markdown punctuation that can start a link, image, emphasis, code, table or heading.
-const MARKDOWN: &[char] = &[
-    '\\', '`', '*', '_', '~', '[', ']', '(', ')', '<', '>', '|', '#', '!',
-];
+/// Markdown punctuation that can build a link or image (`[`, `]`, `<`), emphasis, code, a table
+/// or a heading. Parentheses stay: without `[…]` they cannot make a link, and `(502s)` reads
+/// better unescaped in notifications and raw views.
+const MARKDOWN: &[char] = &['\\', '`', '*', '_', '~', '[', ']', '<', '>', '|', '#', '!'];
 
 /// How jitpe names a Mattermost user in text: the id-based text form (`mattermost:<id>`).
 ///
@@ -210,7 +210,7 @@ mod tests {
     fn links_images_emphasis_and_line_breaks_cannot_be_smuggled_into_a_card_line() {
         assert_eq!(
             neutralise("![x](http://t/p.png) [docs](https://evil) *b*\n**Status:** APPROVED"),
-            r"\!\[x\]\(http://t/p.png\) \[docs\]\(https://evil\) \*b\* \*\*Status:\*\* APPROVED"
+            r"\!\[x\](http://t/p.png) \[docs\](https://evil) \*b\* \*\*Status:\*\* APPROVED"
         );
         assert_eq!(neutralise_lines("a\nb\r\tc"), "a\nb  c");
     }
