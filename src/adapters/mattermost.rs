@@ -43,6 +43,7 @@ use tokio::sync::OnceCell;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a signed button stays clickable; cards are re-signed whenever they are updated.
 pub const DEFAULT_BUTTON_TTL: Duration = Duration::from_secs(24 * 3600);
+/// Fewest key bytes accepted for button signatures (HMAC-SHA256 strength, as the config demands).
 pub const MIN_ACTION_SECRET_BYTES: usize = 32;
 
 /// Settings of the Mattermost adapter.

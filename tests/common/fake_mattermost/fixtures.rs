@@ -14,20 +14,28 @@ use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The bot token the fake accepts.
 pub const TOKEN: &str = "mm-bot-token-secret";
+/// The button signing key: the one of the protocol notes' test vector.
 pub const SECRET: &[u8] = b"jitpe-test-secret-0123456789abcdef01234567";
+/// jitpe's button callback URL (never called by the fake).
 pub const ACTIONS_URL: &str = "https://jitpe.example.com/mattermost/actions";
+/// The manual clock's start, unix seconds.
 pub const NOW: i64 = 1_700_000_000;
+/// The default button lifetime, in seconds.
 pub const DAY: i64 = 24 * 3600;
 
+/// The approvers channel id.
 pub fn approvers() -> String {
     user_id("approvers")
 }
 
+/// The audit channel id.
 pub fn audit() -> String {
     user_id("audit")
 }
 
+/// A Mattermost actor named by a padded id (`bob` → `bob000…`).
 pub fn mm(name: &str) -> Actor {
     Actor::new(Platform::Mattermost, user_id(name))
 }
@@ -56,6 +64,7 @@ pub fn pending(needed: usize) -> RequestView {
     }
 }
 
+/// The request of [`pending`] in `state`, decided and voted on by `alice`.
 pub fn in_state(state: State, revision: u64, actions: Vec<CardAction>) -> RequestView {
     RequestView {
         state,
@@ -68,6 +77,7 @@ pub fn in_state(state: State, revision: u64, actions: Vec<CardAction>) -> Reques
     }
 }
 
+/// A fresh fake, an adapter wired to it and the adapter's clock.
 pub struct Setup {
     /// The fake server.
     pub fake: FakeMattermost,
@@ -77,6 +87,7 @@ pub struct Setup {
     pub clock: Arc<ManualClock>,
 }
 
+/// Adapter settings for `fake`, sending `token`, with a 1 s timeout.
 pub fn config(fake: &FakeMattermost, token: &str) -> MattermostConfig {
     let mut c = MattermostConfig::new(
         fake.base_url.clone(),
@@ -90,6 +101,7 @@ pub fn config(fake: &FakeMattermost, token: &str) -> MattermostConfig {
     c
 }
 
+/// [`setup`] with the settings changed by `edit` first.
 pub async fn setup_with(edit: impl FnOnce(&mut MattermostConfig)) -> Setup {
     let fake = FakeMattermost::start(TOKEN).await;
     let clock = Arc::new(ManualClock::at(Timestamp::from_second(NOW).unwrap()));
@@ -99,14 +111,17 @@ pub async fn setup_with(edit: impl FnOnce(&mut MattermostConfig)) -> Setup {
     Setup { fake, chat, clock }
 }
 
+/// A fresh fake and an adapter with default settings at [`NOW`].
 pub async fn setup() -> Setup {
     setup_with(|_| {}).await
 }
 
+/// The card's one attachment.
 pub fn attachment(props: &Value) -> &Value {
     &props["attachments"][0]
 }
 
+/// The card's buttons; empty when it has none.
 pub fn buttons(props: &Value) -> Vec<Value> {
     attachment(props)["actions"]
         .as_array()
@@ -114,6 +129,7 @@ pub fn buttons(props: &Value) -> Vec<Value> {
         .unwrap_or_default()
 }
 
+/// A button's `integration.context`, which must consist of strings.
 pub fn context(button: &Value) -> ButtonContext {
     serde_json::from_value(button["integration"]["context"].clone()).expect("a context of strings")
 }
