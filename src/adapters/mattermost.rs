@@ -18,10 +18,11 @@
 //! | `get_user` | `GET /api/v4/users/{id}` |
 
 pub use super::mattermost_api::{
-    DEFAULT_RETRY_AFTER, MAX_RETRY_AFTER, MattermostUser, is_mattermost_id,
+    DEFAULT_RETRY_AFTER, MAX_RETRY_AFTER, MIN_ACTION_SECRET_BYTES, MattermostSetupError,
+    MattermostUser, is_mattermost_id,
 };
 use super::mattermost_api::{
-    path_pattern, rate_limit_reset, read_answer, require_id, transport_error,
+    http_url, path_pattern, rate_limit_reset, read_answer, require_id, transport_error,
 };
 use super::mattermost_render::{
     MAX_MESSAGE_CHARS, button, card_props, clip, defuse_mentions, mention, neutralise_lines,
@@ -43,8 +44,6 @@ use tokio::sync::OnceCell;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a signed button stays clickable; cards are re-signed whenever they are updated.
 pub const DEFAULT_BUTTON_TTL: Duration = Duration::from_secs(24 * 3600);
-/// Fewest key bytes accepted for button signatures (HMAC-SHA256 strength, as the config demands).
-pub const MIN_ACTION_SECRET_BYTES: usize = 32;
 
 /// Settings of the Mattermost adapter.
 #[derive(Clone)]
@@ -109,28 +108,6 @@ impl fmt::Debug for MattermostConfig {
     }
 }
 
-/// Why a [`MattermostChat`] could not be built.
-#[derive(Debug, thiserror::Error)]
-pub enum MattermostSetupError {
-    /// The server URL is not an absolute http(s) URL.
-    #[error("Mattermost URL `{0}` is not an http(s) URL such as https://mattermost.example.com")]
-    BaseUrl(String),
-    /// The actions URL is not an absolute http(s) URL.
-    #[error("button callback URL `{0}` is not an http(s) URL")]
-    ActionsUrl(String),
-    /// The bot token is empty or cannot be sent in a header.
-    #[error("the Mattermost bot token is empty or contains characters a header cannot carry")]
-    Token,
-    /// The button signing key is too short.
-    #[error(
-        "the Mattermost action secret has {0} bytes; at least {MIN_ACTION_SECRET_BYTES} are needed"
-    )]
-    ActionSecret(usize),
-    /// The HTTP client could not be built (TLS set-up).
-    #[error("cannot build the Mattermost HTTP client: {0}")]
-    Client(#[source] reqwest::Error),
-}
-
 /// The Mattermost REST API v4 as a [`Chat`].
 pub struct MattermostChat {
     config: MattermostConfig,
@@ -147,15 +124,6 @@ impl fmt::Debug for MattermostChat {
         f.debug_struct("MattermostChat")
             .field("config", &self.config)
             .finish_non_exhaustive()
-    }
-}
-
-/// Checks that `url` is an absolute http(s) URL and returns it without a trailing `/`.
-fn http_url(url: &str) -> Option<String> {
-    let trimmed = url.trim_end_matches('/');
-    match reqwest::Url::parse(trimmed) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") => Some(trimmed.to_string()),
-        _ => None,
     }
 }
 

@@ -1,5 +1,5 @@
 //! Mattermost REST API v4 on the wire: error bodies, status codes and rate-limit headers mapped
-//! onto [`ChatError`], id checks before ids go into paths, and the user record.
+//! onto [`ChatError`], id and URL checks, set-up errors, and the user record.
 
 use super::mattermost_render::clip;
 use crate::ports::ChatError;
@@ -14,6 +14,40 @@ pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
 /// Longest wait taken from `X-Ratelimit-Reset`: Mattermost's window is per second, so a larger
 /// value is more likely a misread epoch than advice.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// Fewest key bytes accepted for button signatures (HMAC-SHA256 strength, as the config demands).
+pub const MIN_ACTION_SECRET_BYTES: usize = 32;
+
+/// Why a [`super::mattermost::MattermostChat`] could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum MattermostSetupError {
+    /// The server URL is not an absolute http(s) URL.
+    #[error("Mattermost URL `{0}` is not an http(s) URL such as https://mattermost.example.com")]
+    BaseUrl(String),
+    /// The actions URL is not an absolute http(s) URL.
+    #[error("button callback URL `{0}` is not an http(s) URL")]
+    ActionsUrl(String),
+    /// The bot token is empty or cannot be sent in a header.
+    #[error("the Mattermost bot token is empty or contains characters a header cannot carry")]
+    Token,
+    /// The button signing key is too short.
+    #[error(
+        "the Mattermost action secret has {0} bytes; at least {MIN_ACTION_SECRET_BYTES} are needed"
+    )]
+    ActionSecret(usize),
+    /// The HTTP client could not be built (TLS set-up).
+    #[error("cannot build the Mattermost HTTP client: {0}")]
+    Client(#[source] reqwest::Error),
+}
+
+/// Checks that `url` is an absolute http(s) URL and returns it without a trailing `/`.
+pub(super) fn http_url(url: &str) -> Option<String> {
+    let trimmed = url.trim_end_matches('/');
+    match reqwest::Url::parse(trimmed) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => Some(trimmed.to_string()),
+        _ => None,
+    }
+}
 
 /// A Mattermost user as `GET /api/v4/users/{id}` describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
