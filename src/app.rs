@@ -3,6 +3,7 @@
 
 use crate::adapters::clock::SystemClock;
 use crate::adapters::kube_lazy::LazyKubeCluster;
+use crate::adapters::mattermost::MattermostChat;
 use crate::adapters::slack_respond::SlackResponder;
 use crate::adapters::sled_store::SledStore;
 use crate::config::Settings;
@@ -10,6 +11,7 @@ use crate::domain::identity::Platform;
 use crate::outbox::{Outbox, OutboxSettings};
 use crate::ports::{Chat, Clock, Cluster, Store};
 use crate::service::{ChatTargets, Service};
+use crate::web::mattermost::MattermostInbound;
 use crate::web::metrics::Metrics;
 use crate::web::slack::SlackInbound;
 use crate::web::{AppState, router};
@@ -31,6 +33,8 @@ pub struct Parts {
     pub service: Service,
     /// The chat adapters of the enabled platforms.
     pub chats: Vec<Arc<dyn Chat>>,
+    /// The Mattermost adapter, when enabled (the inbound side re-checks clickers with it).
+    pub mattermost: Option<Arc<MattermostChat>>,
 }
 
 /// Opens the store and builds the adapters and the service.
@@ -42,7 +46,10 @@ pub fn build(settings: &Settings) -> anyhow::Result<Parts> {
         k.field_manager.clone(),
     ));
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let chats = crate::app_chat::chats(settings)?;
+    let crate::app_chat::ChatAdapters {
+        all: chats,
+        mattermost,
+    } = crate::app_chat::chats(settings, clock.clone())?;
     let mut targets = ChatTargets::default();
     for chat in &chats {
         targets
@@ -53,6 +60,7 @@ pub fn build(settings: &Settings) -> anyhow::Result<Parts> {
     Ok(Parts {
         service: Service::new(store, cluster, clock, policy, targets),
         chats,
+        mattermost,
     })
 }
 
@@ -62,7 +70,11 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let Parts { service, chats } = build(&settings)?;
+    let Parts {
+        service,
+        chats,
+        mattermost,
+    } = build(&settings)?;
     let metrics = Arc::new(Metrics::default());
     let cluster_ok = Arc::new(AtomicBool::new(false));
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -107,6 +119,7 @@ pub async fn run(
         cluster_ok,
         auth_audit: Default::default(),
         slack,
+        mattermost: mattermost_inbound(&settings, mattermost),
     };
     let app = router(state, settings.server.body_limit);
     info!(addr = %listener.local_addr()?, "jitpe serving");
@@ -120,6 +133,20 @@ pub async fn run(
         let _ = tokio::time::timeout(Duration::from_secs(10), w).await;
     }
     Ok(())
+}
+
+/// Mattermost's inbound settings, when it is enabled.
+fn mattermost_inbound(
+    settings: &Settings,
+    chat: Option<Arc<MattermostChat>>,
+) -> Option<Arc<MattermostInbound>> {
+    let m = settings.mattermost.as_ref()?;
+    Some(Arc::new(MattermostInbound {
+        command_token: m.command_token.expose().as_bytes().to_vec(),
+        team_id: m.team_id.clone(),
+        action_secret: m.action_secret.expose().as_bytes().to_vec(),
+        chat: chat?,
+    }))
 }
 
 /// Which platforms are enabled.

@@ -4,6 +4,7 @@
 pub mod error;
 mod health;
 pub mod limit;
+pub mod mattermost;
 pub mod metrics;
 pub mod slack;
 pub mod verify;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub auth_audit: Arc<limit::AuthAuditLimiter>,
     /// Slack's inbound settings; `None` when Slack is not configured (its routes answer 404).
     pub slack: Option<Arc<slack::SlackInbound>>,
+    /// Mattermost's inbound settings; `None` when Mattermost is not configured.
+    pub mattermost: Option<Arc<mattermost::MattermostInbound>>,
 }
 
 /// The router; `body_limit` bytes is the largest body accepted (413 above it).
@@ -51,6 +54,8 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .route("/metrics", get(health::metrics))
         .route(SLACK_COMMANDS, post(slack::command))
         .route(SLACK_INTERACTIONS, post(slack::interaction))
+        .route(MATTERMOST_COMMANDS, post(mattermost::command))
+        .route(MATTERMOST_ACTIONS, post(mattermost::action))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)

@@ -121,6 +121,7 @@ pub fn world_with(
         metrics: Arc::new(Metrics::default()),
         cluster_ok: Arc::new(AtomicBool::new(true)),
         auth_audit: Default::default(),
+        mattermost: None,
         slack: Some(Arc::new(slack)),
     };
     World {
