@@ -42,22 +42,20 @@ impl SledStore {
     /// sled locks the directory, so a second process (or a second `open` in this one) fails with
     /// an error that names the path instead of corrupting it.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new().path(path).open().map_err(|e| {
-            let msg = e.to_string();
-            if msg.contains("could not acquire lock") {
-                StoreError::Backend(format!(
-                    "the store at {} is locked by another process; only one jitpe may use a data \
-                     directory at a time (stop the other one, or deploy with strategy: Recreate)",
-                    path.display()
-                ))
-            } else {
-                StoreError::Backend(format!(
-                    "cannot open the store at {}: {msg}",
-                    path.display()
-                ))
+        // NB: sled releases its directory lock when its background flusher has stopped, a moment
+        // after the last handle is dropped; a restart in the same process (or a process that
+        // just exited) may see the lock briefly, so a held lock is retried for up to 2 s.
+        let mut attempts = 0;
+        loop {
+            match sled::Config::new().path(path).open() {
+                Ok(db) => return Self::from_db(db),
+                Err(e) if e.to_string().contains("could not acquire lock") && attempts < 20 => {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                Err(e) => return Err(open_error(path, &e)),
             }
-        })?;
-        Self::from_db(db)
+        }
     }
 
     /// A store in a temporary directory that is deleted on drop, for benchmarks and experiments.
@@ -302,5 +300,22 @@ impl Store for SledStore {
             .insert(key, &u64_key(value))
             .map_err(backend)?;
         self.flush()
+    }
+}
+
+/// A clear error for a store that cannot be opened.
+fn open_error(path: &Path, e: &sled::Error) -> StoreError {
+    let msg = e.to_string();
+    if msg.contains("could not acquire lock") {
+        StoreError::Backend(format!(
+            "the store at {} is locked by another process; only one jitpe may use a data \
+             directory at a time (stop the other one, or deploy with strategy: Recreate)",
+            path.display()
+        ))
+    } else {
+        StoreError::Backend(format!(
+            "cannot open the store at {}: {msg}",
+            path.display()
+        ))
     }
 }
