@@ -144,11 +144,7 @@ pub fn grants_list(
     now: jiff::Timestamp,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let open: Vec<_> = store
-        .list()?
-        .into_iter()
-        .filter(|r| !r.value.state.is_final())
-        .collect();
+    let open: Vec<_> = store.list_open()?;
     if open.is_empty() {
         writeln!(out, "no pending or active requests")?;
     }

@@ -137,8 +137,11 @@ pub trait Store: Send + Sync {
     ) -> Result<Committed, StoreError>;
     /// One request.
     fn get(&self, id: RequestId) -> Result<Option<Versioned<AccessRequest>>, StoreError>;
-    /// Every request, by id.
+    /// Every request, by id (finished ones included: grows with history).
     fn list(&self) -> Result<Vec<Versioned<AccessRequest>>, StoreError>;
+    /// The requests that are not final (pending, approved, active), by id. Read through the
+    /// deadline index, which holds exactly these, so its cost does not grow with history.
+    fn list_open(&self) -> Result<Vec<Versioned<AccessRequest>>, StoreError>;
     /// Ids whose next deadline is at or before `now`, earliest first, at most `limit`.
     fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<RequestId>, StoreError>;
     /// The earliest deadline in the index, without scanning the requests.

@@ -34,6 +34,7 @@ contract_suite!(
     due_lists_deadlines_up_to_now_earliest_first_within_the_limit,
     the_deadline_entry_moves_when_the_request_is_updated,
     a_final_request_leaves_the_deadline_index,
+    list_open_holds_exactly_the_requests_that_are_not_final,
     the_audit_chain_verifies_after_many_writes,
     concurrent_writers_still_produce_one_gapless_chain,
     append_audit_chains_after_transition_records,
@@ -217,6 +218,43 @@ fn a_final_request_leaves_the_deadline_index(s: &S) {
         .expect("expire");
     assert_eq!(s.next_deadline().expect("next"), None);
     assert_eq!(s.due(ts(10_000), 10).expect("due"), []);
+}
+
+fn list_open_holds_exactly_the_requests_that_are_not_final(s: &S) {
+    for id in 1..=3 {
+        create(&**s, id, 100 * id as i64);
+    }
+    let two = s.get(RequestId(2)).expect("get").expect("exists").value;
+    let active = activated(two, 900);
+    s.update(1, &active, draft("activated", 2), ts(2), &[])
+        .expect("activate");
+    let one = s.get(RequestId(1)).expect("get").expect("exists").value;
+    s.update(
+        1,
+        &ended(one, State::Denied),
+        draft("denied", 1),
+        ts(3),
+        &[],
+    )
+    .expect("deny");
+    let open: Vec<(RequestId, State, u64)> = s
+        .list_open()
+        .expect("list_open")
+        .into_iter()
+        .map(|r| (r.value.id, r.value.state, r.version))
+        .collect();
+    assert_eq!(
+        open,
+        [
+            (RequestId(2), State::Active, 2),
+            (RequestId(3), State::Pending, 1)
+        ]
+    );
+    assert_eq!(
+        s.list().expect("list").len(),
+        3,
+        "list still holds finished ones"
+    );
 }
 
 fn the_audit_chain_verifies_after_many_writes(s: &S) {

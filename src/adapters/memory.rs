@@ -165,6 +165,20 @@ impl Store for MemStore {
         Ok(all.collect())
     }
 
+    fn list_open(&self) -> Result<Vec<Versioned<AccessRequest>>, StoreError> {
+        let inner = self.lock()?;
+        let mut ids: Vec<RequestId> = inner.deadlines.iter().map(|(_, id)| *id).collect();
+        ids.sort();
+        let open = ids
+            .iter()
+            .filter_map(|id| inner.requests.get(id))
+            .map(|(version, _, req)| Versioned {
+                version: *version,
+                value: req.clone(),
+            });
+        Ok(open.collect())
+    }
+
     fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<RequestId>, StoreError> {
         let inner = self.lock()?;
         let due = inner.deadlines.iter().take_while(|(at, _)| *at <= now);

@@ -166,6 +166,19 @@ impl Store for SledStore {
             .collect()
     }
 
+    fn list_open(&self) -> Result<Vec<Versioned<AccessRequest>>, StoreError> {
+        let mut ids = Vec::new();
+        for kv in self.trees.deadlines.iter() {
+            ids.push(read_deadline_key(&kv.map_err(backend)?.0)?.1);
+        }
+        ids.sort();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.extend(self.get(id)?);
+        }
+        Ok(out)
+    }
+
     fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<RequestId>, StoreError> {
         // Everything up to (now, largest id) inclusive: all entries whose deadline is <= now.
         let end = deadline_key(now, RequestId(u64::MAX));

@@ -210,9 +210,8 @@ impl Service {
         let approver = self.policy.is_any_approver(actor);
         let lines: Vec<String> = self
             .store
-            .list()?
+            .list_open()?
             .into_iter()
-            .filter(|r| !r.value.state.is_final())
             .filter(|r| approver || r.value.requester == *actor)
             .map(|r| {
                 let v = RequestView::of(&r.value, r.version);

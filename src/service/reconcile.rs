@@ -60,7 +60,7 @@ impl Service {
         let objects = self.cluster.list_managed().await?;
         let records: BTreeMap<RequestId, AccessRequest> = self
             .store
-            .list()?
+            .list_open()?
             .into_iter()
             .map(|r| (r.value.id, r.value))
             .collect();

@@ -91,7 +91,7 @@ impl Metrics {
         for s in [State::Pending, State::Approved, State::Active] {
             counts.insert(state_label(s), 0);
         }
-        if let Ok(list) = store.list() {
+        if let Ok(list) = store.list_open() {
             for r in list {
                 *counts.entry(state_label(r.value.state)).or_default() += 1;
             }
