@@ -82,6 +82,32 @@ fn bench_decide() {
     );
 }
 
+/// Requests and approves one grant; returns its id (read from the reply, so the bench does not
+/// scan the store and skew its own figures).
+async fn grant(svc: &Service, minutes: u64) -> jitpe::domain::ids::RequestId {
+    let reply = svc
+        .command(
+            &Actor::new(Platform::Slack, "UREQ"),
+            request(minutes),
+            None,
+            &|a| a.to_string(),
+        )
+        .await
+        .expect("submit");
+    let id = reply
+        .text
+        .strip_prefix("Request #")
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .map(jitpe::domain::ids::RequestId)
+        .expect("the reply names the request");
+    let approver = Actor::new(Platform::Slack, "UAPP1");
+    svc.click(&approver, id, CardAction::Approve)
+        .await
+        .expect("approve");
+    id
+}
+
 fn bench_signature() {
     let body = "token=x&team_id=T1&user_id=U1&command=%2Fjit&text=request+debug+shop+15m+INC-1";
     let n = 100_000;
@@ -112,29 +138,7 @@ async fn bench_transitions(store: Arc<dyn Store>) {
     let start = Instant::now();
     for _ in 0..n {
         let t = Instant::now();
-        svc.command(
-            &Actor::new(Platform::Slack, "UREQ"),
-            request(15),
-            None,
-            &|a| a.to_string(),
-        )
-        .await
-        .expect("submit");
-        let id = svc
-            .store()
-            .list()
-            .expect("list")
-            .last()
-            .expect("one")
-            .value
-            .id;
-        svc.click(
-            &Actor::new(Platform::Slack, "UAPP1"),
-            id,
-            CardAction::Approve,
-        )
-        .await
-        .expect("approve");
+        grant(&svc, 15).await;
         latencies.push(t.elapsed());
     }
     let secs = start.elapsed().as_secs_f64();
@@ -159,29 +163,7 @@ async fn bench_expiry_lateness(store: Arc<dyn Store>) {
     let worker = tokio::spawn(jitpe::scheduler::expiry_worker(svc.clone(), stop_rx));
     let mut ids = Vec::new();
     for _ in 0..20 {
-        svc.command(
-            &Actor::new(Platform::Slack, "UREQ"),
-            request(0),
-            None,
-            &|a| a.to_string(),
-        )
-        .await
-        .expect("submit");
-        let id = svc
-            .store()
-            .list()
-            .expect("list")
-            .last()
-            .expect("one")
-            .value
-            .id;
-        svc.click(
-            &Actor::new(Platform::Slack, "UAPP1"),
-            id,
-            CardAction::Approve,
-        )
-        .await
-        .expect("approve");
+        let id = grant(&svc, 0).await;
         ids.push(id);
     }
     let deadline = Instant::now() + Duration::from_secs(30);
