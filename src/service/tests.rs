@@ -64,6 +64,16 @@ impl World {
         self.store.list().unwrap().last().unwrap().value.id
     }
 
+    /// Submits a request and lets the first approver approve it.
+    async fn approved(&self, role: &str, minutes: u64) -> RequestId {
+        let id = self.submit(role, minutes).await;
+        self.svc
+            .click(&approver(), id, CardAction::Approve)
+            .await
+            .unwrap();
+        id
+    }
+
     fn state(&self, id: RequestId) -> State {
         self.store.get(id).unwrap().unwrap().value.state
     }
@@ -157,11 +167,7 @@ async fn a_retried_command_with_the_same_trigger_creates_one_request() {
 #[tokio::test]
 async fn transitions_queue_card_and_dm_messages_for_the_requesters_platform() {
     let w = world();
-    let id = w.submit("debug", 15).await;
-    w.svc
-        .click(&approver(), id, CardAction::Approve)
-        .await
-        .unwrap();
+    let id = w.approved("debug", 15).await;
     let kinds: Vec<_> = w
         .store
         .outbox_all()
@@ -181,11 +187,7 @@ async fn transitions_queue_card_and_dm_messages_for_the_requesters_platform() {
 #[tokio::test]
 async fn expiry_deletes_bindings_before_marking_expired() {
     let w = world();
-    let id = w.submit("debug", 15).await;
-    w.svc
-        .click(&approver(), id, CardAction::Approve)
-        .await
-        .unwrap();
+    let id = w.approved("debug", 15).await;
     w.clock.advance(Duration::from_secs(15 * 60));
     w.cluster
         .fail_delete(Some(ClusterError::Unavailable("down".into())));
@@ -205,11 +207,7 @@ async fn expiry_deletes_bindings_before_marking_expired() {
 #[tokio::test]
 async fn the_expiry_warning_comes_before_the_expiry() {
     let w = world();
-    let id = w.submit("debug", 15).await;
-    w.svc
-        .click(&approver(), id, CardAction::Approve)
-        .await
-        .unwrap();
+    let id = w.approved("debug", 15).await;
     w.clock.advance(Duration::from_secs(10 * 60));
     w.svc.run_due().await.unwrap();
     let req = w.store.get(id).unwrap().unwrap().value;
@@ -222,11 +220,7 @@ async fn a_permanent_cluster_refusal_fails_the_request_and_leaves_nothing() {
     let w = world();
     w.cluster
         .fail_apply(Some(ClusterError::Forbidden("no bind".into())));
-    let id = w.submit("debug", 15).await;
-    w.svc
-        .click(&approver(), id, CardAction::Approve)
-        .await
-        .unwrap();
+    let id = w.approved("debug", 15).await;
     assert_eq!(w.state(id), State::Failed);
     assert!(w.cluster.objects().is_empty());
 }
@@ -236,11 +230,7 @@ async fn a_transient_cluster_failure_keeps_the_request_approved_until_the_worker
     let w = world();
     w.cluster
         .fail_apply(Some(ClusterError::Unavailable("timeout".into())));
-    let id = w.submit("debug", 15).await;
-    w.svc
-        .click(&approver(), id, CardAction::Approve)
-        .await
-        .unwrap();
+    let id = w.approved("debug", 15).await;
     assert_eq!(w.state(id), State::Approved);
     w.cluster.fail_apply(None);
     w.svc.run_due().await.unwrap();
@@ -259,11 +249,7 @@ async fn pending_requests_time_out() {
 #[tokio::test]
 async fn revoke_from_the_shell_ends_access_now() {
     let w = world();
-    let id = w.submit("debug", 15).await;
-    w.svc
-        .click(&approver(), id, CardAction::Approve)
-        .await
-        .unwrap();
+    let id = w.approved("debug", 15).await;
     let cli = crate::domain::identity::Actor::new(Platform::Cli, "root");
     w.svc
         .apply(
@@ -308,11 +294,7 @@ async fn reconcile_deletes_orphans_and_expired_bindings_and_ends_vanished_grants
         expires_at: Some(t0()),
     };
     w.cluster.insert(orphan.clone());
-    let id = w.submit("debug", 15).await;
-    w.svc
-        .click(&approver(), id, CardAction::Approve)
-        .await
-        .unwrap();
+    let id = w.approved("debug", 15).await;
     let dry = w.svc.reconcile(true).await.unwrap();
     assert_eq!(dry.actions.len(), 1);
     assert_eq!(w.cluster.objects().len(), 3, "a dry run changes nothing");
