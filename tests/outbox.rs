@@ -67,6 +67,18 @@ fn rig(dir: &Path, fake: &FakeSlack, clock: Arc<ManualClock>) -> Rig {
     }
 }
 
+/// A fake Slack, a fresh store directory and a rig over them, with the clock at now.
+async fn started() -> (FakeSlack, tempfile::TempDir, Rig) {
+    let fake = FakeSlack::start(TOKEN).await;
+    let dir = tempfile::TempDir::new().unwrap();
+    let r = rig(
+        dir.path(),
+        &fake,
+        Arc::new(ManualClock::at(jiff::Timestamp::now())),
+    );
+    (fake, dir, r)
+}
+
 async fn submit(r: &Rig) -> RequestId {
     let cmd = Command::Request {
         role: RoleName::parse("debug").unwrap(),
@@ -86,13 +98,7 @@ async fn submit(r: &Rig) -> RequestId {
 
 #[tokio::test]
 async fn a_rate_limited_card_is_delivered_once_after_retry_after() {
-    let fake = FakeSlack::start(TOKEN).await;
-    let dir = tempfile::TempDir::new().unwrap();
-    let r = rig(
-        dir.path(),
-        &fake,
-        Arc::new(ManualClock::at(jiff::Timestamp::now())),
-    );
+    let (fake, _dir, r) = started().await;
     submit(&r).await;
     fake.fail_next_on("chat.postMessage", 1, Failure::RateLimited(7));
     let first = r.outbox.deliver().await.unwrap();
@@ -163,13 +169,7 @@ async fn delivery_survives_a_restart_and_keeps_order_per_channel() {
 
 #[tokio::test]
 async fn one_message_per_second_per_channel() {
-    let fake = FakeSlack::start(TOKEN).await;
-    let dir = tempfile::TempDir::new().unwrap();
-    let r = rig(
-        dir.path(),
-        &fake,
-        Arc::new(ManualClock::at(jiff::Timestamp::now())),
-    );
+    let (fake, _dir, r) = started().await;
     submit(&r).await;
     submit(&r).await;
     let pass = r.outbox.deliver().await.unwrap();
@@ -183,13 +183,7 @@ async fn one_message_per_second_per_channel() {
 
 #[tokio::test]
 async fn slack_being_down_never_delays_an_expiry() {
-    let fake = FakeSlack::start(TOKEN).await;
-    let dir = tempfile::TempDir::new().unwrap();
-    let r = rig(
-        dir.path(),
-        &fake,
-        Arc::new(ManualClock::at(jiff::Timestamp::now())),
-    );
+    let (fake, _dir, r) = started().await;
     let id = submit(&r).await;
     r.svc
         .click(
@@ -215,13 +209,7 @@ async fn slack_being_down_never_delays_an_expiry() {
 
 #[tokio::test]
 async fn audit_records_reach_the_audit_channel_and_the_chain_head_follows() {
-    let fake = FakeSlack::start(TOKEN).await;
-    let dir = tempfile::TempDir::new().unwrap();
-    let r = rig(
-        dir.path(),
-        &fake,
-        Arc::new(ManualClock::at(jiff::Timestamp::now())),
-    );
+    let (fake, _dir, r) = started().await;
     submit(&r).await;
     for _ in 0..3 {
         r.outbox.post_audit().await.unwrap();
