@@ -58,7 +58,8 @@ pub fn build(settings: &Settings) -> anyhow::Result<Parts> {
     }
     let policy = Arc::new(settings.policy.clone());
     Ok(Parts {
-        service: Service::new(store, cluster, clock, policy, targets),
+        service: Service::new(store, cluster, clock, policy, targets)
+            .with_instance(k.instance.clone()),
         chats,
         mattermost,
     })

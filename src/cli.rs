@@ -184,7 +184,7 @@ pub async fn revoke(
                 s.kubernetes.kubeconfig.clone(),
                 &s.kubernetes.field_manager,
             );
-            let n = crate::ports::Cluster::delete_request(&cluster, id).await?;
+            let n = delete_directly(&cluster, &s.kubernetes.instance, id).await?;
             writeln!(
                 out,
                 "the store is in use by a running jitpe: deleted {n} object(s) of request #{id} directly."
@@ -208,6 +208,19 @@ pub async fn revoke(
         req.id, req.state
     )?;
     Ok(())
+}
+
+/// Deletes this instance's objects of request `id`, found by their labels (the record is out of
+/// reach while `serve` holds the store), bindings first.
+async fn delete_directly(
+    cluster: &dyn crate::ports::Cluster,
+    instance: &crate::domain::ids::InstanceId,
+    id: RequestId,
+) -> anyhow::Result<usize> {
+    let found = cluster.list_managed(instance, Some(id)).await?;
+    let mut objects: Vec<_> = found.iter().map(|o| o.object_ref()).collect();
+    objects.sort_by_key(|o| o.kind);
+    Ok(cluster.delete_objects(&objects).await?)
 }
 
 /// `reconcile [--dry-run]`.

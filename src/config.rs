@@ -20,6 +20,7 @@
 //! | `JITPE_PUBLIC_URL` | `server.public_url`  |
 //! | `JITPE_STORE_PATH` | `store.path`         |
 //! | `JITPE_KUBECONFIG` | `kubernetes.kubeconfig` |
+//! | `JITPE_INSTANCE`   | `kubernetes.instance` |
 //!
 //! Secrets are never written in the file. Each one is taken from, in order: `JITPE_<SECTION>_<NAME>`
 //! (the value), `JITPE_<SECTION>_<NAME>_FILE` (a path), or the key `<name>_file` of its section (a

@@ -4,7 +4,7 @@
 use crate::domain::audit::{AuditDraft, AuditRecord};
 use crate::domain::grant::PlannedBinding;
 use crate::domain::identity::{Actor, Platform};
-use crate::domain::ids::RequestId;
+use crate::domain::ids::{InstanceId, RequestId};
 use crate::domain::request::{AccessRequest, Notice};
 use crate::domain::view::RequestView;
 use async_trait::async_trait;
@@ -189,14 +189,7 @@ pub trait Clock: Send + Sync {
     fn now(&self) -> Timestamp;
 }
 
-/// Kind of a managed Kubernetes object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ObjectKind {
-    /// `rbac.authorization.k8s.io/v1` RoleBinding.
-    RoleBinding,
-    /// `rbac.authorization.k8s.io/v1` Role (resource-scoped grants).
-    Role,
-}
+pub use crate::domain::grant::{ObjectKind, ObjectRef};
 
 /// A jitpe-managed object found in the cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -211,6 +204,17 @@ pub struct ManagedObject {
     pub request_id: Option<RequestId>,
     /// From the `jitpe.io/expires-at` annotation; `None` if missing or unreadable.
     pub expires_at: Option<Timestamp>,
+}
+
+impl ManagedObject {
+    /// Which object this is, for deleting it.
+    pub fn object_ref(&self) -> ObjectRef {
+        ObjectRef {
+            kind: self.kind,
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+        }
+    }
 }
 
 /// Cluster failures.
@@ -239,13 +243,16 @@ impl ClusterError {
 pub trait Cluster: Send + Sync {
     /// Creates or updates (server-side apply) the planned objects; harmless to repeat.
     async fn apply(&self, plan: &[PlannedBinding]) -> Result<(), ClusterError>;
-    /// Deletes every object labelled with the request id, in all namespaces; objects already gone
-    /// count as deleted. Returns how many were deleted.
-    async fn delete_request(&self, id: RequestId) -> Result<usize, ClusterError>;
-    /// Every object carrying the managed-by label, in all namespaces.
-    async fn list_managed(&self) -> Result<Vec<ManagedObject>, ClusterError>;
-    /// Deletes one object; already gone counts as deleted.
-    async fn delete_object(&self, obj: &ManagedObject) -> Result<(), ClusterError>;
+    /// Deletes the named objects in the order given (bindings before their Roles); an object
+    /// already gone counts as deleted. Returns how many still existed.
+    async fn delete_objects(&self, objects: &[ObjectRef]) -> Result<usize, ClusterError>;
+    /// The objects of `instance` in all namespaces: labelled managed-by jitpe and with the
+    /// instance label, and only those of `request` when it is given. Never another instance's.
+    async fn list_managed(
+        &self,
+        instance: &InstanceId,
+        request: Option<RequestId>,
+    ) -> Result<Vec<ManagedObject>, ClusterError>;
 }
 
 /// Chat failures.

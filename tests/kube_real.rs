@@ -9,10 +9,10 @@ use jitpe::adapters::clock::ManualClock;
 use jitpe::adapters::memory::MemStore;
 use jitpe::adapters::sled_store::SledStore;
 use jitpe::domain::grant::PlannedBinding;
-use jitpe::domain::ids::RequestId;
+use jitpe::domain::ids::{InstanceId, RequestId};
 use jitpe::domain::request::State;
 use jitpe::domain::view::CardAction;
-use jitpe::ports::{Cluster, ClusterError, ManagedObject, Store};
+use jitpe::ports::{Cluster, ClusterError, ManagedObject, ObjectRef, Store};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -123,9 +123,8 @@ async fn access_ends_when_the_worker_handles_the_expiry() {
     );
     c.eventually_sar(&alice("get", "ingresses", &s.ns), false)
         .await;
-    let left = jitpe_cluster().list_managed().await.unwrap();
-    let ours = |ns: &str| ns == s.ns || ns == s.ctrl;
-    assert!(left.iter().all(|o| !ours(&o.namespace)), "{left:?}");
+    let left = jitpe_cluster().list_managed(&s.instance, None).await;
+    assert_eq!(left.unwrap(), []);
 }
 
 #[tokio::test]
@@ -171,14 +170,15 @@ impl Cluster for Crashing {
         }
         Err(ClusterError::Unavailable("crashed".into()))
     }
-    async fn delete_request(&self, id: RequestId) -> Result<usize, ClusterError> {
-        self.inner.delete_request(id).await
+    async fn delete_objects(&self, objects: &[ObjectRef]) -> Result<usize, ClusterError> {
+        self.inner.delete_objects(objects).await
     }
-    async fn list_managed(&self) -> Result<Vec<ManagedObject>, ClusterError> {
-        self.inner.list_managed().await
-    }
-    async fn delete_object(&self, obj: &ManagedObject) -> Result<(), ClusterError> {
-        self.inner.delete_object(obj).await
+    async fn list_managed(
+        &self,
+        instance: &InstanceId,
+        request: Option<RequestId>,
+    ) -> Result<Vec<ManagedObject>, ClusterError> {
+        self.inner.list_managed(instance, request).await
     }
 }
 

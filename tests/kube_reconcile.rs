@@ -1,6 +1,6 @@
-//! The reconcile sweep on a real apiserver. In its own test binary (so its own apiserver):
-//! a sweep over an empty store deletes every managed binding in the cluster, which would
-//! disturb other tests.
+//! The reconcile sweep on a real apiserver, and two jitpe instances on one cluster. Each test
+//! runs as an instance of its own (`Spaces::instance`), so a sweep over an empty store deletes
+//! that instance's bindings only and the tests are independent of each other.
 
 mod common;
 
@@ -8,6 +8,7 @@ use common::grants::{Spaces, approve, jitpe_cluster, request, service_with};
 use common::kube::{Access, Who, cluster};
 use jitpe::adapters::clock::ManualClock;
 use jitpe::adapters::memory::MemStore;
+use jitpe::domain::ids::InstanceId;
 use jitpe::domain::request::State;
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,12 +50,11 @@ async fn reconcile_deletes_lost_bindings_and_ends_grants_whose_bindings_vanished
             .count(),
         2
     );
-    assert!(jitpe_cluster().list_managed().await.unwrap().is_empty());
-    an_active_grant_whose_binding_was_removed_by_hand_is_ended_and_audited().await;
+    let left = jitpe_cluster().list_managed(&s.instance, None).await;
+    assert_eq!(left.unwrap(), []);
 }
 
-/// Runs after the sweep test, in the same test: request ids restart at 1 in every store, and a
-/// concurrent sweep over another store would see this grant's bindings as orphans.
+#[tokio::test]
 async fn an_active_grant_whose_binding_was_removed_by_hand_is_ended_and_audited() {
     let s = Spaces::new().await;
     let clock = Arc::new(ManualClock::at(jiff::Timestamp::now()));
@@ -69,7 +69,7 @@ async fn an_active_grant_whose_binding_was_removed_by_hand_is_ended_and_audited(
     let admin = cluster().client(Who::Admin);
     let rbs: kube::Api<k8s_openapi::api::rbac::v1::RoleBinding> =
         kube::Api::namespaced(admin, &s.ns);
-    rbs.delete(&format!("jitpe-{id}-0"), &Default::default())
+    rbs.delete(&format!("jitpe-{}-{id}-0", s.instance), &Default::default())
         .await
         .unwrap();
     clock.advance(Duration::from_secs(1));
@@ -79,5 +79,66 @@ async fn an_active_grant_whose_binding_was_removed_by_hand_is_ended_and_audited(
     assert_eq!(
         req.end_reason.as_deref(),
         Some("bindings removed outside jitpe")
+    );
+}
+
+#[tokio::test]
+async fn one_instances_expiry_and_sweep_leave_another_instances_grant_in_place() {
+    let c = cluster();
+    let s = Spaces::new().await;
+    let clock = Arc::new(ManualClock::at(jiff::Timestamp::now()));
+    let blue = service_with(
+        Arc::new(MemStore::new()),
+        jitpe_cluster(),
+        &s,
+        clock.clone(),
+    );
+    // The same namespaces and the same request id, in another installation with its own store.
+    let green_spaces = Spaces {
+        instance: InstanceId::parse(&format!("{}-green", s.ns)).unwrap(),
+        ..s.clone()
+    };
+    let green_clock = Arc::new(ManualClock::at(jiff::Timestamp::now()));
+    let green = service_with(
+        Arc::new(MemStore::new()),
+        jitpe_cluster(),
+        &green_spaces,
+        green_clock.clone(),
+    );
+    let blue_id = request(&blue, "debug", &s.ns, None, 15).await;
+    approve(&blue, blue_id).await;
+    let green_id = request(&green, "debug", &s.ns, None, 15).await;
+    approve(&green, green_id).await;
+    assert_eq!(blue_id, green_id, "both stores start at #1");
+    let blue_objects = jitpe_cluster()
+        .list_managed(&s.instance, None)
+        .await
+        .unwrap();
+    assert_eq!(blue_objects.len(), 2, "{blue_objects:?}");
+
+    green_clock.advance(Duration::from_secs(15 * 60));
+    green.run_due().await.unwrap();
+    assert_eq!(
+        green.store().get(green_id).unwrap().unwrap().value.state,
+        State::Expired
+    );
+    let swept = green.reconcile(false).await.unwrap();
+    assert_eq!(swept.actions, [], "green sees none of blue's objects");
+    let green_left = jitpe_cluster()
+        .list_managed(&green_spaces.instance, None)
+        .await;
+    assert_eq!(green_left.unwrap(), []);
+
+    let after = jitpe_cluster()
+        .list_managed(&s.instance, None)
+        .await
+        .unwrap();
+    assert_eq!(after, blue_objects, "blue's grant is untouched");
+    c.eventually_sar(&alice_reads(&s.ns), true).await;
+    let blue_sweep = blue.reconcile(false).await.unwrap();
+    assert_eq!(blue_sweep.actions, [], "blue finds its grant complete");
+    assert_eq!(
+        blue.store().get(blue_id).unwrap().unwrap().value.state,
+        State::Active
     );
 }

@@ -2,19 +2,20 @@
 //! Kubernetes behaviour is tested against a real apiserver (`tests/kube_real.rs`); these only
 //! record what the service asked for.
 
-use crate::domain::grant::{PlannedBinding, RoleRef};
+use crate::domain::grant::{INSTANCE_LABEL, PlannedBinding};
 use crate::domain::identity::{Actor, Platform};
-use crate::domain::ids::RequestId;
+use crate::domain::ids::{InstanceId, RequestId};
 use crate::domain::view::RequestView;
-use crate::ports::{CardRef, Chat, ChatError, Cluster, ClusterError, ManagedObject, ObjectKind};
+use crate::ports::{CardRef, Chat, ChatError, Cluster, ClusterError, ManagedObject, ObjectRef};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-/// A cluster that keeps objects in a map and can be told to fail.
+/// A cluster that keeps objects in a map and can be told to fail. Like the real adapter, it
+/// lists by the instance label, so tests of two instances on one cluster mean something.
 #[derive(Default)]
 pub struct FakeCluster {
-    objects: Mutex<BTreeMap<(ObjectKind, String, String), ManagedObject>>,
+    objects: Mutex<BTreeMap<ObjectRef, (Option<String>, ManagedObject)>>,
     fail_apply: Mutex<Option<ClusterError>>,
     fail_delete: Mutex<Option<ClusterError>>,
 }
@@ -30,20 +31,17 @@ impl FakeCluster {
         *self.fail_delete.lock().expect("lock") = err;
     }
 
-    /// The objects held now.
+    /// The objects held now, of every instance.
     pub fn objects(&self) -> Vec<ManagedObject> {
-        self.objects
-            .lock()
-            .expect("lock")
-            .values()
-            .cloned()
-            .collect()
+        let objects = self.objects.lock().expect("lock");
+        objects.values().map(|(_, o)| o.clone()).collect()
     }
 
-    /// Inserts an object directly, as if someone else created it.
-    pub fn insert(&self, obj: ManagedObject) {
-        let key = (obj.kind, obj.namespace.clone(), obj.name.clone());
-        self.objects.lock().expect("lock").insert(key, obj);
+    /// Inserts an object of `instance` directly, as if someone else created it.
+    pub fn insert(&self, instance: &InstanceId, obj: ManagedObject) {
+        let value = (Some(instance.to_string()), obj);
+        let mut objects = self.objects.lock().expect("lock");
+        objects.insert(value.1.object_ref(), value);
     }
 
     /// Removes every object of a request, as if someone else deleted them.
@@ -51,7 +49,7 @@ impl FakeCluster {
         self.objects
             .lock()
             .expect("lock")
-            .retain(|_, o| o.request_id != Some(id));
+            .retain(|_, (_, o)| o.request_id != Some(id));
     }
 }
 
@@ -67,44 +65,45 @@ impl Cluster for FakeCluster {
                 .get(crate::domain::grant::EXPIRES_AT_ANNOTATION)
                 .and_then(|s| s.parse().ok());
             let request_id = crate::domain::grant::request_id_of(&b.labels);
-            let mut kinds = vec![ObjectKind::RoleBinding];
-            if matches!(b.role_ref, RoleRef::Role(_)) {
-                kinds.push(ObjectKind::Role);
-            }
-            for kind in kinds {
-                self.insert(ManagedObject {
-                    kind,
-                    namespace: b.namespace.to_string(),
-                    name: b.name.clone(),
+            let instance = b.labels.get(INSTANCE_LABEL).cloned();
+            let mut objects = self.objects.lock().expect("lock");
+            for o in b.objects() {
+                let managed = ManagedObject {
+                    kind: o.kind,
+                    namespace: o.namespace.clone(),
+                    name: o.name.clone(),
                     request_id,
                     expires_at,
-                });
+                };
+                objects.insert(o, (instance.clone(), managed));
             }
         }
         Ok(())
     }
 
-    async fn delete_request(&self, id: RequestId) -> Result<usize, ClusterError> {
+    async fn delete_objects(&self, refs: &[ObjectRef]) -> Result<usize, ClusterError> {
         if let Some(e) = self.fail_delete.lock().expect("lock").clone() {
             return Err(e);
         }
         let mut objects = self.objects.lock().expect("lock");
-        let before = objects.len();
-        objects.retain(|_, o| o.request_id != Some(id));
-        Ok(before - objects.len())
+        Ok(refs.iter().filter(|r| objects.remove(r).is_some()).count())
     }
 
-    async fn list_managed(&self) -> Result<Vec<ManagedObject>, ClusterError> {
-        Ok(self.objects())
-    }
-
-    async fn delete_object(&self, obj: &ManagedObject) -> Result<(), ClusterError> {
-        if let Some(e) = self.fail_delete.lock().expect("lock").clone() {
-            return Err(e);
-        }
-        let key = (obj.kind, obj.namespace.clone(), obj.name.clone());
-        self.objects.lock().expect("lock").remove(&key);
-        Ok(())
+    async fn list_managed(
+        &self,
+        instance: &InstanceId,
+        request: Option<RequestId>,
+    ) -> Result<Vec<ManagedObject>, ClusterError> {
+        let objects = self.objects.lock().expect("lock");
+        let ours = |(i, o): &&(Option<String>, ManagedObject)| {
+            i.as_deref() == Some(instance.as_str())
+                && request.is_none_or(|r| o.request_id == Some(r))
+        };
+        Ok(objects
+            .values()
+            .filter(ours)
+            .map(|(_, o)| o.clone())
+            .collect())
     }
 }
 

@@ -1,12 +1,13 @@
 //! The cluster port on a real Kubernetes API, with kube-rs: server-side apply of RoleBindings
-//! (and resource-scoped Roles), deletion by label, listing for the reconcile sweep.
+//! (and resource-scoped Roles), deletion by name, listing of one instance's objects for the
+//! reconcile sweep.
 
 use crate::domain::grant::{
-    EXPIRES_AT_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, PlannedBinding, REQUEST_ID_LABEL,
-    RoleRef, request_id_of,
+    EXPIRES_AT_ANNOTATION, INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, PlannedBinding,
+    REQUEST_ID_LABEL, RoleRef, request_id_of,
 };
-use crate::domain::ids::RequestId;
-use crate::ports::{Cluster, ClusterError, ManagedObject, ObjectKind};
+use crate::domain::ids::{InstanceId, RequestId};
+use crate::ports::{Cluster, ClusterError, ManagedObject, ObjectKind, ObjectRef};
 use async_trait::async_trait;
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef as K8sRoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -177,9 +178,11 @@ fn map_err(e: kube::Error) -> ClusterError {
     }
 }
 
-fn selector(extra: Option<RequestId>) -> String {
-    let base = format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}");
-    match extra {
+/// The label selector of `instance`'s objects (of one request, if given). The instance is always
+/// part of it, so a sweep can never see another installation's grants.
+fn selector(instance: &InstanceId, request: Option<RequestId>) -> String {
+    let base = format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE},{INSTANCE_LABEL}={instance}");
+    match request {
         Some(id) => format!("{base},{REQUEST_ID_LABEL}={id}"),
         None => base,
     }
@@ -199,12 +202,9 @@ impl Cluster for KubeCluster {
         Ok(())
     }
 
-    async fn delete_request(&self, id: RequestId) -> Result<usize, ClusterError> {
+    async fn delete_objects(&self, objects: &[ObjectRef]) -> Result<usize, ClusterError> {
         let mut deleted = 0;
-        // Bindings first: they are what grants access.
-        let mut objects = self.managed(&selector(Some(id))).await?;
-        objects.sort_by_key(|o| o.kind);
-        for o in &objects {
+        for o in objects {
             if self.delete(o).await? {
                 deleted += 1;
             }
@@ -212,17 +212,17 @@ impl Cluster for KubeCluster {
         Ok(deleted)
     }
 
-    async fn list_managed(&self) -> Result<Vec<ManagedObject>, ClusterError> {
-        self.managed(&selector(None)).await
-    }
-
-    async fn delete_object(&self, obj: &ManagedObject) -> Result<(), ClusterError> {
-        self.delete(obj).await.map(|_| ())
+    async fn list_managed(
+        &self,
+        instance: &InstanceId,
+        request: Option<RequestId>,
+    ) -> Result<Vec<ManagedObject>, ClusterError> {
+        self.managed(&selector(instance, request)).await
     }
 }
 
 impl KubeCluster {
-    async fn delete(&self, o: &ManagedObject) -> Result<bool, ClusterError> {
+    async fn delete(&self, o: &ObjectRef) -> Result<bool, ClusterError> {
         match o.kind {
             ObjectKind::RoleBinding => self.delete_kind::<RoleBinding>(&o.namespace, &o.name).await,
             ObjectKind::Role => self.delete_kind::<Role>(&o.namespace, &o.name).await,

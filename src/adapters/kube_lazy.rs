@@ -6,8 +6,8 @@
 
 use super::kube::KubeCluster;
 use crate::domain::grant::PlannedBinding;
-use crate::domain::ids::RequestId;
-use crate::ports::{Cluster, ClusterError, ManagedObject};
+use crate::domain::ids::{InstanceId, RequestId};
+use crate::ports::{Cluster, ClusterError, ManagedObject, ObjectRef};
 use async_trait::async_trait;
 use std::path::PathBuf;
 use tokio::sync::Mutex;
@@ -65,15 +65,15 @@ impl Cluster for LazyKubeCluster {
         self.get().await?.apply(plan).await
     }
 
-    async fn delete_request(&self, id: RequestId) -> Result<usize, ClusterError> {
-        self.get().await?.delete_request(id).await
+    async fn delete_objects(&self, objects: &[ObjectRef]) -> Result<usize, ClusterError> {
+        self.get().await?.delete_objects(objects).await
     }
 
-    async fn list_managed(&self) -> Result<Vec<ManagedObject>, ClusterError> {
-        self.get().await?.list_managed().await
-    }
-
-    async fn delete_object(&self, obj: &ManagedObject) -> Result<(), ClusterError> {
-        self.get().await?.delete_object(obj).await
+    async fn list_managed(
+        &self,
+        instance: &InstanceId,
+        request: Option<RequestId>,
+    ) -> Result<Vec<ManagedObject>, ClusterError> {
+        self.get().await?.list_managed(instance, request).await
     }
 }

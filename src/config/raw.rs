@@ -68,6 +68,9 @@ pub struct RawKubernetes {
     pub reconcile_interval: Option<String>,
     /// Server-side apply field manager (default `jitpe`).
     pub field_manager: Option<String>,
+    /// This installation's identity in the cluster's objects (default `jitpe`; env
+    /// `JITPE_INSTANCE`).
+    pub instance: Option<String>,
 }
 
 /// `[slack]`.

@@ -2,6 +2,7 @@
 //! [`super::parse`].
 
 use super::secret::Secret;
+use crate::domain::ids::InstanceId;
 use crate::domain::policy::Policy;
 use crate::domain::policy_config::ConfigIssue;
 use reqwest::Url;
@@ -66,6 +67,8 @@ pub struct KubernetesSettings {
     pub reconcile_interval: Duration,
     /// Server-side apply field manager.
     pub field_manager: String,
+    /// This installation's identity: in the labels and names of every object it manages.
+    pub instance: InstanceId,
 }
 
 /// `[slack]`, when enabled.

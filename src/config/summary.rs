@@ -30,7 +30,8 @@ pub fn summary(s: &Settings) -> String {
     let _ = writeln!(out, "store: {}", s.store.path.display());
     let _ = writeln!(
         out,
-        "kubernetes: {kubeconfig}, reconcile every {}, field manager `{}`",
+        "kubernetes: {kubeconfig}, instance `{}`, reconcile every {}, field manager `{}`",
+        s.kubernetes.instance,
         fd(s.kubernetes.reconcile_interval),
         s.kubernetes.field_manager
     );

@@ -76,6 +76,7 @@ fn a_policy_alone_is_a_valid_config_with_defaults() {
     assert_eq!(s.store.path, std::path::Path::new("./data/jitpe"));
     assert_eq!(s.kubernetes.reconcile_interval.as_secs(), 300);
     assert_eq!(s.kubernetes.field_manager, "jitpe");
+    assert_eq!(s.kubernetes.instance.as_str(), "jitpe");
     assert_eq!(s.audit.chain_head_interval.as_secs(), 3600);
     assert!(s.audit.k8s_audit_token.is_none());
     assert_eq!(s.outbox.per_channel_interval.as_secs(), 1);
@@ -225,6 +226,24 @@ fn environment_overrides_win_over_the_file() {
         s.kubernetes.kubeconfig.unwrap(),
         std::path::Path::new("/etc/kubeconfig")
     );
+}
+
+#[test]
+fn the_instance_comes_from_the_file_or_jitpe_instance_and_must_be_a_short_dns_label() {
+    let text = format!("[kubernetes]\ninstance = \"blue\"\n{POLICY}");
+    let s = parse(&text, &env_of(&[])).unwrap();
+    assert_eq!(s.kubernetes.instance.as_str(), "blue");
+    let s = parse(&text, &env_of(&[("JITPE_INSTANCE", "jitpe-system")])).unwrap();
+    assert_eq!(s.kubernetes.instance.as_str(), "jitpe-system");
+    let bad = format!("[kubernetes]\ninstance = \"Blue_1\"\n{POLICY}");
+    let err = parse(&bad, &env_of(&[])).unwrap_err();
+    assert_eq!(keys(&err), ["kubernetes.instance"]);
+    assert!(
+        err.to_string()
+            .contains("`Blue_1` is not a valid jitpe instance name")
+    );
+    let err = parse(POLICY, &env_of(&[("JITPE_INSTANCE", "-x")])).unwrap_err();
+    assert!(err.to_string().contains("(from JITPE_INSTANCE)"), "{err}");
 }
 
 #[test]

@@ -9,6 +9,7 @@ use super::settings::{
     AuditSettings, KubernetesSettings, OutboxSettings, ServerSettings, Settings, StoreSettings,
 };
 use crate::domain::duration::parse_duration;
+use crate::domain::ids::InstanceId;
 use crate::domain::policy::Policy;
 use crate::domain::policy_config::ConfigIssue;
 use reqwest::Url;
@@ -232,6 +233,21 @@ fn kubernetes(cx: &mut Ctx<'_>, raw: RawKubernetes) -> KubernetesSettings {
             .map(PathBuf::from),
         reconcile_interval,
         field_manager,
+        instance: instance(cx, raw.instance),
+    }
+}
+
+/// `kubernetes.instance`, overridden by `JITPE_INSTANCE` (the shipped Deployment sets it to its
+/// namespace, so each installation differs without anyone writing it into the config).
+fn instance(cx: &mut Ctx<'_>, file: Option<String>) -> InstanceId {
+    let (value, from) = cx.overridden("JITPE_INSTANCE", file);
+    match value.map(InstanceId::try_from) {
+        None => InstanceId::default(),
+        Some(Ok(instance)) => instance,
+        Some(Err(e)) => {
+            cx.issue("kubernetes.instance", format!("{e}{from}"));
+            InstanceId::default()
+        }
     }
 }
 

@@ -45,6 +45,13 @@ pub enum IdError {
         quote(input)
     )]
     RoleName { input: String },
+    /// Not a jitpe instance name.
+    #[error(
+        "{} is not a valid jitpe instance name: use lowercase letters, digits and '-', starting \
+         and ending with a letter or digit, at most 40 characters (for example `jitpe-system`)",
+        quote(input)
+    )]
+    Instance { input: String },
 }
 
 /// Sequential request number shown to users as `#42`.
@@ -164,6 +171,23 @@ name_type!(
     is_role_name
 );
 
+name_type!(
+    /// The identity of one jitpe installation in a cluster (`kubernetes.instance`). It is in the
+    /// labels and names of every object jitpe manages, and in every selector it lists with, so
+    /// two installations (or a restored store beside a fresh one) never touch each other's
+    /// grants. A DNS-1123 label of at most 40 characters, so object names stay short.
+    InstanceId,
+    Instance,
+    is_instance_name
+);
+
+impl Default for InstanceId {
+    /// `jitpe`, for a single installation that sets nothing.
+    fn default() -> Self {
+        Self("jitpe".to_owned())
+    }
+}
+
 /// One dot-free part of a DNS name; Kubernetes limits only the whole subdomain's length.
 fn is_dns_part(s: &str) -> bool {
     let alnum = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
@@ -178,6 +202,10 @@ fn is_dns1123_label(s: &str) -> bool {
 
 fn is_dns1123_subdomain(s: &str) -> bool {
     s.len() <= 253 && s.split('.').all(is_dns_part)
+}
+
+fn is_instance_name(s: &str) -> bool {
+    s.len() <= 40 && is_dns_part(s)
 }
 
 fn is_role_name(s: &str) -> bool {
@@ -298,6 +326,18 @@ mod tests {
             |input| IdError::RoleName { input },
             63,
         );
+    }
+
+    #[test]
+    fn instance_names_are_short_dns_labels() {
+        let cases = ("jitpe jitpe-system a 7 t-1-abc", "Jitpe -a a- a.b a_b é");
+        assert_syntax(
+            InstanceId::parse,
+            cases,
+            |input| IdError::Instance { input },
+            40,
+        );
+        assert_eq!(InstanceId::default().as_str(), "jitpe");
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub use timers::DueReport;
 
 use crate::domain::DomainError;
 use crate::domain::identity::Platform;
+use crate::domain::ids::InstanceId;
 use crate::domain::policy::Policy;
 use crate::ports::{Clock, Cluster, ClusterError, Store, StoreError};
 use std::collections::BTreeMap;
@@ -59,6 +60,8 @@ pub struct Service {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) policy: Arc<Policy>,
     pub(crate) chat: ChatTargets,
+    /// Which installation this is: in the names and labels of every object it manages.
+    pub(crate) instance: InstanceId,
     /// Wakes the expiry worker when a new deadline may be earlier than the one it sleeps on.
     pub(crate) wake: Arc<Notify>,
 }
@@ -79,8 +82,21 @@ impl Service {
             clock,
             policy,
             chat,
+            instance: InstanceId::default(),
             wake: Arc::new(Notify::new()),
         }
+    }
+
+    /// The same service as installation `instance` (default `jitpe`): it creates, deletes and
+    /// reconciles only objects labelled with it.
+    pub fn with_instance(mut self, instance: InstanceId) -> Self {
+        self.instance = instance;
+        self
+    }
+
+    /// The installation this service manages objects for.
+    pub fn instance(&self) -> &InstanceId {
+        &self.instance
     }
 
     /// The policy in force.

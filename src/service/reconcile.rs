@@ -1,7 +1,8 @@
 //! The reconcile sweep: access ends even if the store was lost or jitpe was down at expiry time.
 //!
-//! Every managed object without a live record, or past its expiry, is deleted and audited; an
-//! Active record whose bindings vanished is ended as "removed outside jitpe".
+//! Every managed object of this instance without a live record, or past its expiry, is deleted
+//! and audited; an Active record whose bindings vanished is ended as "removed outside jitpe".
+//! Other instances' objects are never listed, so never touched.
 
 use super::{Result, Service};
 use crate::domain::audit::AuditDraft;
@@ -57,7 +58,7 @@ impl Service {
     #[instrument(skip_all, fields(dry_run))]
     pub async fn reconcile(&self, dry_run: bool) -> Result<ReconcileReport> {
         let listed_at = self.clock.now();
-        let objects = self.cluster.list_managed().await?;
+        let objects = self.cluster.list_managed(&self.instance, None).await?;
         let records: BTreeMap<RequestId, AccessRequest> = self
             .store
             .list_open()?
@@ -85,7 +86,7 @@ impl Service {
     async fn carry_out(&self, action: &ReconcileAction) -> Result<()> {
         match action {
             ReconcileAction::Delete { object, why } => {
-                self.cluster.delete_object(object).await?;
+                self.cluster.delete_objects(&[object.object_ref()]).await?;
                 let draft =
                     AuditDraft::new(Actor::system(), "reconcile_deleted", object.request_id)
                         .with("kind", format!("{:?}", object.kind))

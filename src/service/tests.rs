@@ -7,7 +7,7 @@ use crate::adapters::fakes::FakeCluster;
 use crate::adapters::memory::MemStore;
 use crate::domain::command::Command;
 use crate::domain::fixtures::{POLICY, approver, approver2, requester, stranger, t0};
-use crate::domain::ids::{Namespace, RequestId, RoleName};
+use crate::domain::ids::{InstanceId, Namespace, RequestId, RoleName};
 use crate::domain::policy_config::RawPolicy;
 use crate::domain::request::{Event, State};
 use crate::domain::view::CardAction;
@@ -22,15 +22,20 @@ struct World {
 }
 
 fn world() -> World {
+    world_on(Arc::new(FakeCluster::default()), InstanceId::default())
+}
+
+/// A jitpe installation `instance`, with a store of its own, on `cluster`.
+fn world_on(cluster: Arc<FakeCluster>, instance: InstanceId) -> World {
     let raw: RawPolicy = toml::from_str(POLICY).unwrap();
     let policy = Arc::new(Policy::try_from(raw).unwrap());
     let store = Arc::new(MemStore::new());
-    let cluster = Arc::new(FakeCluster::default());
     let clock = Arc::new(ManualClock::at(t0()));
     let chat = ChatTargets {
         approvers_channels: [(Platform::Slack, "CAPPROVERS".to_string())].into(),
     };
-    let svc = Service::new(store.clone(), cluster.clone(), clock.clone(), policy, chat);
+    let svc = Service::new(store.clone(), cluster.clone(), clock.clone(), policy, chat)
+        .with_instance(instance);
     World {
         svc,
         store,
@@ -293,7 +298,7 @@ async fn reconcile_deletes_orphans_and_expired_bindings_and_ends_vanished_grants
         request_id: Some(RequestId(99)),
         expires_at: Some(t0()),
     };
-    w.cluster.insert(orphan.clone());
+    w.cluster.insert(&InstanceId::default(), orphan.clone());
     let id = w.approved("debug", 15).await;
     let dry = w.svc.reconcile(true).await.unwrap();
     assert_eq!(dry.actions.len(), 1);
@@ -310,6 +315,29 @@ async fn reconcile_deletes_orphans_and_expired_bindings_and_ends_vanished_grants
         req.end_reason.as_deref(),
         Some("bindings removed outside jitpe")
     );
+}
+
+#[tokio::test]
+async fn another_instances_expiry_and_reconcile_leave_this_instances_grant_alone() {
+    let cluster = Arc::new(FakeCluster::default());
+    let ours = world_on(cluster.clone(), InstanceId::parse("blue").unwrap());
+    let theirs = world_on(cluster.clone(), InstanceId::parse("green").unwrap());
+    let id = ours.approved("debug", 15).await;
+    assert_eq!(
+        theirs.approved("debug", 15).await,
+        id,
+        "both stores start at #1"
+    );
+    assert_eq!(cluster.objects().len(), 4);
+    theirs.clock.advance(Duration::from_secs(15 * 60));
+    theirs.svc.run_due().await.unwrap();
+    assert_eq!(theirs.state(id), State::Expired);
+    theirs.svc.reconcile(false).await.unwrap();
+    let left = cluster.objects();
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(left.iter().all(|o| o.name.starts_with("jitpe-blue-")));
+    ours.svc.reconcile(false).await.unwrap();
+    assert_eq!(ours.state(id), State::Active, "its bindings are all there");
 }
 
 #[tokio::test]

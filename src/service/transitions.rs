@@ -31,7 +31,7 @@ impl Service {
             let t = lifecycle::decide(&cur.value, &event, &self.policy, now)?;
             if t.effects.contains(&Effect::DeleteBindings) {
                 // NB: before the commit, so a crash never leaves access behind a final record.
-                let n = self.cluster.delete_request(id).await?;
+                let n = self.delete_grant(&cur.value).await?;
                 info!(deleted = n, "bindings deleted");
             }
             let outbox = self.outbox_for(&t);
@@ -74,7 +74,7 @@ impl Service {
             (State::Active, Some(exp)) => exp,
             _ => return Ok(()),
         };
-        let plan = grant::plan(req, &self.policy, expires_at)?;
+        let plan = grant::plan(req, &self.policy, &self.instance, expires_at)?;
         match self.cluster.apply(&plan).await {
             Ok(()) if req.state == State::Active => Ok(()),
             Ok(()) => match self.apply(id, Event::Activated { expires_at }).await {
@@ -84,7 +84,7 @@ impl Service {
                     // revoked while its bindings were being created: only then remove them again.
                     if self.load(id)?.value.state.is_final() {
                         warn!(error = %e, "request ended during activation; deleting its bindings");
-                        self.cluster.delete_request(id).await?;
+                        self.delete_grant(req).await?;
                     }
                     Ok(())
                 }
@@ -97,6 +97,26 @@ impl Service {
                 Ok(())
             }
         }
+    }
+
+    /// Deletes the objects of a request's grant by name, bindings first; returns how many still
+    /// existed. If the request's role has left the policy since, its names cannot be derived,
+    /// so this instance's objects labelled with the request id are deleted instead.
+    pub(crate) async fn delete_grant(&self, req: &AccessRequest) -> Result<usize> {
+        let objects = match grant::objects(req, &self.policy, &self.instance) {
+            Ok(objects) => objects,
+            Err(e) => {
+                warn!(request_id = %req.id, error = %e, "deleting the grant's objects by label");
+                let found = self
+                    .cluster
+                    .list_managed(&self.instance, Some(req.id))
+                    .await?;
+                let mut objects: Vec<_> = found.iter().map(|o| o.object_ref()).collect();
+                objects.sort_by_key(|o| o.kind);
+                objects
+            }
+        };
+        Ok(self.cluster.delete_objects(&objects).await?)
     }
 
     /// The chat messages of a transition, for the requester's platform if it is enabled.

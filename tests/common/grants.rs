@@ -6,7 +6,7 @@ use jitpe::adapters::clock::ManualClock;
 use jitpe::adapters::kube::KubeCluster;
 use jitpe::domain::command::Command;
 use jitpe::domain::identity::{Actor, Platform};
-use jitpe::domain::ids::{Namespace, RequestId, ResourceName, RoleName};
+use jitpe::domain::ids::{InstanceId, Namespace, RequestId, ResourceName, RoleName};
 use jitpe::domain::policy::Policy;
 use jitpe::domain::policy_config::RawPolicy;
 use jitpe::domain::request::State;
@@ -26,9 +26,13 @@ pub fn approver() -> Actor {
     Actor::new(Platform::Slack, "UAPP1")
 }
 
-/// Namespaces of one test.
+/// Namespaces of one test, and the jitpe instance it runs as. Every test is an installation of
+/// its own, so tests sharing one apiserver (whose stores all start at request #1) never delete
+/// or reconcile each other's grants, whatever order they run in.
 #[derive(Clone, Debug)]
 pub struct Spaces {
+    /// The jitpe instance of this test (named after `ns`, which is unique).
+    pub instance: InstanceId,
     /// Where access is requested.
     pub ns: String,
     /// The ingress controller's namespace (logs grant).
@@ -42,8 +46,10 @@ impl Spaces {
     pub async fn new() -> Self {
         let c = cluster();
         super::manifests::apply_rbac(&c.client(Who::Admin)).await;
+        let ns = c.temp_namespace("shop").await;
         Spaces {
-            ns: c.temp_namespace("shop").await,
+            instance: InstanceId::parse(&ns).expect("a namespace name is an instance name"),
+            ns,
             ctrl: c.temp_namespace("ctrl").await,
             other: c.temp_namespace("other").await,
         }
@@ -109,6 +115,7 @@ pub fn service_with(
         Arc::new(policy(spaces)),
         ChatTargets::default(),
     )
+    .with_instance(spaces.instance.clone())
 }
 
 /// jitpe's cluster adapter, acting as jitpe's own identity (never as admin).
