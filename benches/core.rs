@@ -2,9 +2,7 @@
 //! second on sled (each one a flushed transaction with its audit record), the signature check,
 //! how late the expiry worker ends a grant, and peak memory. Run with `cargo bench --bench core`.
 
-use jitpe::adapters::clock::SystemClock;
-use jitpe::adapters::fakes::FakeCluster;
-use jitpe::adapters::sled_store::SledStore;
+use jitpe::clock::SystemClock;
 use jitpe::domain::command::Command;
 use jitpe::domain::identity::{Actor, Platform};
 use jitpe::domain::ids::{Namespace, RoleName};
@@ -14,6 +12,8 @@ use jitpe::domain::request::State;
 use jitpe::domain::view::CardAction;
 use jitpe::ports::Store;
 use jitpe::service::{ChatTargets, Service};
+use jitpe::store::sled::SledStore;
+use jitpe::testing::FakeCluster;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -113,7 +113,7 @@ fn bench_signature() {
     let n = 100_000;
     let t = Instant::now();
     for i in 0..n {
-        std::hint::black_box(jitpe::web::verify::slack_signature(
+        std::hint::black_box(jitpe::chat::slack::verify::slack_signature(
             b"secret",
             1_700_000_000 + i,
             body.as_bytes(),
@@ -160,7 +160,7 @@ async fn bench_expiry_lateness(store: Arc<dyn Store>) {
         ChatTargets::default(),
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let worker = tokio::spawn(jitpe::scheduler::expiry_worker(svc.clone(), stop_rx));
+    let worker = tokio::spawn(jitpe::workers::expiry_worker(svc.clone(), stop_rx));
     let mut ids = Vec::new();
     for _ in 0..20 {
         let id = grant(&svc, 0).await;

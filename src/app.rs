@@ -1,20 +1,20 @@
 //! Wiring, and only wiring: settings → adapters → ports → service; spawn the workers; serve
 //! HTTP until the shutdown signal; stop the workers.
 
-use crate::adapters::clock::SystemClock;
-use crate::adapters::kube_lazy::LazyKubeCluster;
-use crate::adapters::mattermost::MattermostChat;
-use crate::adapters::slack_respond::SlackResponder;
-use crate::adapters::sled_store::SledStore;
+use crate::chat::mattermost::client::MattermostChat;
+use crate::chat::mattermost::routes::MattermostInbound;
+use crate::chat::slack::respond::SlackResponder;
+use crate::chat::slack::routes::SlackInbound;
+use crate::clock::SystemClock;
 use crate::config::Settings;
 use crate::domain::identity::Platform;
-use crate::outbox::{Outbox, OutboxSettings};
+use crate::kube::lazy::LazyKubeCluster;
+use crate::metrics::Metrics;
 use crate::ports::{Chat, Clock, Cluster, Store};
 use crate::service::{ChatTargets, Service};
-use crate::web::mattermost::MattermostInbound;
-use crate::web::metrics::Metrics;
-use crate::web::slack::SlackInbound;
+use crate::store::sled::SledStore;
 use crate::web::{AppState, router};
+use crate::workers::outbox::{Outbox, OutboxSettings};
 use anyhow::Context;
 use std::future::Future;
 use std::sync::Arc;
@@ -80,11 +80,11 @@ pub async fn run(
     let cluster_ok = Arc::new(AtomicBool::new(false));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut workers = Vec::new();
-    workers.push(tokio::spawn(crate::scheduler::expiry_worker(
+    workers.push(tokio::spawn(crate::workers::expiry_worker(
         service.clone(),
         stop_rx.clone(),
     )));
-    workers.push(tokio::spawn(crate::scheduler::reconcile_worker(
+    workers.push(tokio::spawn(crate::workers::reconcile_worker(
         service.clone(),
         settings.kubernetes.reconcile_interval,
         cluster_ok.clone(),

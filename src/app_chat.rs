@@ -1,7 +1,7 @@
 //! Builds the chat adapters of the enabled platforms (part of the wiring in `app`).
 
-use crate::adapters::mattermost::{MattermostChat, MattermostConfig};
-use crate::adapters::slack::{SlackChat, SlackConfig};
+use crate::chat::mattermost::client::{MattermostChat, MattermostConfig};
+use crate::chat::slack::client::{SlackChat, SlackConfig};
 use crate::config::Settings;
 use crate::ports::{Chat, Clock};
 use anyhow::Context;

@@ -1,7 +1,6 @@
 //! The command line: `serve`, `check-config`, `audit verify|export`, `grants list`, `revoke`,
 //! `reconcile`. Each command is a small function over the library; `main` only dispatches.
 
-use crate::adapters::sled_store::SledStore;
 use crate::config::{self, Settings};
 use crate::domain::audit::verify;
 use crate::domain::duration::format_duration;
@@ -9,6 +8,7 @@ use crate::domain::identity::{Actor, Platform};
 use crate::domain::ids::RequestId;
 use crate::domain::request::Event;
 use crate::ports::Store;
+use crate::store::sled::SledStore;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use std::io::Write;
@@ -180,7 +180,7 @@ pub async fn revoke(
     let parts = match crate::app::build(s) {
         Ok(parts) => parts,
         Err(e) if e.to_string().contains("locked") => {
-            let cluster = crate::adapters::kube_lazy::LazyKubeCluster::new(
+            let cluster = crate::kube::lazy::LazyKubeCluster::new(
                 s.kubernetes.kubeconfig.clone(),
                 &s.kubernetes.field_manager,
             );

@@ -1,20 +1,28 @@
 //! jitpe: just-in-time Kubernetes access granted from Slack or Mattermost.
 //!
 //! ```text
-//!  chat ──▶ web (verify) ──▶ service ──▶ domain (pure decide)
-//!                              │
-//!            ports: Chat, Cluster, Store, Clock ◀── adapters (slack, mattermost, kube, sled)
+//!  chat/{slack,mattermost} (verify, parse) ──▶ service ──▶ domain (pure decide)
+//!                                                │
+//!         ports: Chat, Cluster, Store, Clock ◀── chat/*, kube/, store/, clock
+//!  workers/ (expiry, reconcile, outbox) drive the service in the background; app.rs wires it all
 //! ```
+//!
+//! See `ARCHITECTURE.md` for what each folder may import.
 
-pub mod adapters;
 pub mod app;
 mod app_chat;
+pub mod chat;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod domain;
-pub mod outbox;
+pub mod kube;
+pub mod metrics;
 pub mod ports;
-pub mod scheduler;
 pub mod service;
+pub mod store;
 pub mod telemetry;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod web;
+pub mod workers;

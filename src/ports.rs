@@ -1,5 +1,6 @@
 //! The ports: the few traits through which the service reaches the outside world. Adapters
-//! implement them one file each (`crate::adapters`); tests use the in-memory ones.
+//! implement them one file each (`crate::chat`, `crate::kube`, `crate::store`, `crate::clock`);
+//! tests use the in-memory ones (`crate::store::memory`, `crate::testing`).
 
 use crate::domain::audit::{AuditDraft, AuditRecord};
 use crate::domain::grant::PlannedBinding;

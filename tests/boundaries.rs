@@ -4,14 +4,18 @@
 use std::fs;
 use std::path::Path;
 
-const FORBIDDEN: [&str; 8] = [
+const FORBIDDEN: [&str; 12] = [
     "tokio",
     "kube",
     "k8s_openapi",
     "sled",
     "axum",
     "reqwest",
-    "crate::adapters",
+    "crate::store",
+    "crate::kube",
+    "crate::chat",
+    "crate::web",
+    "crate::testing",
     "std::time::SystemTime",
 ];
 

@@ -1,10 +1,10 @@
 //! The `jitpe` binary end to end: check-config, audit verify/export on a tampered store,
 //! grants list.
 
-use jitpe::adapters::sled_store::SledStore;
 use jitpe::domain::audit::AuditDraft;
 use jitpe::domain::identity::Actor;
 use jitpe::ports::Store;
+use jitpe::store::sled::SledStore;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use tempfile::TempDir;

@@ -5,7 +5,7 @@ mod common;
 
 use common::fake_slack::FakeSlack;
 use jiff::Timestamp;
-use jitpe::adapters::slack_blocks::card_blocks;
+use jitpe::chat::slack::blocks::card_blocks;
 use jitpe::domain::identity::{Actor, Platform};
 use jitpe::domain::ids::RequestId;
 use jitpe::domain::request::State;

@@ -8,13 +8,13 @@ use common::fake_slack::{FakeSlack, dm_channel_of};
 use common::grants::{Spaces, jitpe_cluster, policy};
 use common::kube::{Access, Who, cluster};
 use common::world::{World, world_with};
-use jitpe::adapters::memory::MemStore;
-use jitpe::adapters::slack::{SlackChat, SlackConfig};
+use jitpe::chat::slack::client::{SlackChat, SlackConfig};
 use jitpe::domain::ids::RequestId;
 use jitpe::domain::request::State;
-use jitpe::outbox::{Outbox, OutboxSettings};
+use jitpe::metrics::Metrics;
 use jitpe::ports::{Chat, Store};
-use jitpe::web::metrics::Metrics;
+use jitpe::store::memory::MemStore;
+use jitpe::workers::outbox::{Outbox, OutboxSettings};
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -5,14 +5,14 @@ mod common;
 
 use common::grants::{Spaces, approve, approver, jitpe_cluster, request, service_with};
 use common::kube::{Access, Who, cluster};
-use jitpe::adapters::clock::ManualClock;
-use jitpe::adapters::memory::MemStore;
-use jitpe::adapters::sled_store::SledStore;
 use jitpe::domain::grant::PlannedBinding;
 use jitpe::domain::ids::{InstanceId, RequestId};
 use jitpe::domain::request::State;
 use jitpe::domain::view::CardAction;
 use jitpe::ports::{Cluster, ClusterError, ManagedObject, ObjectRef, Store};
+use jitpe::store::memory::MemStore;
+use jitpe::store::sled::SledStore;
+use jitpe::testing::ManualClock;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -233,7 +233,7 @@ async fn the_expiry_worker_ends_access_when_its_deadline_comes() {
         clock.clone(),
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let worker = tokio::spawn(jitpe::scheduler::expiry_worker(svc.clone(), stop_rx));
+    let worker = tokio::spawn(jitpe::workers::expiry_worker(svc.clone(), stop_rx));
     let id = request(&svc, "debug", &s.ns, None, 15).await;
     approve(&svc, id).await;
     c.eventually_sar(&alice("get", "ingresses", &s.ns), true)

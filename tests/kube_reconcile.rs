@@ -6,10 +6,10 @@ mod common;
 
 use common::grants::{Spaces, approve, jitpe_cluster, request, service_with};
 use common::kube::{Access, Who, cluster};
-use jitpe::adapters::clock::ManualClock;
-use jitpe::adapters::memory::MemStore;
 use jitpe::domain::ids::InstanceId;
 use jitpe::domain::request::State;
+use jitpe::store::memory::MemStore;
+use jitpe::testing::ManualClock;
 use std::sync::Arc;
 use std::time::Duration;
 

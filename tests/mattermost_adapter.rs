@@ -6,7 +6,7 @@ mod common;
 
 use common::fake_mattermost::fixtures::*;
 use common::fake_mattermost::{UserKind, user_id};
-use jitpe::adapters::mattermost_sign::{self, ButtonContext, SignError};
+use jitpe::chat::mattermost::sign::{self, ButtonContext, SignError};
 use jitpe::domain::identity::{Actor, Platform};
 use jitpe::domain::ids::RequestId;
 use jitpe::domain::request::State;
@@ -77,7 +77,7 @@ async fn a_cards_approve_and_deny_buttons_carry_string_contexts_signed_for_its_c
         assert_eq!((ctx.v.as_str(), ctx.rid.as_str()), ("1", "42"));
         assert_eq!(ctx.act, act.as_str());
         assert_eq!(ctx.exp, (NOW + DAY).to_string(), "24 h by default");
-        mattermost_sign::verify(
+        sign::verify(
             SECRET,
             RequestId(42),
             act,

@@ -4,19 +4,19 @@
 mod common;
 
 use common::fake_slack::{Failure, FakeSlack, dm_channel_of};
-use jitpe::adapters::clock::ManualClock;
-use jitpe::adapters::fakes::FakeCluster;
-use jitpe::adapters::slack::{SlackChat, SlackConfig};
-use jitpe::adapters::sled_store::SledStore;
+use jitpe::chat::slack::client::{SlackChat, SlackConfig};
 use jitpe::domain::command::Command;
 use jitpe::domain::identity::{Actor, Platform};
 use jitpe::domain::ids::{Namespace, RequestId, RoleName};
 use jitpe::domain::request::State;
 use jitpe::domain::view::CardAction;
-use jitpe::outbox::{Outbox, OutboxSettings};
+use jitpe::metrics::Metrics;
 use jitpe::ports::{Chat, Store};
 use jitpe::service::{ChatTargets, Service};
-use jitpe::web::metrics::Metrics;
+use jitpe::store::sled::SledStore;
+use jitpe::testing::FakeCluster;
+use jitpe::testing::ManualClock;
+use jitpe::workers::outbox::{Outbox, OutboxSettings};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;

@@ -81,13 +81,13 @@ async fn forged_stale_tampered_and_unsigned_requests_are_refused_and_audited() {
     let body =
         "team_id=T0TEST&user_id=UREQ&command=%2Fjit&text=request+debug+shop+15m+x&trigger_id=t";
     let now = jiff::Timestamp::now().as_second();
-    let sig = jitpe::web::verify::slack_signature(
+    let sig = jitpe::chat::slack::verify::slack_signature(
         common::world::SIGNING_SECRET.as_bytes(),
         now,
         body.as_bytes(),
     );
     let stale_ts = now - 301;
-    let stale_sig = jitpe::web::verify::slack_signature(
+    let stale_sig = jitpe::chat::slack::verify::slack_signature(
         common::world::SIGNING_SECRET.as_bytes(),
         stale_ts,
         body.as_bytes(),

@@ -5,8 +5,8 @@ mod common;
 
 use common::fake_slack::{Failure, FakeSlack, dm_channel_of};
 use jiff::Timestamp;
-use jitpe::adapters::slack::{SlackChat, SlackConfig};
-use jitpe::adapters::slack_blocks::{MAX_SECTION_TEXT, card_blocks};
+use jitpe::chat::slack::blocks::{MAX_SECTION_TEXT, card_blocks};
+use jitpe::chat::slack::client::{SlackChat, SlackConfig};
 use jitpe::domain::identity::{Actor, Platform};
 use jitpe::domain::ids::RequestId;
 use jitpe::domain::request::State;

@@ -4,10 +4,10 @@
 
 mod store_fixtures;
 
-use jitpe::adapters::sled_store::SledStore;
 use jitpe::domain::audit::{AuditRecord, ChainError, verify};
 use jitpe::domain::ids::RequestId;
 use jitpe::ports::Store;
+use jitpe::store::sled::SledStore;
 use std::path::Path;
 use store_fixtures::{activated, create, draft, ts};
 use tempfile::TempDir;

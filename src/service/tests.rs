@@ -2,9 +2,6 @@
 //! idempotency, deadlines and reconcile.
 
 use super::*;
-use crate::adapters::clock::ManualClock;
-use crate::adapters::fakes::FakeCluster;
-use crate::adapters::memory::MemStore;
 use crate::domain::command::Command;
 use crate::domain::fixtures::{POLICY, approver, approver2, requester, stranger, t0};
 use crate::domain::ids::{InstanceId, Namespace, RequestId, RoleName};
@@ -12,6 +9,9 @@ use crate::domain::policy_config::RawPolicy;
 use crate::domain::request::{Event, State};
 use crate::domain::view::CardAction;
 use crate::ports::{ClusterError, ManagedObject, ObjectKind, OutboxMessage};
+use crate::store::memory::MemStore;
+use crate::testing::FakeCluster;
+use crate::testing::ManualClock;
 use std::time::Duration;
 
 struct World {

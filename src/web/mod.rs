@@ -4,17 +4,13 @@
 pub mod error;
 mod health;
 pub mod limit;
-pub mod mattermost;
-pub mod metrics;
-pub mod slack;
-pub mod verify;
 
+use crate::metrics::Metrics;
 use crate::service::Service;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use metrics::Metrics;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
@@ -41,9 +37,9 @@ pub struct AppState {
     /// Caps audit records of authentication failures.
     pub auth_audit: Arc<limit::AuthAuditLimiter>,
     /// Slack's inbound settings; `None` when Slack is not configured (its routes answer 404).
-    pub slack: Option<Arc<slack::SlackInbound>>,
+    pub slack: Option<Arc<crate::chat::slack::routes::SlackInbound>>,
     /// Mattermost's inbound settings; `None` when Mattermost is not configured.
-    pub mattermost: Option<Arc<mattermost::MattermostInbound>>,
+    pub mattermost: Option<Arc<crate::chat::mattermost::routes::MattermostInbound>>,
 }
 
 /// The router; `body_limit` bytes is the largest body accepted (413 above it).
@@ -52,10 +48,19 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
-        .route(SLACK_COMMANDS, post(slack::command))
-        .route(SLACK_INTERACTIONS, post(slack::interaction))
-        .route(MATTERMOST_COMMANDS, post(mattermost::command))
-        .route(MATTERMOST_ACTIONS, post(mattermost::action))
+        .route(SLACK_COMMANDS, post(crate::chat::slack::routes::command))
+        .route(
+            SLACK_INTERACTIONS,
+            post(crate::chat::slack::routes::interaction),
+        )
+        .route(
+            MATTERMOST_COMMANDS,
+            post(crate::chat::mattermost::routes::command),
+        )
+        .route(
+            MATTERMOST_ACTIONS,
+            post(crate::chat::mattermost::routes::action),
+        )
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)

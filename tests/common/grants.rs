@@ -2,8 +2,6 @@
 //! over fresh namespaces.
 
 use super::kube::{Who, cluster};
-use jitpe::adapters::clock::ManualClock;
-use jitpe::adapters::kube::KubeCluster;
 use jitpe::domain::command::Command;
 use jitpe::domain::identity::{Actor, Platform};
 use jitpe::domain::ids::{InstanceId, Namespace, RequestId, ResourceName, RoleName};
@@ -11,8 +9,10 @@ use jitpe::domain::policy::Policy;
 use jitpe::domain::policy_config::RawPolicy;
 use jitpe::domain::request::State;
 use jitpe::domain::view::CardAction;
+use jitpe::kube::KubeCluster;
 use jitpe::ports::{Cluster, Store};
 use jitpe::service::{ChatTargets, Service};
+use jitpe::testing::ManualClock;
 use std::sync::Arc;
 use std::time::Duration;
 

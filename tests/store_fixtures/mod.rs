@@ -4,13 +4,13 @@
 #![allow(dead_code)] // each test crate uses a different subset
 
 use jiff::Timestamp;
-use jitpe::adapters::memory::MemStore;
-use jitpe::adapters::sled_store::SledStore;
 use jitpe::domain::audit::AuditDraft;
 use jitpe::domain::identity::{Actor, KubeSubject, Platform};
 use jitpe::domain::ids::{Namespace, RequestId, RoleName};
 use jitpe::domain::request::{AccessRequest, State};
 use jitpe::ports::{OutboxItem, OutboxMessage, Store};
+use jitpe::store::memory::MemStore;
+use jitpe::store::sled::SledStore;
 use std::sync::Arc;
 use std::time::Duration;
 use tempfile::TempDir;

@@ -3,13 +3,13 @@
 
 use super::{FakeMattermost, user_id};
 use jiff::Timestamp;
-use jitpe::adapters::clock::ManualClock;
-use jitpe::adapters::mattermost::{MattermostChat, MattermostConfig};
-use jitpe::adapters::mattermost_sign::ButtonContext;
+use jitpe::chat::mattermost::client::{MattermostChat, MattermostConfig};
+use jitpe::chat::mattermost::sign::ButtonContext;
 use jitpe::domain::identity::{Actor, Platform};
 use jitpe::domain::ids::RequestId;
 use jitpe::domain::request::State;
 use jitpe::domain::view::{CardAction, RequestView};
+use jitpe::testing::ManualClock;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;

@@ -5,15 +5,15 @@
 //! holds jitpe's own HMAC over (request, action, expiry, channel); the click must also come from
 //! the post jitpe stored for the request, and the clicker is re-checked through the REST API.
 
-use super::AppState;
-use super::error::user_text;
-use crate::adapters::mattermost::{MattermostChat, is_mattermost_id};
-use crate::adapters::mattermost_sign::ButtonContext;
+use crate::chat::mattermost::client::{MattermostChat, is_mattermost_id};
+use crate::chat::mattermost::sign::ButtonContext;
 use crate::domain::audit::AuditDraft;
 use crate::domain::command;
 use crate::domain::identity::{Actor, Platform};
 use crate::domain::ids::RequestId;
 use crate::domain::view::CardAction;
+use crate::web::AppState;
+use crate::web::error::user_text;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -84,7 +84,7 @@ fn content_type_is(headers: &HeaderMap, prefix: &str) -> bool {
 
 /// `POST /mattermost/commands`.
 pub async fn command(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let route = super::MATTERMOST_COMMANDS;
+    let route = crate::web::MATTERMOST_COMMANDS;
     let Some(mm) = app.mattermost.clone() else {
         return (
             StatusCode::NOT_FOUND,
@@ -156,7 +156,7 @@ fn ephemeral_action(text: &str) -> Response {
 
 /// `POST /mattermost/actions`: a button click on a card.
 pub async fn action(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let route = super::MATTERMOST_ACTIONS;
+    let route = crate::web::MATTERMOST_ACTIONS;
     let Some(mm) = app.mattermost.clone() else {
         return (
             StatusCode::NOT_FOUND,

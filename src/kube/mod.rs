@@ -2,6 +2,8 @@
 //! (and resource-scoped Roles), deletion by name, listing of one instance's objects for the
 //! reconcile sweep.
 
+pub mod lazy;
+
 use crate::domain::grant::{
     EXPIRES_AT_ANNOTATION, INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, PlannedBinding,
     REQUEST_ID_LABEL, RoleRef, request_id_of,

@@ -1,4 +1,6 @@
-//! In-memory stand-ins for the cluster and chat ports, for service and router tests. The real
+//! Test doubles: an in-memory cluster, a recording chat and a manual clock, for service, router
+//! and benchmark code. Compiled only for the crate's own tests and with the `testing` feature
+//! (which `tests/` and `benches/` turn on), so none of it ships in the release binary. The real
 //! Kubernetes behaviour is tested against a real apiserver (`tests/kube_real.rs`); these only
 //! record what the service asked for.
 
@@ -6,8 +8,11 @@ use crate::domain::grant::{INSTANCE_LABEL, PlannedBinding};
 use crate::domain::identity::{Actor, Platform};
 use crate::domain::ids::{InstanceId, RequestId};
 use crate::domain::view::RequestView;
-use crate::ports::{CardRef, Chat, ChatError, Cluster, ClusterError, ManagedObject, ObjectRef};
+use crate::ports::{
+    CardRef, Chat, ChatError, Clock, Cluster, ClusterError, ManagedObject, ObjectRef,
+};
 use async_trait::async_trait;
+use jiff::{SignedDuration, Timestamp};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
@@ -222,5 +227,34 @@ impl Chat for RecordingChat {
             channel: channel.into(),
             text: text.into(),
         })
+    }
+}
+
+/// A clock that moves only when told to.
+#[derive(Debug)]
+pub struct ManualClock(Mutex<Timestamp>);
+
+impl ManualClock {
+    /// A clock stopped at `t`.
+    pub fn at(t: Timestamp) -> Self {
+        Self(Mutex::new(t))
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, d: std::time::Duration) {
+        let mut t = self.0.lock().expect("manual clock lock is never poisoned");
+        let d = SignedDuration::try_from(d).expect("test durations fit a SignedDuration");
+        *t = t.checked_add(d).expect("test clock stays in range");
+    }
+
+    /// Sets the clock.
+    pub fn set(&self, to: Timestamp) {
+        *self.0.lock().expect("manual clock lock is never poisoned") = to;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        *self.0.lock().expect("manual clock lock is never poisoned")
     }
 }

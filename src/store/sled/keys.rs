@@ -1,4 +1,4 @@
-//! Key layouts and value codecs of [`super::sled_store::SledStore`].
+//! Key layouts and value codecs of [`super::SledStore`].
 //!
 //! sled orders keys as raw bytes, so every key that is scanned in order is big-endian: request ids,
 //! audit sequence numbers, outbox keys, and deadlines (whose signed nanosecond count is shifted

@@ -1,6 +1,6 @@
 //! [`SledStore`]: the production [`Store`] on an embedded sled 0.34 database.
 //!
-//! Trees (key layouts in `sled_keys`):
+//! Trees (key layouts in `keys.rs`, transaction bodies in `tx.rs`):
 //!
 //! | tree        | key                         | value                              |
 //! |-------------|-----------------------------|------------------------------------|
@@ -17,18 +17,21 @@
 //! The audit head lives in `meta`, apart from the log, so deleting the newest records is caught by
 //! [`crate::domain::audit::verify`].
 
-use super::sled_keys::{
-    META_AUDIT_HEAD, backend, card_key, cursor_key, deadline_key, decode, encode,
-    read_deadline_key, read_u64, u64_key,
-};
-use super::sled_tx::{self, Trees};
+mod keys;
+mod tx;
+
 use crate::domain::audit::{AuditDraft, AuditRecord};
 use crate::domain::ids::RequestId;
 use crate::domain::request::AccessRequest;
 use crate::ports::{CardRef, Committed, OutboxEntry, OutboxItem, Store, StoreError, Versioned};
 use jiff::Timestamp;
+use keys::{
+    META_AUDIT_HEAD, backend, card_key, cursor_key, deadline_key, decode, encode,
+    read_deadline_key, read_u64, u64_key,
+};
 use sled::Transactional;
 use std::path::Path;
+use tx::Trees;
 
 /// The sled-backed store. Cheap to share behind an `Arc`; sled handles concurrency.
 pub struct SledStore {
@@ -105,15 +108,15 @@ impl SledStore {
         let t = &self.trees;
         let committed = (&t.requests, &t.deadlines, &t.audit, &t.meta, &t.outbox)
             .transaction(|(requests, deadlines, log, meta, out)| {
-                let version = sled_tx::put_request(requests, deadlines, meta, expected, req)?;
-                let record = sled_tx::chain_audit(log, meta, audit.clone(), at)?;
-                sled_tx::push_outbox(out, meta, outbox, at)?;
+                let version = tx::put_request(requests, deadlines, meta, expected, req)?;
+                let record = tx::chain_audit(log, meta, audit.clone(), at)?;
+                tx::push_outbox(out, meta, outbox, at)?;
                 Ok(Committed {
                     version,
                     audit: record,
                 })
             })
-            .map_err(sled_tx::unwrap_tx_error)?;
+            .map_err(tx::unwrap_tx_error)?;
         self.flush()?;
         Ok(committed)
     }
@@ -124,8 +127,8 @@ impl Store for SledStore {
         let id = self
             .trees
             .meta
-            .transaction(sled_tx::allocate_id)
-            .map_err(sled_tx::unwrap_tx_error)?;
+            .transaction(tx::allocate_id)
+            .map_err(tx::unwrap_tx_error)?;
         self.flush()?;
         Ok(id)
     }
@@ -155,14 +158,14 @@ impl Store for SledStore {
         let Some(bytes) = self.trees.requests.get(u64_key(id.0)).map_err(backend)? else {
             return Ok(None);
         };
-        sled_tx::decode_request(&bytes).map(Some)
+        tx::decode_request(&bytes).map(Some)
     }
 
     fn list(&self) -> Result<Vec<Versioned<AccessRequest>>, StoreError> {
         self.trees
             .requests
             .iter()
-            .map(|kv| sled_tx::decode_request(&kv.map_err(backend)?.1))
+            .map(|kv| tx::decode_request(&kv.map_err(backend)?.1))
             .collect()
     }
 
@@ -200,8 +203,8 @@ impl Store for SledStore {
     fn append_audit(&self, audit: AuditDraft, at: Timestamp) -> Result<AuditRecord, StoreError> {
         let t = &self.trees;
         let record = (&t.audit, &t.meta)
-            .transaction(|(log, meta)| sled_tx::chain_audit(log, meta, audit.clone(), at))
-            .map_err(sled_tx::unwrap_tx_error)?;
+            .transaction(|(log, meta)| tx::chain_audit(log, meta, audit.clone(), at))
+            .map_err(tx::unwrap_tx_error)?;
         self.flush()?;
         Ok(record)
     }
@@ -219,7 +222,7 @@ impl Store for SledStore {
         let Some(bytes) = self.trees.meta.get(META_AUDIT_HEAD).map_err(backend)? else {
             return Ok(None);
         };
-        let head: super::sled_keys::Head = decode(&bytes, "audit head")?;
+        let head: keys::Head = decode(&bytes, "audit head")?;
         Ok(Some((head.seq, head.hash)))
     }
 
@@ -252,8 +255,8 @@ impl Store for SledStore {
     ) -> Result<(), StoreError> {
         self.trees
             .outbox
-            .transaction(|out| sled_tx::retry_outbox(out, key, not_before, last_error))
-            .map_err(sled_tx::unwrap_tx_error)?;
+            .transaction(|out| tx::retry_outbox(out, key, not_before, last_error))
+            .map_err(tx::unwrap_tx_error)?;
         self.flush()
     }
 
@@ -262,7 +265,7 @@ impl Store for SledStore {
         self.trees
             .outbox
             .transaction(|out| out.remove(&u64_key(key)).map(|_| ()).map_err(Into::into))
-            .map_err(sled_tx::unwrap_tx_error)?;
+            .map_err(tx::unwrap_tx_error)?;
         self.flush()
     }
 
@@ -289,12 +292,12 @@ impl Store for SledStore {
         now: Timestamp,
         forget_before: Timestamp,
     ) -> Result<bool, StoreError> {
-        sled_tx::forget_seen(&self.trees.seen, forget_before)?;
+        tx::forget_seen(&self.trees.seen, forget_before)?;
         let seen = self
             .trees
             .seen
-            .transaction(|seen| sled_tx::mark_seen(seen, key, now))
-            .map_err(sled_tx::unwrap_tx_error)?;
+            .transaction(|seen| tx::mark_seen(seen, key, now))
+            .map_err(tx::unwrap_tx_error)?;
         self.flush()?;
         Ok(seen)
     }

@@ -2,6 +2,8 @@
 //! reconcile sweep. Both log errors instead of unwrapping, back off on failure and stop on the
 //! shutdown signal.
 
+pub mod outbox;
+
 use crate::service::Service;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -4,16 +4,16 @@
 //! exact bytes), checks the v0 signature and the 5-minute window, and only then decodes the form.
 //! Handlers answer within Slack's 3 seconds; slower work goes on after the answer.
 
-use super::AppState;
-use super::error::user_text;
 use super::verify::verify_slack;
-use crate::adapters::slack_blocks::{mention, parse_action_id};
-use crate::adapters::slack_respond::SlackResponder;
+use crate::chat::slack::blocks::{mention, parse_action_id};
+use crate::chat::slack::respond::SlackResponder;
 use crate::domain::audit::AuditDraft;
 use crate::domain::command;
 use crate::domain::identity::{Actor, Platform};
 use crate::domain::ids::RequestId;
 use crate::domain::view::CardAction;
+use crate::web::AppState;
+use crate::web::error::user_text;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
@@ -152,7 +152,7 @@ pub async fn command(
     State(app): State<AppState>,
     SlackForm(cmd): SlackForm<SlashCommand>,
 ) -> Response {
-    let route = super::SLACK_COMMANDS;
+    let route = crate::web::SLACK_COMMANDS;
     if cmd.ssl_check.is_some() {
         return StatusCode::OK.into_response();
     }
@@ -246,7 +246,7 @@ pub async fn interaction(
     State(app): State<AppState>,
     SlackForm(form): SlackForm<InteractionForm>,
 ) -> Response {
-    let route = super::SLACK_INTERACTIONS;
+    let route = crate::web::SLACK_INTERACTIONS;
     let p: Payload = match serde_json::from_str(&form.payload) {
         Ok(p) => p,
         Err(e) => {

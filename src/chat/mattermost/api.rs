@@ -1,7 +1,7 @@
 //! Mattermost REST API v4 on the wire: error bodies, status codes and rate-limit headers mapped
 //! onto [`ChatError`], id and URL checks, set-up errors, and the user record.
 
-use super::mattermost_render::clip;
+use super::render::clip;
 use crate::ports::ChatError;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
@@ -18,7 +18,7 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// Fewest key bytes accepted for button signatures (HMAC-SHA256 strength, as the config demands).
 pub const MIN_ACTION_SECRET_BYTES: usize = 32;
 
-/// Why a [`super::mattermost::MattermostChat`] could not be built.
+/// Why a [`super::client::MattermostChat`] could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum MattermostSetupError {
     /// The server URL is not an absolute http(s) URL.

@@ -1,7 +1,7 @@
 //! [`SlackChat`]: the outgoing Slack side (Web API `chat.postMessage`, `chat.update`,
 //! `conversations.open`) behind the [`Chat`] port.
 //!
-//! Rendering lives in [`super::slack_blocks`]; this file only speaks HTTP and maps Slack's
+//! Rendering lives in [`super::blocks`]; this file only speaks HTTP and maps Slack's
 //! answers onto [`ChatError`], which decides what the outbox does next:
 //!
 //! ```text
@@ -10,7 +10,7 @@
 //! other ok:false codes, other HTTP 4xx      -> Refused(code) (dropped: retrying cannot help)
 //! ```
 
-use super::slack_blocks::{
+use super::blocks::{
     MAX_MESSAGE_TEXT, card_blocks, clip, escape, escape_keeping_mentions, fallback_text,
 };
 use crate::domain::identity::{Actor, Platform};
@@ -25,7 +25,7 @@ use std::fmt;
 use std::sync::Mutex;
 use std::time::Duration;
 
-pub use super::slack_blocks::mention;
+pub use super::blocks::mention;
 
 /// Slack's Web API root.
 pub const DEFAULT_API_BASE_URL: &str = "https://slack.com/api";

@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard};
 
-/// An in-memory store with the same semantics as [`super::sled_store::SledStore`].
+/// An in-memory store with the same semantics as [`super::sled::SledStore`].
 #[derive(Default)]
 pub struct MemStore {
     inner: Mutex<Inner>,

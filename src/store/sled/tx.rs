@@ -1,11 +1,11 @@
-//! The transaction bodies of [`super::sled_store::SledStore`].
+//! The transaction bodies of [`super::SledStore`].
 //!
 //! sled re-runs a transaction closure when it conflicts with another, so these functions only read
 //! and write through the transactional views and never have side effects of their own. Domain
 //! failures (`Conflict`, `Exists`, `Missing`, `Corrupt`) abort the transaction, so nothing is
 //! written when one occurs.
 
-use super::sled_keys::{
+use super::keys::{
     Head, META_AUDIT_HEAD, META_LAST_ID, META_OUTBOX_LAST, SEEN_KEY_PREFIX, SEEN_TIME_PREFIX,
     StoredRequest, StoredRequestRef, backend, deadline_key, decode, encode, read_u64, seen_key,
     seen_time_key, time_key, u64_key,

@@ -1,8 +1,8 @@
 //! [`MattermostChat`]: the outgoing Mattermost side (REST API v4 with a bot token) behind the
 //! [`Chat`] port, plus [`MattermostChat::get_user`] for re-checking who clicked a button.
 //!
-//! Rendering lives in [`super::mattermost_render`] and button signatures in
-//! [`super::mattermost_sign`]; this file speaks HTTP and maps answers onto [`ChatError`]:
+//! Rendering lives in [`super::render`] and button signatures in
+//! [`super::sign`]; this file speaks HTTP and maps answers onto [`ChatError`]:
 //!
 //! ```text
 //! HTTP 429                         -> RateLimited(X-Ratelimit-Reset s, default 1 s, at most 60 s)
@@ -17,17 +17,17 @@
 //! | `direct_message` | `GET /api/v4/users/me` once (unless configured), `POST /api/v4/channels/direct`, a post |
 //! | `get_user` | `GET /api/v4/users/{id}` |
 
-pub use super::mattermost_api::{
+pub use super::api::{
     DEFAULT_RETRY_AFTER, MAX_RETRY_AFTER, MIN_ACTION_SECRET_BYTES, MattermostSetupError,
     MattermostUser, is_mattermost_id,
 };
-use super::mattermost_api::{
+use super::api::{
     http_url, path_pattern, rate_limit_reset, read_answer, require_id, transport_error,
 };
-use super::mattermost_render::{
+use super::render::{
     MAX_MESSAGE_CHARS, button, card_props, clip, defuse_mentions, mention, neutralise_lines,
 };
-use super::mattermost_sign::ButtonContext;
+use super::sign::ButtonContext;
 use crate::domain::identity::{Actor, Platform};
 use crate::domain::view::RequestView;
 use crate::ports::{CardRef, Chat, ChatError, Clock};
@@ -350,7 +350,7 @@ impl Chat for MattermostChat {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::clock::SystemClock;
+    use crate::clock::SystemClock;
 
     fn config() -> MattermostConfig {
         MattermostConfig::new(

@@ -4,7 +4,7 @@
 //! Kubernetes configuration is reachable yet; calls fail as `Unavailable` until it is, and the
 //! workers retry them.
 
-use super::kube::KubeCluster;
+use super::KubeCluster;
 use crate::domain::grant::PlannedBinding;
 use crate::domain::ids::{InstanceId, RequestId};
 use crate::ports::{Cluster, ClusterError, ManagedObject, ObjectRef};
