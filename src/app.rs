@@ -1,10 +1,8 @@
-//! Wiring, and only wiring: settings → adapters → ports → service; spawn the workers; serve
-//! HTTP until the shutdown signal; stop the workers.
+//! Wiring, and only wiring: settings → adapters → ports → service; each enabled chat platform's
+//! `build`; spawn the workers; serve HTTP until the shutdown signal; stop the workers.
 
-use crate::chat::mattermost::client::MattermostChat;
-use crate::chat::mattermost::routes::MattermostInbound;
-use crate::chat::slack::respond::SlackResponder;
-use crate::chat::slack::routes::SlackInbound;
+use crate::chat::inbound::Inbound;
+use crate::chat::{ChatPlatform, mattermost, slack};
 use crate::clock::SystemClock;
 use crate::config::Settings;
 use crate::domain::identity::Platform;
@@ -13,7 +11,7 @@ use crate::metrics::Metrics;
 use crate::ports::{Chat, Clock, Cluster, Store};
 use crate::service::{ChatTargets, Service};
 use crate::store::sled::SledStore;
-use crate::web::{AppState, router};
+use crate::web::{HealthState, router};
 use crate::workers::outbox::{Outbox, OutboxSettings};
 use anyhow::Context;
 use std::future::Future;
@@ -24,21 +22,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::info;
 
-/// Where Slack's `response_url`s live; click answers go nowhere else.
-const SLACK_RESPONSE_PREFIX: &str = "https://hooks.slack.com/";
-
-/// The pieces `serve` and the CLI commands share.
-pub struct Parts {
-    /// The use cases.
-    pub service: Service,
-    /// The chat adapters of the enabled platforms.
-    pub chats: Vec<Arc<dyn Chat>>,
-    /// The Mattermost adapter, when enabled (the inbound side re-checks clickers with it).
-    pub mattermost: Option<Arc<MattermostChat>>,
-}
-
-/// Opens the store and builds the adapters and the service.
-pub fn build(settings: &Settings) -> anyhow::Result<Parts> {
+/// Opens the store and builds the cluster adapter and the service (what `serve` and the CLI
+/// commands share).
+pub fn service(settings: &Settings) -> anyhow::Result<Service> {
     let store: Arc<dyn Store> = Arc::new(SledStore::open(&settings.store.path)?);
     let k = &settings.kubernetes;
     let cluster: Arc<dyn Cluster> = Arc::new(LazyKubeCluster::new(
@@ -46,23 +32,43 @@ pub fn build(settings: &Settings) -> anyhow::Result<Parts> {
         k.field_manager.clone(),
     ));
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let crate::app_chat::ChatAdapters {
-        all: chats,
-        mattermost,
-    } = crate::app_chat::chats(settings, clock.clone())?;
+    let policy = Arc::new(settings.policy.clone());
+    Ok(
+        Service::new(store, cluster, clock, policy, targets(settings))
+            .with_instance(k.instance.clone()),
+    )
+}
+
+/// The default approvers channel of each enabled platform.
+fn targets(settings: &Settings) -> ChatTargets {
     let mut targets = ChatTargets::default();
-    for chat in &chats {
+    if let Some(s) = &settings.slack {
+        let channel = s.approvers_channel.clone();
+        targets.approvers_channels.insert(Platform::Slack, channel);
+    }
+    if let Some(m) = &settings.mattermost {
+        let channel = m.approvers_channel.clone();
         targets
             .approvers_channels
-            .insert(chat.platform(), chat.approvers_channel().to_string());
+            .insert(Platform::Mattermost, channel);
     }
-    let policy = Arc::new(settings.policy.clone());
-    Ok(Parts {
-        service: Service::new(store, cluster, clock, policy, targets)
-            .with_instance(k.instance.clone()),
-        chats,
-        mattermost,
-    })
+    targets
+}
+
+/// Each enabled platform's routes and adapter, over one shared inbound pipeline.
+fn platforms(
+    settings: &Settings,
+    service: &Service,
+    inbound: Arc<Inbound>,
+) -> anyhow::Result<Vec<ChatPlatform>> {
+    let mut out = Vec::new();
+    if let Some(s) = &settings.slack {
+        out.push(slack::build(s, inbound.clone())?);
+    }
+    if let Some(m) = &settings.mattermost {
+        out.push(mattermost::build(m, service.clock().clone(), inbound)?);
+    }
+    Ok(out)
 }
 
 /// Serves on `listener` until `shutdown` completes, with every worker running.
@@ -71,12 +77,13 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let Parts {
-        service,
-        chats,
-        mattermost,
-    } = build(&settings)?;
+    let service = service(&settings)?;
     let metrics = Arc::new(Metrics::default());
+    let inbound = Arc::new(Inbound::new(service.clone(), metrics.clone()));
+    let (routers, chats): (Vec<_>, Vec<Arc<dyn Chat>>) = platforms(&settings, &service, inbound)?
+        .into_iter()
+        .map(|p| (p.router, p.chat))
+        .unzip();
     let cluster_ok = Arc::new(AtomicBool::new(false));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut workers = Vec::new();
@@ -96,7 +103,7 @@ pub async fn run(
         chain_head_interval: settings.audit.chain_head_interval,
     };
     let outbox = Outbox::new(
-        service.store().clone(),
+        service.store_handle().clone(),
         service.clock().clone(),
         chats,
         Arc::new(settings.policy.clone()),
@@ -106,23 +113,12 @@ pub async fn run(
     workers.push(tokio::spawn(
         outbox.run(Duration::from_millis(250), stop_rx.clone()),
     ));
-    let slack = settings.slack.as_ref().map(|s| {
-        Arc::new(SlackInbound {
-            signing_secret: s.signing_secret.expose().as_bytes().to_vec(),
-            app_id: s.app_id.clone(),
-            team_id: s.team_id.clone(),
-            responder: SlackResponder::new(SLACK_RESPONSE_PREFIX),
-        })
-    });
-    let state = AppState {
+    let health = HealthState {
         service,
         metrics,
         cluster_ok,
-        auth_audit: Default::default(),
-        slack,
-        mattermost: mattermost_inbound(&settings, mattermost),
     };
-    let app = router(state, settings.server.body_limit);
+    let app = router(health, routers, settings.server.body_limit);
     info!(addr = %listener.local_addr()?, "jitpe serving");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
@@ -134,30 +130,4 @@ pub async fn run(
         let _ = tokio::time::timeout(Duration::from_secs(10), w).await;
     }
     Ok(())
-}
-
-/// Mattermost's inbound settings, when it is enabled.
-fn mattermost_inbound(
-    settings: &Settings,
-    chat: Option<Arc<MattermostChat>>,
-) -> Option<Arc<MattermostInbound>> {
-    let m = settings.mattermost.as_ref()?;
-    Some(Arc::new(MattermostInbound {
-        command_token: m.command_token.expose().as_bytes().to_vec(),
-        team_id: m.team_id.clone(),
-        action_secret: m.action_secret.expose().as_bytes().to_vec(),
-        chat: chat?,
-    }))
-}
-
-/// Which platforms are enabled.
-pub fn platforms(settings: &Settings) -> Vec<Platform> {
-    let mut out = Vec::new();
-    if settings.slack.is_some() {
-        out.push(Platform::Slack);
-    }
-    if settings.mattermost.is_some() {
-        out.push(Platform::Mattermost);
-    }
-    out
 }

@@ -177,8 +177,8 @@ pub async fn revoke(
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let who = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    let parts = match crate::app::build(s) {
-        Ok(parts) => parts,
+    let service = match crate::app::service(s) {
+        Ok(service) => service,
         Err(e) if e.to_string().contains("locked") => {
             let cluster = crate::kube::lazy::LazyKubeCluster::new(
                 s.kubernetes.kubeconfig.clone(),
@@ -198,10 +198,7 @@ pub async fn revoke(
         Err(e) => return Err(e),
     };
     let by = Actor::new(Platform::Cli, who);
-    let req = parts
-        .service
-        .apply(id, Event::Revoke { by, reason })
-        .await?;
+    let req = service.apply(id, Event::Revoke { by, reason }).await?;
     writeln!(
         out,
         "request #{} is {}; its bindings were deleted",
@@ -225,8 +222,8 @@ async fn delete_directly(
 
 /// `reconcile [--dry-run]`.
 pub async fn reconcile(s: &Settings, dry_run: bool, out: &mut dyn Write) -> anyhow::Result<()> {
-    let parts = crate::app::build(s)?;
-    let report = parts.service.reconcile(dry_run).await?;
+    let service = crate::app::service(s)?;
+    let report = service.reconcile(dry_run).await?;
     let verb = if dry_run { "would" } else { "did" };
     if report.actions.is_empty() {
         writeln!(out, "nothing to do")?;

@@ -10,7 +10,6 @@
 //! See `ARCHITECTURE.md` for what each folder may import.
 
 pub mod app;
-mod app_chat;
 pub mod chat;
 pub mod cli;
 pub mod clock;

@@ -1,7 +1,8 @@
-//! Prometheus metrics: counters updated as things happen, gauges read from the store per scrape.
+//! Prometheus metrics: counters updated as things happen, gauges the service reads from the store
+//! per scrape.
 
 use crate::domain::request::State;
-use crate::ports::Store;
+use crate::service::Gauges;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -72,8 +73,9 @@ impl Metrics {
             .inc();
     }
 
-    /// The Prometheus text exposition of every metric, with store gauges read now.
-    pub fn render(&self, store: &dyn Store) -> String {
+    /// The Prometheus text exposition of every metric, with the store's gauges (`None` when the
+    /// store could not be read: the outbox backlog then shows -1).
+    pub fn render(&self, store: Option<&Gauges>) -> String {
         let mut out = String::new();
         if encode(&mut out, &self.registry).is_err() {
             return "# metrics could not be encoded\n".into();
@@ -91,10 +93,8 @@ impl Metrics {
         for s in [State::Pending, State::Approved, State::Active] {
             counts.insert(state_label(s), 0);
         }
-        if let Ok(list) = store.list_open() {
-            for r in list {
-                *counts.entry(state_label(r.value.state)).or_default() += 1;
-            }
+        for (state, n) in store.map(|g| &g.open).into_iter().flatten() {
+            *counts.entry(state_label(*state)).or_default() += n;
         }
         for (state, n) in counts {
             by_state
@@ -102,20 +102,14 @@ impl Metrics {
                 .set(n);
         }
         let backlog = Gauge::<i64>::default();
-        backlog.set(store.outbox_all().map_or(-1, |o| o.len() as i64));
+        backlog.set(store.map_or(-1, |g| g.outbox_backlog as i64));
         gauges.register(
             "jitpe_outbox_backlog",
             "Chat messages waiting in the outbox",
             backlog,
         );
         let audit = Gauge::<i64>::default();
-        audit.set(
-            store
-                .audit_head()
-                .ok()
-                .flatten()
-                .map_or(0, |(seq, _)| seq as i64),
-        );
+        audit.set(store.map_or(0, |g| g.audit_records as i64));
         gauges.register("jitpe_audit_records", "Records in the audit chain", audit);
         let mut more = String::new();
         let _ = encode(&mut more, &gauges);

@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::grants::{Spaces, approve, approver, jitpe_cluster, request, service_with};
+use common::grants::{
+    Spaces, approve, approver, jitpe_cluster, posted_card, request, service_with,
+};
 use common::kube::{Access, Who, cluster};
 use jitpe::domain::grant::PlannedBinding;
 use jitpe::domain::ids::{InstanceId, RequestId};
@@ -197,7 +199,8 @@ async fn a_crash_between_approval_and_activation_recovers_and_ends_on_time() {
             });
             let svc = service_with(store, crashing, &s, clock.clone());
             let id = request(&svc, "debug", &s.ns, None, 15).await;
-            svc.click(&approver(), id, CardAction::Approve)
+            let card = posted_card(&svc, id);
+            svc.click(&approver(), id, CardAction::Approve, &card)
                 .await
                 .unwrap();
             assert_eq!(

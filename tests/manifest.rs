@@ -1,8 +1,8 @@
 //! `app-manifest.json` is what a Slack admin imports: its URLs must hit the router's routes, it
 //! must pass Slack's manifest schema rules, and it must ask for no more scopes than jitpe uses.
 
+use jitpe::chat::slack::{SLACK_COMMANDS, SLACK_INTERACTIONS};
 use jitpe::domain::command::Subcommand;
-use jitpe::web::{SLACK_COMMANDS, SLACK_INTERACTIONS};
 use serde_json::Value;
 use std::collections::BTreeSet;
 

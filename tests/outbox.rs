@@ -8,8 +8,7 @@ use jitpe::chat::slack::client::{SlackChat, SlackConfig};
 use jitpe::domain::command::Command;
 use jitpe::domain::identity::{Actor, Platform};
 use jitpe::domain::ids::{Namespace, RequestId, RoleName};
-use jitpe::domain::request::State;
-use jitpe::domain::view::CardAction;
+use jitpe::domain::request::{Event, State};
 use jitpe::metrics::Metrics;
 use jitpe::ports::{Chat, Store};
 use jitpe::service::{ChatTargets, Service};
@@ -130,10 +129,11 @@ async fn delivery_survives_a_restart_and_keeps_order_per_channel() {
         let r = rig(dir.path(), &fake, clock.clone());
         let id = submit(&r).await;
         r.svc
-            .click(
-                &Actor::new(Platform::Slack, "UAPP1"),
+            .apply(
                 id,
-                CardAction::Approve,
+                Event::Approve {
+                    by: Actor::new(Platform::Slack, "UAPP1"),
+                },
             )
             .await
             .unwrap();
@@ -186,10 +186,11 @@ async fn slack_being_down_never_delays_an_expiry() {
     let (fake, _dir, r) = started().await;
     let id = submit(&r).await;
     r.svc
-        .click(
-            &Actor::new(Platform::Slack, "UAPP1"),
+        .apply(
             id,
-            CardAction::Approve,
+            Event::Approve {
+                by: Actor::new(Platform::Slack, "UAPP1"),
+            },
         )
         .await
         .unwrap();

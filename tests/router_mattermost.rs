@@ -10,8 +10,9 @@ use axum::http::Request;
 use common::fake_mattermost::fixtures::{SECRET, TOKEN, approvers, buttons, config, context};
 use common::fake_mattermost::{FakeMattermost, UserKind, user_id};
 use http_body_util::BodyExt;
+use jitpe::chat::inbound::Inbound;
 use jitpe::chat::mattermost::client::MattermostChat;
-use jitpe::chat::mattermost::routes::MattermostInbound;
+use jitpe::chat::mattermost::routes::{self, MattermostInbound, MattermostState};
 use jitpe::domain::identity::Platform;
 use jitpe::domain::ids::RequestId;
 use jitpe::domain::policy::Policy;
@@ -23,7 +24,7 @@ use jitpe::service::{ChatTargets, Service};
 use jitpe::store::memory::MemStore;
 use jitpe::testing::FakeCluster;
 use jitpe::testing::ManualClock;
-use jitpe::web::{AppState, router};
+use jitpe::web::{HealthState, router};
 use jitpe::workers::outbox::{Outbox, OutboxSettings};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -94,13 +95,15 @@ async fn rig() -> Rig {
         action_secret: SECRET.to_vec(),
         chat: chat.clone(),
     };
-    let state = AppState {
+    let metrics = Arc::new(Metrics::default());
+    let state = MattermostState {
+        inbound: Arc::new(Inbound::new(service.clone(), metrics.clone())),
+        mm: Arc::new(inbound),
+    };
+    let health = HealthState {
         service,
-        metrics: Arc::new(Metrics::default()),
+        metrics,
         cluster_ok: Arc::new(AtomicBool::new(true)),
-        auth_audit: Default::default(),
-        slack: None,
-        mattermost: Some(Arc::new(inbound)),
     };
     let settings = OutboxSettings {
         spacing: Duration::ZERO,
@@ -117,7 +120,7 @@ async fn rig() -> Rig {
         Arc::new(Metrics::default()),
     );
     Rig {
-        app: router(state, 16 * 1024),
+        app: router(health, vec![routes::router(state)], 16 * 1024),
         store,
         fake,
         outbox,
@@ -135,6 +138,17 @@ impl Rig {
     }
 
     fn command(&self, token: Option<&str>, text: &str) -> Request<Body> {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.command_with_trigger(token, text, &format!("trigger-{n}"))
+    }
+
+    fn command_with_trigger(
+        &self,
+        token: Option<&str>,
+        text: &str,
+        trigger: &str,
+    ) -> Request<Body> {
         let body = serde_urlencoded::to_string([
             ("team_id", TEAM),
             ("user_id", &user_id("bob")),
@@ -142,6 +156,7 @@ impl Rig {
             ("command", "/jit"),
             ("text", text),
             ("channel_id", &user_id("town")),
+            ("trigger_id", trigger),
         ])
         .unwrap();
         let mut req = Request::post("/mattermost/commands")
@@ -227,6 +242,24 @@ async fn the_command_token_is_required_and_compared_exactly() {
     let (status, body) = r.send(r.command(Some(COMMAND_TOKEN), "help")).await;
     assert_eq!(status, 200);
     assert!(body.contains("/jit request"), "{body}");
+}
+
+#[tokio::test]
+async fn a_repeated_delivery_of_one_command_creates_one_request_and_a_new_one_another() {
+    let r = rig().await;
+    let text = "request debug shop 15m INC-1";
+    for _ in 0..3 {
+        let req = r.command_with_trigger(Some(COMMAND_TOKEN), text, "trigger-same");
+        let (status, body) = r.send(req).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_eq!(r.store.list().unwrap().len(), 1);
+    r.send(r.command(Some(COMMAND_TOKEN), text)).await;
+    assert_eq!(
+        r.store.list().unwrap().len(),
+        2,
+        "a new invocation is a new request"
+    );
 }
 
 #[tokio::test]

@@ -82,6 +82,9 @@ pub enum DomainError {
     /// A timed event arrived before its time (a clock went backwards, or a stale worker).
     #[error("request #{0} is not due yet")]
     NotDue(RequestId),
+    /// A click came from somewhere other than the card jitpe posted for the request.
+    #[error("that button is not on the card jitpe posted for #{0}; nothing was done")]
+    NotOurCard(RequestId),
     /// A time computation went out of range (a clock far in the future).
     #[error("the time {0} is out of range")]
     TimeOutOfRange(String),

@@ -8,7 +8,7 @@ use std::fmt;
 use std::time::Duration;
 
 /// Where a request is in its lifecycle (see the diagram in [`super`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum State {
     /// Waiting for approvals.

@@ -10,6 +10,7 @@ use crate::domain::ids::RequestId;
 use crate::domain::lifecycle::{self, NewRequest};
 use crate::domain::request::{AccessRequest, Event, State};
 use crate::domain::view::{CardAction, RequestView};
+use crate::ports::CardRef;
 use jiff::tz::TimeZone;
 use tracing::instrument;
 
@@ -94,10 +95,23 @@ impl Service {
         }
     }
 
-    /// Handles a click on a card button. Authorisation comes from the policy at click time, never
-    /// from the card; refused clicks are audited.
+    /// Handles a click on a card button that came from `origin` (the channel and message the
+    /// platform says it was on). The click must come from the card jitpe posted for the request;
+    /// authorisation comes from the policy at click time, never from the card. Refused clicks
+    /// are audited.
     #[instrument(skip_all, fields(actor = %actor, request_id = %id))]
-    pub async fn click(&self, actor: &Actor, id: RequestId, action: CardAction) -> Result<Reply> {
+    pub async fn click(
+        &self,
+        actor: &Actor,
+        id: RequestId,
+        action: CardAction,
+        origin: &CardRef,
+    ) -> Result<Reply> {
+        if !self.store.cards(id)?.contains(origin) {
+            let refusal = DomainError::NotOurCard(id);
+            self.refuse_click(actor, Some(id), &refusal.to_string());
+            return Err(refusal.into());
+        }
         let event = match action {
             CardAction::Approve => Event::Approve { by: actor.clone() },
             CardAction::Deny => Event::Deny { by: actor.clone() },
@@ -120,6 +134,12 @@ impl Service {
             (CardAction::Revoke, _) => format!("You revoked #{id}."),
         };
         Ok(Reply::new(text))
+    }
+
+    /// Audits a click that was refused before it reached a request (not jitpe's button, not
+    /// jitpe's card, a clicker the platform does not vouch for).
+    pub fn refuse_click(&self, actor: &Actor, id: Option<RequestId>, why: &str) {
+        self.audit(AuditDraft::new(actor.clone(), "click_refused", id).with("reason", why));
     }
 
     /// Applies an event on behalf of a person, auditing a refusal with its reason.

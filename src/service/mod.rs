@@ -18,8 +18,9 @@ pub use timers::DueReport;
 
 use crate::domain::DomainError;
 use crate::domain::identity::Platform;
-use crate::domain::ids::InstanceId;
+use crate::domain::ids::{InstanceId, RequestId};
 use crate::domain::policy::Policy;
+use crate::domain::request::{AccessRequest, State};
 use crate::ports::{Clock, Cluster, ClusterError, Store, StoreError};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -50,6 +51,17 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub struct ChatTargets {
     /// Platform → default approvers channel id.
     pub approvers_channels: BTreeMap<Platform, String>,
+}
+
+/// Store figures for `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Gauges {
+    /// Open (pending, approved, active) requests by state.
+    pub open: BTreeMap<State, i64>,
+    /// Messages waiting in the outbox.
+    pub outbox_backlog: usize,
+    /// Records in the audit chain.
+    pub audit_records: u64,
 }
 
 /// The jitpe use cases, over the ports. Cheap to clone.
@@ -104,9 +116,38 @@ impl Service {
         &self.policy
     }
 
-    /// The store.
+    /// The store, for tests and benchmarks only: everything else goes through the use cases.
+    #[cfg(any(test, feature = "testing"))]
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// The store, for the workers and the wiring inside the crate.
+    pub(crate) fn store_handle(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// One request as stored now.
+    pub fn get(&self, id: RequestId) -> Result<AccessRequest> {
+        Ok(self.load(id)?.value)
+    }
+
+    /// The earliest deadline any request waits for, read from the deadline index.
+    pub fn next_deadline(&self) -> Result<Option<jiff::Timestamp>> {
+        Ok(self.store.next_deadline()?)
+    }
+
+    /// What `/metrics` shows of the store, and a readiness check that the store answers.
+    pub fn gauges(&self) -> Result<Gauges> {
+        let mut open = BTreeMap::new();
+        for r in self.store.list_open()? {
+            *open.entry(r.value.state).or_default() += 1;
+        }
+        Ok(Gauges {
+            open,
+            outbox_backlog: self.store.outbox_all()?.len(),
+            audit_records: self.store.audit_head()?.map_or(0, |(seq, _)| seq),
+        })
     }
 
     /// The clock.

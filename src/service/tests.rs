@@ -8,7 +8,7 @@ use crate::domain::ids::{InstanceId, Namespace, RequestId, RoleName};
 use crate::domain::policy_config::RawPolicy;
 use crate::domain::request::{Event, State};
 use crate::domain::view::CardAction;
-use crate::ports::{ClusterError, ManagedObject, ObjectKind, OutboxMessage};
+use crate::ports::{CardRef, ClusterError, ManagedObject, ObjectKind, OutboxMessage};
 use crate::store::memory::MemStore;
 use crate::testing::FakeCluster;
 use crate::testing::ManualClock;
@@ -44,6 +44,15 @@ fn world_on(cluster: Arc<FakeCluster>, instance: InstanceId) -> World {
     }
 }
 
+/// The card of request `id` in the approvers channel.
+fn card(id: RequestId) -> CardRef {
+    CardRef {
+        platform: Platform::Slack,
+        channel: "CAPPROVERS".into(),
+        message_id: format!("1700000000.{id}"),
+    }
+}
+
 fn plain(a: &crate::domain::identity::Actor) -> String {
     a.to_string()
 }
@@ -66,14 +75,17 @@ impl World {
             .await
             .unwrap();
         assert!(reply.text.starts_with("Request #"), "{}", reply.text);
-        self.store.list().unwrap().last().unwrap().value.id
+        let id = self.store.list().unwrap().last().unwrap().value.id;
+        // As the outbox does once the card is posted: clicks are accepted only from it.
+        self.store.put_card(id, &card(id)).unwrap();
+        id
     }
 
     /// Submits a request and lets the first approver approve it.
     async fn approved(&self, role: &str, minutes: u64) -> RequestId {
         let id = self.submit(role, minutes).await;
         self.svc
-            .click(&approver(), id, CardAction::Approve)
+            .click(&approver(), id, CardAction::Approve, &card(id))
             .await
             .unwrap();
         id
@@ -99,7 +111,7 @@ async fn approval_creates_bindings_and_marks_active_with_expiry_from_activation(
     let id = w.submit("debug", 15).await;
     w.clock.advance(Duration::from_secs(120));
     w.svc
-        .click(&approver(), id, CardAction::Approve)
+        .click(&approver(), id, CardAction::Approve, &card(id))
         .await
         .unwrap();
     let req = w.store.get(id).unwrap().unwrap().value;
@@ -119,10 +131,10 @@ async fn approval_creates_bindings_and_marks_active_with_expiry_from_activation(
 async fn a_double_click_creates_one_binding_and_one_audit_event() {
     let w = world();
     let id = w.submit("debug", 15).await;
-    let who = approver();
+    let (who, card) = (approver(), card(id));
     let (a, b) = tokio::join!(
-        w.svc.click(&who, id, CardAction::Approve),
-        w.svc.click(&who, id, CardAction::Approve)
+        w.svc.click(&who, id, CardAction::Approve, &card),
+        w.svc.click(&who, id, CardAction::Approve, &card)
     );
     assert!(
         a.is_ok() != b.is_ok(),
@@ -276,16 +288,55 @@ async fn two_approvers_are_needed_for_change() {
     let id = w.submit("change", 30).await;
     let r = w
         .svc
-        .click(&approver(), id, CardAction::Approve)
+        .click(&approver(), id, CardAction::Approve, &card(id))
         .await
         .unwrap();
     assert!(r.text.contains("1 more"), "{}", r.text);
     assert_eq!(w.state(id), State::Pending);
     w.svc
-        .click(&approver2(), id, CardAction::Approve)
+        .click(&approver2(), id, CardAction::Approve, &card(id))
         .await
         .unwrap();
     assert_eq!(w.state(id), State::Active);
+}
+
+#[tokio::test]
+async fn a_click_from_anywhere_but_the_posted_card_is_refused_audited_and_changes_nothing() {
+    let w = world();
+    let id = w.submit("debug", 15).await;
+    let elsewhere = [
+        CardRef {
+            message_id: "1700000000.999".into(),
+            ..card(id)
+        },
+        CardRef {
+            channel: "COTHER".into(),
+            ..card(id)
+        },
+        CardRef {
+            platform: Platform::Mattermost,
+            ..card(id)
+        },
+    ];
+    for origin in elsewhere {
+        let err = w
+            .svc
+            .click(&approver(), id, CardAction::Approve, &origin)
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("not on the card jitpe posted"),
+            "{err}"
+        );
+    }
+    assert_eq!(w.state(id), State::Pending);
+    let refused = w
+        .audit_actions()
+        .iter()
+        .filter(|a| *a == "click_refused")
+        .count();
+    assert_eq!(refused, 3);
+    assert!(w.cluster.objects().is_empty());
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 //! `/healthz` (the process is up), `/readyz` (store and cluster reachable) and `/metrics`.
 
-use super::AppState;
+use super::HealthState;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
@@ -12,9 +12,9 @@ pub async fn healthz() -> &'static str {
 }
 
 /// Readiness: the store answers and the last reconcile sweep reached the cluster.
-pub async fn readyz(State(app): State<AppState>) -> impl IntoResponse {
+pub async fn readyz(State(app): State<HealthState>) -> impl IntoResponse {
     let mut problems = Vec::new();
-    if let Err(e) = app.service.store().next_deadline() {
+    if let Err(e) = app.service.next_deadline() {
         problems.push(format!("store: {e}"));
     }
     if !app.cluster_ok.load(Ordering::Relaxed) {
@@ -32,8 +32,9 @@ pub async fn readyz(State(app): State<AppState>) -> impl IntoResponse {
 }
 
 /// Prometheus text format.
-pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
-    let body = app.metrics.render(app.service.store().as_ref());
+pub async fn metrics(State(app): State<HealthState>) -> impl IntoResponse {
+    let gauges = app.service.gauges().ok();
+    let body = app.metrics.render(gauges.as_ref());
     (
         [(
             header::CONTENT_TYPE,

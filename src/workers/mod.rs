@@ -55,7 +55,7 @@ pub async fn expiry_worker(service: Service, mut shutdown: watch::Receiver<bool>
 }
 
 fn until_next_deadline(service: &Service) -> Duration {
-    match service.store().next_deadline() {
+    match service.next_deadline() {
         Ok(Some(t)) => {
             let left = t.duration_since(service.clock().now());
             Duration::try_from(left)

@@ -10,7 +10,7 @@ use jitpe::domain::policy_config::RawPolicy;
 use jitpe::domain::request::State;
 use jitpe::domain::view::CardAction;
 use jitpe::kube::KubeCluster;
-use jitpe::ports::{Cluster, Store};
+use jitpe::ports::{CardRef, Cluster, Store};
 use jitpe::service::{ChatTargets, Service};
 use jitpe::testing::ManualClock;
 use std::sync::Arc;
@@ -144,9 +144,22 @@ pub async fn request(
     svc.store().list().unwrap().last().unwrap().value.id
 }
 
+/// Records a card for request `id`, as the outbox does once it posted one (clicks are accepted
+/// only from the card jitpe posted), and returns it.
+pub fn posted_card(svc: &Service, id: RequestId) -> CardRef {
+    let card = CardRef {
+        platform: Platform::Slack,
+        channel: "CAPPROVERS".into(),
+        message_id: format!("1700000000.{id}"),
+    };
+    svc.store().put_card(id, &card).expect("card stored");
+    card
+}
+
 /// Approves as the approver and checks the grant became Active.
 pub async fn approve(svc: &Service, id: RequestId) {
-    svc.click(&approver(), id, CardAction::Approve)
+    let card = posted_card(svc, id);
+    svc.click(&approver(), id, CardAction::Approve, &card)
         .await
         .expect("approved");
     let state = svc.store().get(id).unwrap().unwrap().value.state;

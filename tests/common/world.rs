@@ -4,8 +4,9 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, Response};
 use http_body_util::BodyExt;
+use jitpe::chat::inbound::Inbound;
 use jitpe::chat::slack::respond::SlackResponder;
-use jitpe::chat::slack::routes::SlackInbound;
+use jitpe::chat::slack::routes::{self, SlackInbound, SlackState};
 use jitpe::chat::slack::verify::slack_signature;
 use jitpe::domain::identity::Platform;
 use jitpe::domain::policy::Policy;
@@ -16,7 +17,7 @@ use jitpe::service::{ChatTargets, Service};
 use jitpe::store::memory::MemStore;
 use jitpe::testing::FakeCluster;
 use jitpe::testing::ManualClock;
-use jitpe::web::{AppState, router};
+use jitpe::web::{HealthState, router};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use tower::ServiceExt;
@@ -116,16 +117,18 @@ pub fn world_with(
         team_id: Some(TEAM.into()),
         responder: SlackResponder::new(response_prefix),
     };
-    let state = AppState {
+    let metrics = Arc::new(Metrics::default());
+    let state = SlackState {
+        inbound: Arc::new(Inbound::new(service.clone(), metrics.clone())),
+        slack: Arc::new(slack),
+    };
+    let health = HealthState {
         service: service.clone(),
-        metrics: Arc::new(Metrics::default()),
+        metrics,
         cluster_ok: Arc::new(AtomicBool::new(true)),
-        auth_audit: Default::default(),
-        mattermost: None,
-        slack: Some(Arc::new(slack)),
     };
     World {
-        app: router(state, 16 * 1024),
+        app: router(health, vec![routes::router(state)], 16 * 1024),
         store,
         clock,
         service,

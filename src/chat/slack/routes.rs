@@ -2,31 +2,33 @@
 //!
 //! [`SlackForm`] is the verifying extractor: it reads the raw body (the signature covers the
 //! exact bytes), checks the v0 signature and the 5-minute window, and only then decodes the form.
-//! Handlers answer within Slack's 3 seconds; slower work goes on after the answer.
+//! The handlers then hand the command or click to the shared pipeline ([`crate::chat::inbound`]),
+//! which answers within Slack's 3 seconds; slower work goes on after the answer.
 
+use super::blocks::{mention, parse_action_id};
+use super::respond::SlackResponder;
 use super::verify::verify_slack;
-use crate::chat::slack::blocks::{mention, parse_action_id};
-use crate::chat::slack::respond::SlackResponder;
-use crate::domain::audit::AuditDraft;
-use crate::domain::command;
+use crate::chat::inbound::Inbound;
 use crate::domain::identity::{Actor, Platform};
 use crate::domain::ids::RequestId;
 use crate::domain::view::CardAction;
-use crate::web::AppState;
-use crate::web::error::user_text;
-use axum::Json;
+use crate::ports::CardRef;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
-use std::time::Duration;
-use tracing::{info, warn};
+use std::sync::Arc;
+use tracing::info;
 
-/// How long a handler waits for the service before acknowledging anyway (Slack allows 3 s).
-const ACK_DEADLINE: Duration = Duration::from_millis(2500);
+/// Route of the Slack slash command.
+pub const SLACK_COMMANDS: &str = "/slack/commands";
+/// Route of Slack interactivity (button clicks).
+pub const SLACK_INTERACTIONS: &str = "/slack/interactions";
 
 /// What jitpe needs to accept Slack's requests.
 pub struct SlackInbound {
@@ -40,34 +42,33 @@ pub struct SlackInbound {
     pub responder: SlackResponder,
 }
 
+/// State of Slack's routes: the shared pipeline and Slack's own settings.
+#[derive(Clone)]
+pub struct SlackState {
+    /// The shared inbound pipeline.
+    pub inbound: Arc<Inbound>,
+    /// Slack's settings.
+    pub slack: Arc<SlackInbound>,
+}
+
+/// Slack's two routes.
+pub fn router(state: SlackState) -> Router {
+    Router::new()
+        .route(SLACK_COMMANDS, post(command))
+        .route(SLACK_INTERACTIONS, post(interaction))
+        .with_state(state)
+}
+
 /// A form body proven to come from Slack.
 pub struct SlackForm<T>(pub T);
 
-impl<T: DeserializeOwned> FromRequest<AppState> for SlackForm<T> {
+impl<T: DeserializeOwned> FromRequest<SlackState> for SlackForm<T> {
     type Rejection = Response;
 
-    async fn from_request(req: Request, app: &AppState) -> Result<Self, Response> {
+    async fn from_request(req: Request, app: &SlackState) -> Result<Self, Response> {
         let route = req.uri().path().to_string();
-        let Some(slack) = app.slack.clone() else {
-            return Err((
-                StatusCode::NOT_FOUND,
-                "Slack is not configured on this jitpe\n",
-            )
-                .into_response());
-        };
         let refuse = |status: StatusCode, why: String| {
-            app.metrics.inbound(&route, "auth_failed");
-            warn!(%route, reason = %why, "refused a Slack request");
-            if let Some(left_out) = app.auth_audit.admit(app.service.clock().now().as_second()) {
-                let mut draft = AuditDraft::new(Actor::system(), "auth_failed", None)
-                    .with("route", &route)
-                    .with("reason", &why);
-                if left_out > 0 {
-                    draft = draft.with("not_audited_before", left_out);
-                }
-                app.service.audit(draft);
-            }
-            (status, format!("refused: {why}\n")).into_response()
+            app.inbound.refuse(Platform::Slack, &route, status, &why)
         };
         let form = req
             .headers()
@@ -90,20 +91,13 @@ impl<T: DeserializeOwned> FromRequest<AppState> for SlackForm<T> {
                 ));
             }
         };
-        let now = app.service.clock().now().as_second();
-        if let Err(e) = verify_slack(&slack.signing_secret, &headers, &body, now) {
+        let now = app.inbound.now();
+        if let Err(e) = verify_slack(&app.slack.signing_secret, &headers, &body, now) {
             return Err(refuse(StatusCode::UNAUTHORIZED, e.to_string()));
         }
         serde_urlencoded::from_bytes(&body)
             .map(SlackForm)
-            .map_err(|e| {
-                app.metrics.inbound(&route, "bad_request");
-                (
-                    StatusCode::BAD_REQUEST,
-                    format!("malformed form body: {e}\n"),
-                )
-                    .into_response()
-            })
+            .map_err(|e| refuse(StatusCode::BAD_REQUEST, format!("malformed form body: {e}")))
     }
 }
 
@@ -149,59 +143,34 @@ fn wrong_workspace(slack: &SlackInbound, team: &str, app_id: Option<&str>) -> bo
 
 /// `POST /slack/commands`.
 pub async fn command(
-    State(app): State<AppState>,
+    State(app): State<SlackState>,
     SlackForm(cmd): SlackForm<SlashCommand>,
 ) -> Response {
-    let route = crate::web::SLACK_COMMANDS;
+    let route = SLACK_COMMANDS;
     if cmd.ssl_check.is_some() {
+        app.inbound.ignored(route);
         return StatusCode::OK.into_response();
     }
-    let slack = app
-        .slack
-        .clone()
-        .expect("the extractor checked Slack is configured");
-    if wrong_workspace(&slack, &cmd.team_id, cmd.api_app_id.as_deref()) {
-        app.metrics.inbound(route, "refused");
-        return ephemeral("This jitpe serves another Slack workspace or app; nothing was done.");
-    }
-    if cmd.command != "/jit" {
-        return ephemeral(&format!("jitpe only answers /jit, not {}", cmd.command));
-    }
-    let Some(actor) = slack_actor(&cmd.user_id) else {
-        return ephemeral("Slack sent no valid user id; nothing was done.");
+    let inbound = &app.inbound;
+    let text = if wrong_workspace(&app.slack, &cmd.team_id, cmd.api_app_id.as_deref()) {
+        let why = "This jitpe serves another Slack workspace or app; nothing was done.";
+        inbound.turn_away(route, "refused", why)
+    } else if cmd.command != "/jit" {
+        let why = format!("jitpe only answers /jit, not {}", cmd.command);
+        inbound.turn_away(route, "refused", why)
+    } else if let Some(actor) = slack_actor(&cmd.user_id) {
+        let trigger = Some(cmd.trigger_id.clone());
+        inbound
+            .command(route, actor, &cmd.text, trigger, mention)
+            .await
+    } else {
+        inbound.turn_away(
+            route,
+            "refused",
+            "Slack sent no valid user id; nothing was done.",
+        )
     };
-    let parsed = match command::parse(&cmd.text) {
-        Ok(c) => c,
-        Err(e) => {
-            app.metrics.inbound(route, "refused");
-            return ephemeral(&e.to_string());
-        }
-    };
-    let service = app.service.clone();
-    let trigger = cmd.trigger_id.clone();
-    let task = tokio::spawn(async move {
-        let key = (!trigger.is_empty()).then_some(trigger.as_str());
-        service.command(&actor, parsed, key, &mention).await
-    });
-    match tokio::time::timeout(ACK_DEADLINE, task).await {
-        Ok(Ok(Ok(reply))) => {
-            app.metrics.inbound(route, "ok");
-            ephemeral(&reply.text)
-        }
-        Ok(Ok(Err(e))) => {
-            app.metrics.inbound(route, "refused");
-            ephemeral(&user_text(&e))
-        }
-        Ok(Err(join)) => {
-            warn!(error = %join, "command task failed");
-            ephemeral(
-                "jitpe failed to handle that command; nothing more was done. The operators can see why in its log.",
-            )
-        }
-        Err(_) => ephemeral(
-            "Working on it: this is taking longer than usual. The card and a DM will tell you the outcome.",
-        ),
-    }
+    ephemeral(&text)
 }
 
 /// The form of an interaction: one JSON `payload` field.
@@ -243,90 +212,45 @@ struct ActionField {
 
 /// `POST /slack/interactions`: a button click on a card.
 pub async fn interaction(
-    State(app): State<AppState>,
+    State(app): State<SlackState>,
     SlackForm(form): SlackForm<InteractionForm>,
 ) -> Response {
-    let route = crate::web::SLACK_INTERACTIONS;
+    let route = SLACK_INTERACTIONS;
+    let refuse = |why: &str| {
+        app.inbound
+            .refuse(Platform::Slack, route, StatusCode::BAD_REQUEST, why)
+    };
     let p: Payload = match serde_json::from_str(&form.payload) {
         Ok(p) => p,
-        Err(e) => {
-            app.metrics.inbound(route, "bad_request");
-            return (
-                StatusCode::BAD_REQUEST,
-                format!("malformed payload JSON: {e}\n"),
-            )
-                .into_response();
-        }
+        Err(e) => return refuse(&format!("malformed payload JSON: {e}")),
     };
     if p.kind != "block_actions" {
+        app.inbound.ignored(route);
         return StatusCode::OK.into_response();
     }
-    let slack = app
-        .slack
-        .clone()
-        .expect("the extractor checked Slack is configured");
     let team = p.team.as_ref().map_or("", |t| t.id.as_str());
     let (Some(actor), [action]) = (slack_actor(&p.user.id), p.actions.as_slice()) else {
-        app.metrics.inbound(route, "bad_request");
-        return (
-            StatusCode::BAD_REQUEST,
-            "expected one action by one valid user\n",
-        )
-            .into_response();
+        return refuse("expected one action by one valid user");
     };
-    let answer = |text: String| respond(&slack.responder, p.response_url.clone(), text);
-    if wrong_workspace(&slack, team, p.api_app_id.as_deref()) {
-        return answer(
-            "This card belongs to another Slack workspace or app; nothing was done.".into(),
-        );
-    }
-    let (id, card_action) = match check_click(&app, &actor, action, p.container.as_ref()) {
-        Ok(click) => click,
-        Err(why) => {
-            app.metrics.inbound(route, "refused");
-            return answer(why);
+    let text = if wrong_workspace(&app.slack, team, p.api_app_id.as_deref()) {
+        let why = "This card belongs to another Slack workspace or app; nothing was done.";
+        app.inbound.turn_away(route, "refused", why)
+    } else {
+        match parse_action(&action.action_id, action.value.as_deref()) {
+            Some((id, act)) => {
+                let origin = origin(p.container.as_ref());
+                app.inbound.click(route, actor, id, act, origin).await
+            }
+            None => {
+                let why = format!(
+                    "button {} is not one of jitpe's; nothing was done",
+                    action.action_id
+                );
+                app.inbound.refuse_click(route, &actor, None, why)
+            }
         }
     };
-    let service = app.service.clone();
-    let task = tokio::spawn(async move { service.click(&actor, id, card_action).await });
-    let text = match tokio::time::timeout(ACK_DEADLINE, task).await {
-        Ok(Ok(Ok(reply))) => reply.text,
-        Ok(Ok(Err(e))) => user_text(&e),
-        Ok(Err(_)) => {
-            "jitpe failed to handle that click; the operators can see why in its log.".into()
-        }
-        Err(_) => format!("Working on #{id}; the card will update when it is done."),
-    };
-    app.metrics.inbound(route, "ok");
-    answer(text)
-}
-
-/// Accepts only jitpe's own buttons on the card jitpe posted; a refusal is audited and its
-/// text is for the clicker.
-fn check_click(
-    app: &AppState,
-    actor: &Actor,
-    action: &ActionField,
-    container: Option<&Container>,
-) -> Result<(RequestId, CardAction), String> {
-    let refuse = |id: Option<RequestId>, why: String| {
-        let draft = AuditDraft::new(actor.clone(), "click_refused", id).with("reason", &why);
-        app.service.audit(draft);
-        why
-    };
-    let Some((id, card_action)) = parse_action(&action.action_id, action.value.as_deref()) else {
-        let why = format!(
-            "button {} is not one of jitpe's; nothing was done",
-            action.action_id
-        );
-        return Err(refuse(None, why));
-    };
-    if !on_our_card(app, id, container) {
-        let why =
-            format!("that button is not on the card jitpe posted for #{id}; nothing was done");
-        return Err(refuse(Some(id), why));
-    }
-    Ok((id, card_action))
+    respond(&app.slack.responder, p.response_url.clone(), text)
 }
 
 fn parse_action(action_id: &str, value: Option<&str>) -> Option<(RequestId, CardAction)> {
@@ -335,15 +259,16 @@ fn parse_action(action_id: &str, value: Option<&str>) -> Option<(RequestId, Card
     Some((id, action))
 }
 
-/// Binds a click to the card jitpe posted: the click must come from that channel and message.
-fn on_our_card(app: &AppState, id: RequestId, container: Option<&Container>) -> bool {
-    let Some(c) = container else { return false };
-    let cards = app.service.store().cards(id).unwrap_or_default();
-    cards.iter().any(|card| {
-        card.platform == Platform::Slack
-            && Some(card.channel.as_str()) == c.channel_id.as_deref()
-            && Some(card.message_id.as_str()) == c.message_ts.as_deref()
-    })
+/// Where Slack says the button was: the channel and message of its container.
+fn origin(container: Option<&Container>) -> CardRef {
+    let field = |f: fn(&Container) -> &Option<String>| {
+        container.and_then(|c| f(c).clone()).unwrap_or_default()
+    };
+    CardRef {
+        platform: Platform::Slack,
+        channel: field(|c| &c.channel_id),
+        message_id: field(|c| &c.message_ts),
+    }
 }
 
 /// Acknowledges the click with 200 and sends the clicker's answer through `response_url`.

@@ -1,0 +1,289 @@
+//! The inbound pipeline both chat platforms share, after each has verified its own request:
+//!
+//! ```text
+//!  slack/routes, mattermost/routes: verify → platform fields → Actor, text / click
+//!      │ refuse(...)   authentication failures: counted, logged, audited (capped per minute)
+//!      │ command(...)  parse → Service::command with the de-duplication key → reply text
+//!      │ click(...)    Service::click (on jitpe's own card?) → reply text
+//!      ▼
+//!  every service call runs in its own task with the acknowledgement deadline: a slow store or
+//!  cluster gets a "working on it" answer in time, and the work still finishes.
+//! ```
+//!
+//! Each platform keeps only what is really its own: the signature or token check, its payload
+//! fields, its mention syntax and how an answer is shaped.
+
+use super::limit::AuthAuditLimiter;
+use crate::domain::audit::AuditDraft;
+use crate::domain::command;
+use crate::domain::identity::{Actor, Platform};
+use crate::domain::ids::RequestId;
+use crate::domain::view::CardAction;
+use crate::metrics::Metrics;
+use crate::ports::CardRef;
+use crate::service::{Reply, Service};
+use crate::web::error::user_text;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::warn;
+
+/// How long a request waits for the service before it is answered anyway. Slack gives up after
+/// 3 s; Mattermost waits up to 30 s, but a person should not stare at a spinner either.
+pub const ACK_DEADLINE: Duration = Duration::from_millis(2500);
+
+/// How a platform writes a mention of a user in text.
+pub type MentionFn = fn(&Actor) -> String;
+
+/// What both platforms' routes share: the service, the counters and the audit cap.
+pub struct Inbound {
+    service: Service,
+    metrics: Arc<Metrics>,
+    auth_audit: AuthAuditLimiter,
+}
+
+impl Inbound {
+    /// The pipeline over `service`, counting into `metrics`.
+    pub fn new(service: Service, metrics: Arc<Metrics>) -> Self {
+        Self {
+            service,
+            metrics,
+            auth_audit: AuthAuditLimiter::default(),
+        }
+    }
+
+    /// Now, in Unix seconds, for signature windows and signed contexts.
+    pub fn now(&self) -> i64 {
+        self.service.clock().now().as_second()
+    }
+
+    /// Refuses a request that failed authentication or could not be read: counted, logged and
+    /// audited (at most [`super::limit::AUDITS_PER_WINDOW`] a minute; the rest are counted in
+    /// the next audited one). The answer says why, in plain text.
+    pub fn refuse(
+        &self,
+        platform: Platform,
+        route: &str,
+        status: StatusCode,
+        why: &str,
+    ) -> Response {
+        self.metrics.inbound(route, "auth_failed");
+        warn!(%platform, %route, reason = %why, "refused an inbound request");
+        if let Some(left_out) = self.auth_audit.admit(self.now()) {
+            let mut draft = AuditDraft::new(Actor::system(), "auth_failed", None)
+                .with("platform", platform.as_str())
+                .with("route", route)
+                .with("reason", why);
+            if left_out > 0 {
+                draft = draft.with("not_audited_before", left_out);
+            }
+            self.service.audit(draft);
+        }
+        (status, format!("refused: {why}\n")).into_response()
+    }
+
+    /// Counts an authentic request that jitpe does not act on (another workspace, a payload it
+    /// cannot use) and returns `text`, the answer for the user.
+    pub fn turn_away(&self, route: &str, result: &str, text: impl Into<String>) -> String {
+        self.metrics.inbound(route, result);
+        text.into()
+    }
+
+    /// Counts a request jitpe ignores on purpose (Slack's `ssl_check`, other interaction types).
+    pub fn ignored(&self, route: &str) {
+        self.metrics.inbound(route, "ignored");
+    }
+
+    /// Runs `/jit <text>` for `actor`. `dedupe` is the platform's id of this invocation (a
+    /// retried delivery repeats it), so a retry is answered without a second request.
+    pub async fn command(
+        &self,
+        route: &str,
+        actor: Actor,
+        text: &str,
+        dedupe: Option<String>,
+        mention: MentionFn,
+    ) -> String {
+        let parsed = match command::parse(text) {
+            Ok(c) => c,
+            Err(e) => return self.turn_away(route, "refused", e.to_string()),
+        };
+        let service = self.service.clone();
+        let key = dedupe
+            .filter(|k| !k.is_empty())
+            .map(|k| format!("{}:{k}", actor.platform.as_str()));
+        let work = async move {
+            service
+                .command(&actor, parsed, key.as_deref(), &mention)
+                .await
+        };
+        let late = "Working on it: this is taking longer than usual. The card and a DM will tell you the outcome.";
+        self.within_deadline(route, work, late.to_string()).await
+    }
+
+    /// Runs a click on a card button. `origin` is where the platform says the button was; the
+    /// service accepts it only from the card jitpe posted for request `id`.
+    pub async fn click(
+        &self,
+        route: &str,
+        actor: Actor,
+        id: RequestId,
+        action: CardAction,
+        origin: CardRef,
+    ) -> String {
+        let service = self.service.clone();
+        let work = async move { service.click(&actor, id, action, &origin).await };
+        let late = format!("Working on #{id}; the card will update when it is done.");
+        self.within_deadline(route, work, late).await
+    }
+
+    /// Refuses a click before it reaches a request (not jitpe's button, a clicker the platform
+    /// does not vouch for): counted and audited; returns `why` for the clicker.
+    pub fn refuse_click(
+        &self,
+        route: &str,
+        actor: &Actor,
+        id: Option<RequestId>,
+        why: String,
+    ) -> String {
+        self.service.refuse_click(actor, id, &why);
+        self.turn_away(route, "refused", why)
+    }
+
+    /// Runs `work` in its own task and answers with its reply, its refusal, or `late` if it has
+    /// not finished by [`ACK_DEADLINE`] (the task goes on; cards and DMs carry the outcome).
+    async fn within_deadline<F>(&self, route: &str, work: F, late: String) -> String
+    where
+        F: Future<Output = crate::service::Result<Reply>> + Send + 'static,
+    {
+        match tokio::time::timeout(ACK_DEADLINE, tokio::spawn(work)).await {
+            Ok(Ok(Ok(reply))) => self.turn_away(route, "ok", reply.text),
+            Ok(Ok(Err(e))) => self.turn_away(route, "refused", user_text(&e)),
+            Ok(Err(join)) => {
+                warn!(error = %join, %route, "request task failed");
+                self.turn_away(
+                    route,
+                    "error",
+                    "jitpe failed to handle that; nothing more was done. The operators can see why in its log.",
+                )
+            }
+            Err(_) => self.turn_away(route, "late", late),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::fixtures::{POLICY, approver, requester, t0};
+    use crate::domain::grant::PlannedBinding;
+    use crate::domain::ids::InstanceId;
+    use crate::domain::policy::Policy;
+    use crate::domain::policy_config::RawPolicy;
+    use crate::domain::request::State;
+    use crate::ports::{Cluster, ClusterError, ManagedObject, ObjectRef};
+    use crate::service::ChatTargets;
+    use crate::store::memory::MemStore;
+    use crate::testing::ManualClock;
+
+    /// A cluster whose API never answers.
+    struct Hanging;
+
+    #[async_trait::async_trait]
+    impl Cluster for Hanging {
+        async fn apply(&self, _: &[PlannedBinding]) -> Result<(), ClusterError> {
+            std::future::pending().await
+        }
+        async fn delete_objects(&self, _: &[ObjectRef]) -> Result<usize, ClusterError> {
+            std::future::pending().await
+        }
+        async fn list_managed(
+            &self,
+            _: &InstanceId,
+            _: Option<RequestId>,
+        ) -> Result<Vec<ManagedObject>, ClusterError> {
+            std::future::pending().await
+        }
+    }
+
+    fn inbound() -> Inbound {
+        let raw: RawPolicy = toml::from_str(POLICY).expect("fixture policy");
+        let policy = Arc::new(Policy::try_from(raw).expect("valid fixture policy"));
+        let clock = Arc::new(ManualClock::at(t0()));
+        let store = Arc::new(MemStore::new());
+        let service = Service::new(
+            store,
+            Arc::new(Hanging),
+            clock,
+            policy,
+            ChatTargets::default(),
+        );
+        Inbound::new(service, Arc::new(Metrics::default()))
+    }
+
+    fn card(id: RequestId) -> CardRef {
+        CardRef {
+            platform: Platform::Slack,
+            channel: "CAPPROVERS".into(),
+            message_id: format!("1.{id}"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_click_that_outlasts_the_deadline_is_answered_in_time_and_still_finishes_its_work() {
+        let inbound = inbound();
+        let reply = inbound
+            .command(
+                "/t",
+                requester(),
+                "request debug shop 15m INC-1 x",
+                None,
+                |a| a.to_string(),
+            )
+            .await;
+        assert!(reply.starts_with("Request #1"), "{reply}");
+        let id = RequestId(1);
+        inbound
+            .service
+            .store_handle()
+            .put_card(id, &card(id))
+            .unwrap();
+        let started = tokio::time::Instant::now();
+        let answer = inbound
+            .click("/t", approver(), id, CardAction::Approve, card(id))
+            .await;
+        assert_eq!(
+            answer,
+            "Working on #1; the card will update when it is done."
+        );
+        assert_eq!(started.elapsed(), ACK_DEADLINE);
+        // The approval was committed before the cluster call that hangs.
+        assert_eq!(inbound.service.get(id).unwrap().state, State::Approved);
+    }
+
+    #[tokio::test]
+    async fn the_same_invocation_delivered_twice_is_one_request() {
+        let inbound = inbound();
+        let mention: MentionFn = |a| a.to_string();
+        let mut replies = Vec::new();
+        for _ in 0..2 {
+            let key = Some("trigger-1".to_string());
+            let text = "request debug shop 15m INC-1 x";
+            replies.push(inbound.command("/t", requester(), text, key, mention).await);
+        }
+        assert!(replies[0].starts_with("Request #1"), "{}", replies[0]);
+        assert!(replies[1].contains("already received"), "{}", replies[1]);
+        let fresh = inbound
+            .command(
+                "/t",
+                requester(),
+                "request debug shop 15m INC-1 x",
+                None,
+                mention,
+            )
+            .await;
+        assert!(fresh.starts_with("Request #2"), "{fresh}");
+    }
+}
