@@ -2,6 +2,7 @@
 //! apiserver. Each test binary includes it with `mod common;` and uses a part of it.
 #![allow(dead_code)]
 
+pub mod driver;
 pub mod fake_mattermost;
 pub mod fake_slack;
 pub mod grants;

@@ -9,6 +9,7 @@ use jitpe::chat::slack::respond::SlackResponder;
 use jitpe::chat::slack::routes::{self, SlackInbound, SlackState};
 use jitpe::chat::slack::verify::slack_signature;
 use jitpe::domain::identity::Platform;
+use jitpe::domain::ids::InstanceId;
 use jitpe::domain::policy::Policy;
 use jitpe::domain::policy_config::RawPolicy;
 use jitpe::metrics::Metrics;
@@ -100,6 +101,23 @@ pub fn world_with(
     policy: Policy,
     response_prefix: &str,
 ) -> World {
+    world_of(
+        store,
+        cluster,
+        policy,
+        response_prefix,
+        InstanceId::default(),
+    )
+}
+
+/// Like [`world_with`], as jitpe installation `instance`.
+pub fn world_of(
+    store: Arc<dyn Store>,
+    cluster: Arc<dyn jitpe::ports::Cluster>,
+    policy: Policy,
+    response_prefix: &str,
+    instance: InstanceId,
+) -> World {
     let clock = Arc::new(ManualClock::at(jiff::Timestamp::now()));
     let targets = ChatTargets {
         approvers_channels: [(Platform::Slack, "CAPPROVERS".to_string())].into(),
@@ -110,7 +128,8 @@ pub fn world_with(
         clock.clone(),
         Arc::new(policy),
         targets,
-    );
+    )
+    .with_instance(instance);
     let slack = SlackInbound {
         signing_secret: SIGNING_SECRET.as_bytes().to_vec(),
         app_id: Some(APP_ID.into()),
