@@ -15,6 +15,7 @@ use jitpe::ports::{Cluster, ClusterError, ManagedObject, ObjectRef, Store};
 use jitpe::store::memory::MemStore;
 use jitpe::store::sled::SledStore;
 use jitpe::testing::ManualClock;
+use k8s_openapi::api::rbac::v1::RoleBinding;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,6 +47,14 @@ async fn a_debug_grant_allows_reading_ingresses_in_its_namespace_and_nothing_mor
         c.eventually_sar(&alice(verb, "ingresses", &s.ns), true)
             .await;
     }
+    let name = format!("jitpe-{}-{id}-0", s.instance);
+    let rbs: kube::Api<RoleBinding> = kube::Api::namespaced(c.client(Who::Admin), &s.ns);
+    let subjects = rbs.get(&name).await.unwrap().subjects.unwrap();
+    let only: Vec<(&str, &str)> = subjects
+        .iter()
+        .map(|s| (s.kind.as_str(), s.name.as_str()))
+        .collect();
+    assert_eq!(only, [("User", "alice")], "exactly the requester");
     assert!(
         !c.sar(&alice("update", "ingresses", &s.ns)).await,
         "debug is read-only"

@@ -52,7 +52,8 @@ pub struct RawNamespaces {
 pub struct RawIdentity {
     /// Kubernetes user name.
     pub kube_user: String,
-    /// Extra Kubernetes groups to bind.
+    /// Refused when not empty: a grant binds exactly the requester, never a group (whose every
+    /// member would be granted). Kept as a key only so the refusal can say so.
     #[serde(default)]
     pub kube_groups: Vec<String>,
     /// The person's chat ids (`slack:U…`, `mattermost:…`).
@@ -283,15 +284,16 @@ fn identities(is: &mut Issues, raw: &[RawIdentity]) -> BTreeMap<Actor, KubeSubje
             );
             continue;
         }
-        if id.kube_groups.iter().any(|g| g.starts_with("system:")) {
+        if !id.kube_groups.is_empty() {
             is.push(
                 format!("{key}.kube_groups"),
-                "jitpe never grants to `system:` groups; remove them",
+                "jitpe grants exactly the requester, never a group (every member of it would be \
+                 granted): remove kube_groups; policy.groups decides who may approve",
             );
         }
         let subject = KubeSubject {
             user: id.kube_user.clone(),
-            groups: id.kube_groups.clone(),
+            groups: Vec::new(),
         };
         for actor in is.actors(&format!("{key}.chat"), &id.chat) {
             if map.insert(actor.clone(), subject.clone()).is_some() {

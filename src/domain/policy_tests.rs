@@ -86,6 +86,28 @@ fn a_chat_id_mapped_twice_is_refused_because_it_is_ambiguous() {
 }
 
 #[test]
+fn kubernetes_groups_are_refused_because_a_grant_binds_exactly_the_requester() {
+    let errs = errors(
+        r#"
+        [namespaces]
+        allow = ["shop"]
+        [[identities]]
+        kube_user = "carol"
+        kube_groups = ["shop-developers"]
+        chat = ["slack:U1"]
+        [roles.debug]
+        default_duration = "15m"
+        max_duration = "60m"
+        approvers = ["slack:U2"]
+        [[roles.debug.bindings]]
+        cluster_role = "view"
+        "#,
+    );
+    let refusal = "policy.identities[0].kube_groups: jitpe grants exactly the requester";
+    assert!(errs.iter().any(|e| e.starts_with(refusal)), "{errs:?}");
+}
+
+#[test]
 fn an_empty_policy_denies_by_default_and_says_what_to_add() {
     let errs = errors("");
     assert!(errs.iter().any(|e| e.starts_with("policy.roles")));

@@ -118,20 +118,15 @@ fn meta(b: &PlannedBinding) -> ObjectMeta {
     }
 }
 
+/// Exactly the requester. A group subject would grant every member of the group, so the
+/// identity's groups never appear here (the admission policy refuses them as well).
 fn subjects(b: &PlannedBinding) -> Vec<Subject> {
-    let user = Subject {
+    vec![Subject {
         kind: "User".into(),
         api_group: Some(RBAC_GROUP.into()),
         name: b.subject.user.clone(),
         namespace: None,
-    };
-    let groups = b.subject.groups.iter().map(|g| Subject {
-        kind: "Group".into(),
-        api_group: Some(RBAC_GROUP.into()),
-        name: g.clone(),
-        namespace: None,
-    });
-    std::iter::once(user).chain(groups).collect()
+    }]
 }
 
 fn role_binding(b: &PlannedBinding) -> RoleBinding {
