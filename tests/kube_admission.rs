@@ -6,6 +6,7 @@
 mod common;
 
 use common::kube::{Who, cluster};
+use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::networking::v1::{
     Ingress, IngressBackend, IngressServiceBackend, IngressSpec, ServiceBackendPort,
 };
@@ -87,20 +88,56 @@ fn ingress(name: &str) -> Ingress {
     }
 }
 
-/// The APIs of one namespace, as jitpe.
+/// The APIs of one namespace, as jitpe; and its bindings in the namespaces closed to it.
 struct As {
     bindings: Api<RoleBinding>,
     roles: Api<Role>,
     ingresses: Api<Ingress>,
+    closed: Vec<(&'static str, Api<RoleBinding>)>,
 }
 
-fn apis(who: Who, ns: &str) -> As {
+fn apis(who: Who, ns: &str, denied: &str) -> As {
     let client = cluster().client(who);
+    let closed = [
+        ("bind in kube-system", "kube-system".to_string()),
+        ("bind in jitpe's own namespace", "jitpe-system".to_string()),
+        (
+            "bind in a namespace labelled jitpe.io/access=denied",
+            denied.to_string(),
+        ),
+    ];
     As {
         bindings: Api::namespaced(client.clone(), ns),
         roles: Api::namespaced(client.clone(), ns),
-        ingresses: Api::namespaced(client, ns),
+        ingresses: Api::namespaced(client.clone(), ns),
+        closed: closed
+            .into_iter()
+            .map(|(what, ns)| (what, Api::namespaced(client.clone(), &ns)))
+            .collect(),
     }
+}
+
+/// A namespace labelled closed to jitpe, and jitpe's own namespace (created if missing).
+async fn closed_namespaces() -> String {
+    let c = cluster();
+    let denied = c.temp_namespace("denied").await;
+    let namespaces: Api<Namespace> = Api::all(c.client(Who::Admin));
+    let label = json!({"metadata": {"labels": {"jitpe.io/access": "denied"}}});
+    let pp = PatchParams::default();
+    namespaces
+        .patch(&denied, &pp, &Patch::Merge(label))
+        .await
+        .unwrap();
+    let own = Namespace {
+        metadata: meta("jitpe-system", false),
+        ..Namespace::default()
+    };
+    match namespaces.create(&PostParams::default(), &own).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(ae)) if ae.code == 409 => {}
+        Err(e) => panic!("creating jitpe-system: {e}"),
+    }
+    denied
 }
 
 /// A namespace holding objects that are not jitpe's, with jitpe's RBAC and admission policies
@@ -109,7 +146,8 @@ async fn setup() -> (String, As) {
     let c = cluster();
     common::manifests::apply_rbac(&c.client(Who::Admin)).await;
     let ns = c.temp_namespace("adm").await;
-    let admin = apis(Who::Admin, &ns);
+    let denied = closed_namespaces().await;
+    let admin = apis(Who::Admin, &ns, &denied);
     let pp = PostParams::default();
     let theirs = binding("theirs", false, vec![subject("User", "mallory")]);
     admin.bindings.create(&pp, &theirs).await.unwrap();
@@ -118,7 +156,7 @@ async fn setup() -> (String, As) {
     let their_role = role("theirs", false, vec![their_rule]);
     admin.roles.create(&pp, &their_role).await.unwrap();
     admin.ingresses.create(&pp, &ingress("web")).await.unwrap();
-    let jitpe = apis(Who::Jitpe, &ns);
+    let jitpe = apis(Who::Jitpe, &ns, &denied);
     // The policies bite once the apiserver has compiled them, and RBAC has settled once jitpe
     // can create its own binding: wait for both before the table counts.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -307,6 +345,18 @@ fn table(j: &As) -> Vec<(&'static str, Attempt, Option<&'static str>)> {
             None,
         ),
     ];
+    let mut rows = rows;
+    for (what, api) in &j.closed {
+        let (api, pp) = (api.clone(), pp.clone());
+        let x = binding("jitpe-n-0", true, vec![subject("User", "alice")]);
+        let attempt: Attempt = Box::pin(async move { ok(api.create(&pp, &x).await) });
+        let why = if what.contains("labelled") {
+            "labelled jitpe.io/access=denied"
+        } else {
+            "never grants access in namespace"
+        };
+        rows.push((what, attempt, Some(why)));
+    }
     rows
 }
 

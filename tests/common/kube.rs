@@ -196,6 +196,24 @@ impl Cluster {
         self.dir.as_deref()
     }
 
+    /// A kubeconfig whose current context is the admin, for tools such as kubectl.
+    pub fn admin_kubeconfig(&self) -> std::path::PathBuf {
+        match &self.dir {
+            Some(dir) => dir.join("kubeconfig"),
+            None => std::env::var_os(KUBECONFIG_ENV)
+                .expect("an external cluster comes from its kubeconfig")
+                .into(),
+        }
+    }
+
+    /// A client for any user name and groups, impersonated by the admin.
+    pub fn client_as(&self, user: &str, groups: &[&str]) -> Client {
+        let mut config = self.config(Who::Admin);
+        config.auth_info.impersonate = Some(user.to_string());
+        config.auth_info.impersonate_groups = Some(groups.iter().map(|g| g.to_string()).collect());
+        Client::try_from(config).expect("a client from a valid configuration")
+    }
+
     /// Whether this is an existing cluster from `JITPE_TEST_KUBECONFIG`.
     pub fn is_external(&self) -> bool {
         self.dir.is_none()
