@@ -14,7 +14,10 @@ use crate::ports::{Chat, Clock, Cluster, Store};
 use crate::service::{ChatTargets, Service};
 use crate::store::sled::SledStore;
 use crate::web::{AppState, router};
+use crate::workers;
+use crate::workers::expiry::Expiry;
 use crate::workers::outbox::{Outbox, OutboxSettings};
+use crate::workers::reconcile::Reconcile;
 use anyhow::Context;
 use std::future::Future;
 use std::sync::Arc;
@@ -80,16 +83,16 @@ pub async fn run(
     let cluster_ok = Arc::new(AtomicBool::new(false));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut workers = Vec::new();
-    workers.push(tokio::spawn(crate::workers::expiry_worker(
-        service.clone(),
+    workers.push(workers::spawn(
+        Expiry::new(service.clone()),
         stop_rx.clone(),
-    )));
-    workers.push(tokio::spawn(crate::workers::reconcile_worker(
+    ));
+    let reconcile = Reconcile::new(
         service.clone(),
         settings.kubernetes.reconcile_interval,
         cluster_ok.clone(),
-        stop_rx.clone(),
-    )));
+    );
+    workers.push(workers::spawn(reconcile, stop_rx.clone()));
     let outbox_settings = OutboxSettings {
         spacing: settings.outbox.per_channel_interval,
         max_attempts: settings.outbox.max_attempts,
