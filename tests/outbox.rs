@@ -232,3 +232,14 @@ async fn audit_records_reach_the_audit_channel_and_the_chain_head_follows() {
         "{lines:?}"
     );
 }
+
+#[tokio::test]
+async fn a_commit_that_queues_messages_wakes_the_outbox() {
+    let (_fake, _dir, r) = started().await;
+    let signal = r.svc.outbox_signal();
+    submit(&r).await;
+    // The permit is kept until someone waits, so a worker busy at the time still sees it.
+    tokio::time::timeout(Duration::from_secs(5), signal.notified())
+        .await
+        .expect("the submit woke the outbox");
+}
