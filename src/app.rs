@@ -15,6 +15,7 @@ use crate::service::{ChatTargets, Service};
 use crate::store::sled::SledStore;
 use crate::web::{AppState, router};
 use crate::workers;
+use crate::workers::audit_feed::{AuditFeed, AuditFeedSettings};
 use crate::workers::expiry::Expiry;
 use crate::workers::outbox::{Outbox, OutboxSettings};
 use crate::workers::reconcile::Reconcile;
@@ -93,10 +94,19 @@ pub async fn run(
         cluster_ok.clone(),
     );
     workers.push(workers::spawn(reconcile, stop_rx.clone()));
+    let audit_feed = AuditFeed::new(
+        service.store().clone(),
+        service.clock().clone(),
+        chats.clone(),
+        AuditFeedSettings {
+            spacing: settings.outbox.per_channel_interval,
+            chain_head_interval: settings.audit.chain_head_interval,
+        },
+    );
+    workers.push(workers::spawn(audit_feed, stop_rx.clone()));
     let outbox_settings = OutboxSettings {
         spacing: settings.outbox.per_channel_interval,
         max_attempts: settings.outbox.max_attempts,
-        chain_head_interval: settings.audit.chain_head_interval,
     };
     let outbox = Outbox::new(
         service.store().clone(),

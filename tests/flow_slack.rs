@@ -14,6 +14,7 @@ use jitpe::domain::request::State;
 use jitpe::metrics::Metrics;
 use jitpe::ports::{Chat, Store};
 use jitpe::store::memory::MemStore;
+use jitpe::workers::audit_feed::{AuditFeed, AuditFeedSettings};
 use jitpe::workers::outbox::{Outbox, OutboxSettings};
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +25,7 @@ struct Flow {
     w: World,
     fake: FakeSlack,
     outbox: Outbox,
+    audit: AuditFeed,
     s: Spaces,
 }
 
@@ -38,17 +40,31 @@ async fn flow() -> Flow {
     let settings = OutboxSettings {
         spacing: Duration::ZERO,
         max_attempts: 5,
-        chain_head_interval: Duration::from_secs(3600),
     };
     let outbox = Outbox::new(
-        store,
+        store.clone(),
         w.clock.clone(),
-        vec![chat],
+        vec![chat.clone()],
         Arc::new(policy(&s)),
         settings,
         Arc::new(Metrics::default()),
     );
-    Flow { w, fake, outbox, s }
+    let audit = AuditFeed::new(
+        store,
+        w.clock.clone(),
+        vec![chat],
+        AuditFeedSettings {
+            spacing: Duration::ZERO,
+            chain_head_interval: Duration::from_secs(3600),
+        },
+    );
+    Flow {
+        w,
+        fake,
+        outbox,
+        audit,
+        s,
+    }
 }
 
 impl Flow {
@@ -56,7 +72,7 @@ impl Flow {
     async fn drain(&self) {
         for _ in 0..10 {
             self.outbox.deliver().await.unwrap();
-            while self.outbox.post_audit().await.unwrap() > 0 {}
+            while self.audit.post_audit().await.unwrap() > 0 {}
         }
     }
 

@@ -16,6 +16,7 @@ use jitpe::service::{ChatTargets, Service};
 use jitpe::store::sled::SledStore;
 use jitpe::testing::FakeCluster;
 use jitpe::testing::ManualClock;
+use jitpe::workers::audit_feed::{AuditFeed, AuditFeedSettings};
 use jitpe::workers::outbox::{Outbox, OutboxSettings};
 use std::path::Path;
 use std::sync::Arc;
@@ -26,6 +27,7 @@ const TOKEN: &str = "xoxb-test-token";
 struct Rig {
     svc: Service,
     outbox: Outbox,
+    audit: AuditFeed,
     clock: Arc<ManualClock>,
     store: Arc<dyn Store>,
 }
@@ -49,19 +51,28 @@ fn rig(dir: &Path, fake: &FakeSlack, clock: Arc<ManualClock>) -> Rig {
     let settings = OutboxSettings {
         spacing: Duration::from_secs(1),
         max_attempts: 5,
-        chain_head_interval: Duration::from_secs(3600),
     };
     let outbox = Outbox::new(
         store.clone(),
         clock.clone(),
-        vec![chat],
+        vec![chat.clone()],
         policy,
         settings,
         Arc::new(Metrics::default()),
     );
+    let audit = AuditFeed::new(
+        store.clone(),
+        clock.clone(),
+        vec![chat],
+        AuditFeedSettings {
+            spacing: Duration::from_secs(1),
+            chain_head_interval: Duration::from_secs(3600),
+        },
+    );
     Rig {
         svc,
         outbox,
+        audit,
         clock,
         store,
     }
@@ -212,7 +223,7 @@ async fn audit_records_reach_the_audit_channel_and_the_chain_head_follows() {
     let (fake, _dir, r) = started().await;
     submit(&r).await;
     for _ in 0..3 {
-        r.outbox.post_audit().await.unwrap();
+        r.audit.post_audit().await.unwrap();
         r.clock.advance(Duration::from_secs(1));
     }
     let lines: Vec<String> = fake

@@ -4,9 +4,10 @@
 //! wakes early when the worker's [`Notify`] fires, backs off exponentially while it fails, logs
 //! errors instead of unwrapping and stops on the shutdown signal.
 //!
-//! The workers: [`expiry`] (ends access on time) and [`reconcile`] (the periodic sweep);
-//! [`outbox`] still runs its own loop.
+//! The workers: [`expiry`] (ends access on time), [`reconcile`] (the periodic sweep) and
+//! [`audit_feed`] (the audit channels); [`outbox`] (chat delivery) still runs its own loop.
 
+pub mod audit_feed;
 pub mod expiry;
 pub mod outbox;
 pub mod reconcile;

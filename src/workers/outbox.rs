@@ -1,9 +1,10 @@
-//! The chat delivery worker: drains the durable outbox and the audit log to the chat platforms.
+//! The chat delivery worker: drains the durable outbox to the chat platforms.
 //!
 //! Every message was stored before anyone tried to send it, so a restart loses nothing. Delivery
 //! keeps FIFO order per channel, sends at most one message per `spacing` per channel, honours
 //! `Retry-After`, backs off on outages and gives up (audited) on permanent refusals. Expiry runs
-//! in its own worker, so chat being down never delays it.
+//! in its own worker, so chat being down never delays it; the audit channels are fed by
+//! [`super::audit_feed`].
 
 use crate::domain::audit::AuditDraft;
 use crate::domain::identity::{Actor, Platform};
@@ -26,8 +27,6 @@ pub struct OutboxSettings {
     pub spacing: Duration,
     /// Attempts before a message is given up (and the failure audited).
     pub max_attempts: u32,
-    /// How often the audit chain head is posted to the audit channels.
-    pub chain_head_interval: Duration,
 }
 
 /// The delivery worker's state.
@@ -86,9 +85,6 @@ impl Outbox {
             loop {
                 if let Err(e) = self.deliver().await {
                     warn!(error = %e, "outbox pass failed");
-                }
-                if let Err(e) = self.post_audit().await {
-                    warn!(error = %e, "audit channel pass failed");
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(tick) => {}
@@ -278,61 +274,6 @@ impl Outbox {
             chat.update_card(card, view).await?;
         }
         Ok(())
-    }
-
-    /// Posts new audit records (and, periodically, the chain head) to every audit channel.
-    pub async fn post_audit(&self) -> Result<usize, crate::ports::StoreError> {
-        let mut sent = 0;
-        for (platform, chat) in &self.chats {
-            let name = format!("audit:{platform}");
-            let now = self.clock.now();
-            let key = format!("{platform}:audit");
-            if !self.spaced(&key, now) {
-                continue;
-            }
-            let from = self.store.cursor(&name)? + 1;
-            if let Some(rec) = self.store.audit_from(from, 1)?.into_iter().next() {
-                match chat.post_line(chat.audit_channel(), &rec.line()).await {
-                    Ok(()) => {
-                        self.store.set_cursor(&name, rec.seq)?;
-                        sent += 1;
-                    }
-                    Err(e) => warn!(error = %e, %platform, "audit line not posted; will retry"),
-                }
-                self.last_sent.lock().expect("lock").insert(key, now);
-            } else {
-                sent += self.post_chain_head(platform, chat.as_ref(), now).await?;
-            }
-        }
-        Ok(sent)
-    }
-
-    async fn post_chain_head(
-        &self,
-        platform: &Platform,
-        chat: &dyn Chat,
-        now: Timestamp,
-    ) -> Result<usize, crate::ports::StoreError> {
-        let name = format!("chain_head_at:{platform}");
-        let last = self.store.cursor(&name)?;
-        let due = now.as_second() as u64 >= last + self.settings.chain_head_interval.as_secs();
-        let Some((seq, hash)) = self.store.audit_head()? else {
-            return Ok(0);
-        };
-        if !due {
-            return Ok(0);
-        }
-        let text = format!("audit chain head: record {seq}, sha256 {hash}");
-        match chat.post_line(chat.audit_channel(), &text).await {
-            Ok(()) => {
-                self.store.set_cursor(&name, now.as_second() as u64)?;
-                Ok(1)
-            }
-            Err(e) => {
-                warn!(error = %e, "chain head not posted; will retry");
-                Ok(0)
-            }
-        }
     }
 }
 
