@@ -26,6 +26,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tracing::info;
 
 /// Where Slack's `response_url`s live; click answers go nowhere else.
@@ -83,42 +84,7 @@ pub async fn run(
     let metrics = Arc::new(Metrics::default());
     let cluster_ok = Arc::new(AtomicBool::new(false));
     let (stop_tx, stop_rx) = watch::channel(false);
-    let mut workers = Vec::new();
-    workers.push(workers::spawn(
-        Expiry::new(service.clone()),
-        stop_rx.clone(),
-    ));
-    let reconcile = Reconcile::new(
-        service.clone(),
-        settings.kubernetes.reconcile_interval,
-        cluster_ok.clone(),
-    );
-    workers.push(workers::spawn(reconcile, stop_rx.clone()));
-    let audit_feed = AuditFeed::new(
-        service.store().clone(),
-        service.clock().clone(),
-        chats.clone(),
-        AuditFeedSettings {
-            spacing: settings.outbox.per_channel_interval,
-            chain_head_interval: settings.audit.chain_head_interval,
-        },
-    );
-    workers.push(workers::spawn(audit_feed, stop_rx.clone()));
-    let outbox_settings = OutboxSettings {
-        spacing: settings.outbox.per_channel_interval,
-        max_attempts: settings.outbox.max_attempts,
-    };
-    let outbox = Outbox::new(
-        service.store().clone(),
-        service.clock().clone(),
-        chats,
-        Arc::new(settings.policy.clone()),
-        outbox_settings,
-        metrics.clone(),
-    );
-    workers.push(tokio::spawn(
-        outbox.run(Duration::from_millis(250), stop_rx.clone()),
-    ));
+    let workers = spawn_workers(&settings, &service, chats, &metrics, &cluster_ok, &stop_rx);
     let slack = settings.slack.as_ref().map(|s| {
         Arc::new(SlackInbound {
             signing_secret: s.signing_secret.expose().as_bytes().to_vec(),
@@ -173,4 +139,47 @@ pub fn platforms(settings: &Settings) -> Vec<Platform> {
         out.push(Platform::Mattermost);
     }
     out
+}
+
+/// Starts every background worker on the one runner; they stop when `stop` turns true.
+fn spawn_workers(
+    settings: &Settings,
+    service: &Service,
+    chats: Vec<Arc<dyn Chat>>,
+    metrics: &Arc<Metrics>,
+    cluster_ok: &Arc<AtomicBool>,
+    stop: &watch::Receiver<bool>,
+) -> Vec<JoinHandle<()>> {
+    let outbox = Outbox::new(
+        service.store().clone(),
+        service.clock().clone(),
+        chats.clone(),
+        Arc::new(settings.policy.clone()),
+        OutboxSettings {
+            spacing: settings.outbox.per_channel_interval,
+            max_attempts: settings.outbox.max_attempts,
+        },
+        metrics.clone(),
+    )
+    .with_wake(service.outbox_signal());
+    let audit_feed = AuditFeed::new(
+        service.store().clone(),
+        service.clock().clone(),
+        chats,
+        AuditFeedSettings {
+            spacing: settings.outbox.per_channel_interval,
+            chain_head_interval: settings.audit.chain_head_interval,
+        },
+    );
+    let reconcile = Reconcile::new(
+        service.clone(),
+        settings.kubernetes.reconcile_interval,
+        cluster_ok.clone(),
+    );
+    vec![
+        workers::spawn(Expiry::new(service.clone()), stop.clone()),
+        workers::spawn(reconcile, stop.clone()),
+        workers::spawn(outbox, stop.clone()),
+        workers::spawn(audit_feed, stop.clone()),
+    ]
 }

@@ -18,6 +18,7 @@ use jitpe::testing::FakeCluster;
 use jitpe::testing::ManualClock;
 use jitpe::workers::audit_feed::{AuditFeed, AuditFeedSettings};
 use jitpe::workers::outbox::{Outbox, OutboxSettings};
+use jitpe::workers::{Worker, WorkerState};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -242,6 +243,38 @@ async fn audit_records_reach_the_audit_channel_and_the_chain_head_follows() {
             .any(|l| l.contains("audit chain head: record 1")),
         "{lines:?}"
     );
+}
+
+#[tokio::test]
+async fn the_outbox_idles_until_its_next_message_may_go_out() {
+    let (fake, _dir, mut r) = started().await;
+    submit(&r).await;
+    submit(&r).await;
+    let second = Duration::from_secs(1);
+    let state = r.outbox.work().await.unwrap();
+    assert_eq!(
+        state,
+        WorkerState::Idle { until: second },
+        "the second card waits for the channel's spacing, and the worker with it"
+    );
+    r.clock.advance(second);
+    assert!(matches!(
+        r.outbox.work().await.unwrap(),
+        WorkerState::Idle { .. }
+    ));
+    assert_eq!(fake.messages("CAPPROVERS").len(), 2);
+}
+
+#[tokio::test]
+async fn a_rate_limited_outbox_sleeps_instead_of_spinning() {
+    let (fake, _dir, mut r) = started().await;
+    submit(&r).await;
+    fake.fail_next_on("chat.postMessage", 1, Failure::RateLimited(7));
+    let WorkerState::Idle { until } = r.outbox.work().await.unwrap() else {
+        panic!("a message waiting on Retry-After is no reason to run again at once");
+    };
+    assert!(until > Duration::ZERO);
+    assert_eq!(fake.calls_to("chat.postMessage").len(), 1);
 }
 
 #[tokio::test]

@@ -4,8 +4,8 @@
 //! wakes early when the worker's [`Notify`] fires, backs off exponentially while it fails, logs
 //! errors instead of unwrapping and stops on the shutdown signal.
 //!
-//! The workers: [`expiry`] (ends access on time), [`reconcile`] (the periodic sweep) and
-//! [`audit_feed`] (the audit channels); [`outbox`] (chat delivery) still runs its own loop.
+//! The workers: [`expiry`] (ends access on time), [`reconcile`] (the periodic sweep),
+//! [`outbox`] (chat delivery) and [`audit_feed`] (the audit channels).
 
 pub mod audit_feed;
 pub mod expiry;
