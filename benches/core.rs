@@ -160,7 +160,7 @@ async fn bench_expiry_lateness(store: Arc<dyn Store>) {
         ChatTargets::default(),
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let worker = tokio::spawn(jitpe::workers::expiry_worker(svc.clone(), stop_rx));
+    let worker = jitpe::workers::spawn(jitpe::workers::expiry::Expiry::new(svc.clone()), stop_rx);
     let mut ids = Vec::new();
     for _ in 0..20 {
         let id = grant(&svc, 0).await;

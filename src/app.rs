@@ -12,7 +12,11 @@ use crate::ports::{Chat, Clock, Cluster, Store};
 use crate::service::{ChatTargets, Service};
 use crate::store::sled::SledStore;
 use crate::web::{HealthState, router};
+use crate::workers;
+use crate::workers::audit_feed::{AuditFeed, AuditFeedSettings};
+use crate::workers::expiry::Expiry;
 use crate::workers::outbox::{Outbox, OutboxSettings};
+use crate::workers::reconcile::Reconcile;
 use anyhow::Context;
 use std::future::Future;
 use std::sync::Arc;
@@ -20,6 +24,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tracing::info;
 
 /// Opens the store and builds the cluster adapter and the service (what `serve` and the CLI
@@ -86,33 +91,7 @@ pub async fn run(
         .unzip();
     let cluster_ok = Arc::new(AtomicBool::new(false));
     let (stop_tx, stop_rx) = watch::channel(false);
-    let mut workers = Vec::new();
-    workers.push(tokio::spawn(crate::workers::expiry_worker(
-        service.clone(),
-        stop_rx.clone(),
-    )));
-    workers.push(tokio::spawn(crate::workers::reconcile_worker(
-        service.clone(),
-        settings.kubernetes.reconcile_interval,
-        cluster_ok.clone(),
-        stop_rx.clone(),
-    )));
-    let outbox_settings = OutboxSettings {
-        spacing: settings.outbox.per_channel_interval,
-        max_attempts: settings.outbox.max_attempts,
-        chain_head_interval: settings.audit.chain_head_interval,
-    };
-    let outbox = Outbox::new(
-        service.store_handle().clone(),
-        service.clock().clone(),
-        chats,
-        Arc::new(settings.policy.clone()),
-        outbox_settings,
-        metrics.clone(),
-    );
-    workers.push(tokio::spawn(
-        outbox.run(Duration::from_millis(250), stop_rx.clone()),
-    ));
+    let workers = spawn_workers(&settings, &service, chats, &metrics, &cluster_ok, &stop_rx);
     let health = HealthState {
         service,
         metrics,
@@ -130,4 +109,47 @@ pub async fn run(
         let _ = tokio::time::timeout(Duration::from_secs(10), w).await;
     }
     Ok(())
+}
+
+/// Starts every background worker on the one runner; they stop when `stop` turns true.
+fn spawn_workers(
+    settings: &Settings,
+    service: &Service,
+    chats: Vec<Arc<dyn Chat>>,
+    metrics: &Arc<Metrics>,
+    cluster_ok: &Arc<AtomicBool>,
+    stop: &watch::Receiver<bool>,
+) -> Vec<JoinHandle<()>> {
+    let outbox = Outbox::new(
+        service.store_handle().clone(),
+        service.clock().clone(),
+        chats.clone(),
+        Arc::new(settings.policy.clone()),
+        OutboxSettings {
+            spacing: settings.outbox.per_channel_interval,
+            max_attempts: settings.outbox.max_attempts,
+        },
+        metrics.clone(),
+    )
+    .with_wake(service.outbox_signal());
+    let audit_feed = AuditFeed::new(
+        service.store_handle().clone(),
+        service.clock().clone(),
+        chats,
+        AuditFeedSettings {
+            spacing: settings.outbox.per_channel_interval,
+            chain_head_interval: settings.audit.chain_head_interval,
+        },
+    );
+    let reconcile = Reconcile::new(
+        service.clone(),
+        settings.kubernetes.reconcile_interval,
+        cluster_ok.clone(),
+    );
+    vec![
+        workers::spawn(Expiry::new(service.clone()), stop.clone()),
+        workers::spawn(reconcile, stop.clone()),
+        workers::spawn(outbox, stop.clone()),
+        workers::spawn(audit_feed, stop.clone()),
+    ]
 }

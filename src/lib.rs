@@ -4,7 +4,7 @@
 //!  chat/{slack,mattermost} (verify, parse) ──▶ service ──▶ domain (pure decide)
 //!                                                │
 //!         ports: Chat, Cluster, Store, Clock ◀── chat/*, kube/, store/, clock
-//!  workers/ (expiry, reconcile, outbox) drive the service in the background; app.rs wires it all
+//!  workers/ (expiry, reconcile, outbox, audit_feed) run on one runner; app.rs wires it all
 //! ```
 //!
 //! See `ARCHITECTURE.md` for what each folder may import.

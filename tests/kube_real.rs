@@ -245,7 +245,7 @@ async fn the_expiry_worker_ends_access_when_its_deadline_comes() {
         clock.clone(),
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let worker = tokio::spawn(jitpe::workers::expiry_worker(svc.clone(), stop_rx));
+    let worker = jitpe::workers::spawn(jitpe::workers::expiry::Expiry::new(svc.clone()), stop_rx);
     let id = request(&svc, "debug", &s.ns, None, 15).await;
     approve(&svc, id).await;
     c.eventually_sar(&alice("get", "ingresses", &s.ns), true)

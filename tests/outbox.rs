@@ -15,7 +15,9 @@ use jitpe::service::{ChatTargets, Service};
 use jitpe::store::sled::SledStore;
 use jitpe::testing::FakeCluster;
 use jitpe::testing::ManualClock;
+use jitpe::workers::audit_feed::{AuditFeed, AuditFeedSettings};
 use jitpe::workers::outbox::{Outbox, OutboxSettings};
+use jitpe::workers::{Worker, WorkerState};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +27,7 @@ const TOKEN: &str = "xoxb-test-token";
 struct Rig {
     svc: Service,
     outbox: Outbox,
+    audit: AuditFeed,
     clock: Arc<ManualClock>,
     store: Arc<dyn Store>,
 }
@@ -48,19 +51,28 @@ fn rig(dir: &Path, fake: &FakeSlack, clock: Arc<ManualClock>) -> Rig {
     let settings = OutboxSettings {
         spacing: Duration::from_secs(1),
         max_attempts: 5,
-        chain_head_interval: Duration::from_secs(3600),
     };
     let outbox = Outbox::new(
         store.clone(),
         clock.clone(),
-        vec![chat],
+        vec![chat.clone()],
         policy,
         settings,
         Arc::new(Metrics::default()),
     );
+    let audit = AuditFeed::new(
+        store.clone(),
+        clock.clone(),
+        vec![chat],
+        AuditFeedSettings {
+            spacing: Duration::from_secs(1),
+            chain_head_interval: Duration::from_secs(3600),
+        },
+    );
     Rig {
         svc,
         outbox,
+        audit,
         clock,
         store,
     }
@@ -213,7 +225,7 @@ async fn audit_records_reach_the_audit_channel_and_the_chain_head_follows() {
     let (fake, _dir, r) = started().await;
     submit(&r).await;
     for _ in 0..3 {
-        r.outbox.post_audit().await.unwrap();
+        r.audit.post_audit().await.unwrap();
         r.clock.advance(Duration::from_secs(1));
     }
     let lines: Vec<String> = fake
@@ -232,4 +244,47 @@ async fn audit_records_reach_the_audit_channel_and_the_chain_head_follows() {
             .any(|l| l.contains("audit chain head: record 1")),
         "{lines:?}"
     );
+}
+
+#[tokio::test]
+async fn the_outbox_idles_until_its_next_message_may_go_out() {
+    let (fake, _dir, mut r) = started().await;
+    submit(&r).await;
+    submit(&r).await;
+    let second = Duration::from_secs(1);
+    let state = r.outbox.work().await.unwrap();
+    assert_eq!(
+        state,
+        WorkerState::Idle { until: second },
+        "the second card waits for the channel's spacing, and the worker with it"
+    );
+    r.clock.advance(second);
+    assert!(matches!(
+        r.outbox.work().await.unwrap(),
+        WorkerState::Idle { .. }
+    ));
+    assert_eq!(fake.messages("CAPPROVERS").len(), 2);
+}
+
+#[tokio::test]
+async fn a_rate_limited_outbox_sleeps_instead_of_spinning() {
+    let (fake, _dir, mut r) = started().await;
+    submit(&r).await;
+    fake.fail_next_on("chat.postMessage", 1, Failure::RateLimited(7));
+    let WorkerState::Idle { until } = r.outbox.work().await.unwrap() else {
+        panic!("a message waiting on Retry-After is no reason to run again at once");
+    };
+    assert!(until > Duration::ZERO);
+    assert_eq!(fake.calls_to("chat.postMessage").len(), 1);
+}
+
+#[tokio::test]
+async fn a_commit_that_queues_messages_wakes_the_outbox() {
+    let (_fake, _dir, r) = started().await;
+    let signal = r.svc.outbox_signal();
+    submit(&r).await;
+    // The permit is kept until someone waits, so a worker busy at the time still sees it.
+    tokio::time::timeout(Duration::from_secs(5), signal.notified())
+        .await
+        .expect("the submit woke the outbox");
 }

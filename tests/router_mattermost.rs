@@ -108,7 +108,6 @@ async fn rig() -> Rig {
     let settings = OutboxSettings {
         spacing: Duration::ZERO,
         max_attempts: 3,
-        chain_head_interval: Duration::from_secs(3600),
     };
     let all: Vec<Arc<dyn Chat>> = vec![chat];
     let outbox = Outbox::new(

@@ -76,6 +76,8 @@ pub struct Service {
     pub(crate) instance: InstanceId,
     /// Wakes the expiry worker when a new deadline may be earlier than the one it sleeps on.
     pub(crate) wake: Arc<Notify>,
+    /// Wakes the outbox worker when a commit queued chat messages.
+    pub(crate) outbox_wake: Arc<Notify>,
 }
 
 impl Service {
@@ -96,6 +98,7 @@ impl Service {
             chat,
             instance: InstanceId::default(),
             wake: Arc::new(Notify::new()),
+            outbox_wake: Arc::new(Notify::new()),
         }
     }
 
@@ -158,6 +161,12 @@ impl Service {
     /// The signal the expiry worker waits on besides its timer.
     pub fn wake_signal(&self) -> Arc<Notify> {
         self.wake.clone()
+    }
+
+    /// The signal the outbox worker waits on besides its timer: notified after every commit
+    /// that queued chat messages.
+    pub fn outbox_signal(&self) -> Arc<Notify> {
+        self.outbox_wake.clone()
     }
 }
 

@@ -50,9 +50,13 @@ impl Service {
         Err(Error::Contended(id))
     }
 
-    /// What happens after a commit: wake the worker for new deadlines, create bindings.
+    /// What happens after a commit: wake the workers for new deadlines and new chat messages,
+    /// create bindings.
     pub(crate) async fn after_commit(&self, t: &Transition) {
         self.wake.notify_one();
+        if !self.outbox_for(t).is_empty() {
+            self.outbox_wake.notify_one();
+        }
         if t.effects.contains(&Effect::ApplyBindings) {
             // Boxed: activate → apply → after_commit is a cycle of async fns.
             if let Err(e) = Box::pin(self.activate(t.request.id)).await {

@@ -1,18 +1,27 @@
-//! Background workers: the expiry worker (one place that ends access on time) and the periodic
-//! reconcile sweep. Both log errors instead of unwrapping, back off on failure and stop on the
-//! shutdown signal.
+//! Background work, after garage's `Worker`: each background job is a [`Worker`] that does one
+//! unit of work per call and says when it wants to run again; one runner ([`run`], [`spawn`])
+//! drives every worker the same way. The runner owns the loop: it sleeps while a worker is idle,
+//! wakes early when the worker's [`Notify`] fires, backs off exponentially while it fails, logs
+//! errors instead of unwrapping and stops on the shutdown signal.
+//!
+//! The workers: [`expiry`] (ends access on time), [`reconcile`] (the periodic sweep),
+//! [`outbox`] (chat delivery) and [`audit_feed`] (the audit channels).
 
+pub mod audit_feed;
+pub mod expiry;
 pub mod outbox;
+pub mod reconcile;
 
-use crate::service::Service;
+use crate::ports::StoreError;
+use async_trait::async_trait;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
 use tracing::{Instrument, info_span, warn};
 
 /// Longest sleep between passes, so a clock jump or a missed wake-up costs at most this much.
-const MAX_SLEEP: Duration = Duration::from_secs(30);
+pub const MAX_SLEEP: Duration = Duration::from_secs(30);
 
 /// Backoff after `failures` consecutive failed passes: 1.5^n seconds, capped at 30 s.
 pub fn backoff(failures: u32) -> Duration {
@@ -20,104 +29,117 @@ pub fn backoff(failures: u32) -> Duration {
     Duration::from_secs_f64(secs).min(MAX_SLEEP)
 }
 
-/// Runs the expiry worker until `shutdown` turns true: sleeps until the earliest deadline in the
-/// store (or a wake-up from a new grant), handles everything due, backs off while it fails.
-pub async fn expiry_worker(service: Service, mut shutdown: watch::Receiver<bool>) {
-    let wake = service.wake_signal();
-    let mut failures = 0u32;
-    async move {
-        loop {
-            let ok = match service.run_due().await {
-                Ok(report) => report.failed == 0,
-                Err(e) => {
-                    warn!(error = %e, "deadline pass failed");
-                    false
-                }
-            };
-            failures = if ok { 0 } else { failures + 1 };
-            let sleep = if failures > 0 {
-                backoff(failures)
-            } else {
-                until_next_deadline(&service)
-            };
-            tokio::select! {
-                _ = tokio::time::sleep(sleep) => {}
-                _ = wake.notified() => {}
-                _ = shutdown.changed() => {}
-            }
-            if *shutdown.borrow() {
-                break;
-            }
-        }
-    }
-    .instrument(info_span!("expiry_worker"))
-    .await
+/// What a worker wants after a successful unit of work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkerState {
+    /// More work is waiting: run again at once (after yielding to the runtime).
+    Busy,
+    /// Nothing to do for now: sleep at most `until`, less if the worker is woken.
+    Idle {
+        /// The longest sleep before the next unit of work.
+        until: Duration,
+    },
 }
 
-fn until_next_deadline(service: &Service) -> Duration {
-    match service.next_deadline() {
-        Ok(Some(t)) => {
-            let left = t.duration_since(service.clock().now());
-            Duration::try_from(left)
-                .unwrap_or(Duration::ZERO)
-                .min(MAX_SLEEP)
-        }
-        Ok(None) => MAX_SLEEP,
-        Err(e) => {
-            warn!(error = %e, "cannot read the deadline index");
-            backoff(1)
-        }
+/// Why a unit of work failed; the runner logs it and backs off.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// A use case failed.
+    #[error(transparent)]
+    Service(#[from] crate::service::Error),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Some due deadlines could not be handled; they stay due.
+    #[error("{failed} due deadline(s) not handled; they stay due")]
+    DueFailed {
+        /// How many failed.
+        failed: usize,
+    },
+}
+
+/// One background job. `work` does one unit of work and never loops itself: the runner decides
+/// when it runs again, so sleeping, waking, backoff and shutdown are the same for every worker.
+#[async_trait]
+pub trait Worker: Send + 'static {
+    /// The worker's name, for its tracing span and logs.
+    fn name(&self) -> &'static str;
+
+    /// Does one unit of work and says when to run again.
+    async fn work(&mut self) -> Result<WorkerState, WorkerError>;
+
+    /// A signal that ends an idle (or backoff) sleep early: new work has arrived.
+    fn wake(&self) -> Option<Arc<Notify>> {
+        None
+    }
+
+    /// The longest backoff after failures (a periodic worker should not fail less often than
+    /// it runs).
+    fn max_backoff(&self) -> Duration {
+        MAX_SLEEP
     }
 }
 
-/// Runs the reconcile sweep now and then every `interval` until shutdown; `cluster_ok` tells
-/// `/readyz` whether the last sweep reached the cluster.
-pub async fn reconcile_worker(
-    service: Service,
-    interval: Duration,
-    cluster_ok: Arc<AtomicBool>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let mut failures = 0u32;
+/// Runs `worker` on its own task until shutdown; see [`run`].
+pub fn spawn(worker: impl Worker, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+    tokio::spawn(run(worker, shutdown))
+}
+
+/// Runs `worker` until `shutdown` turns true (or its sender is dropped), in a span named after
+/// it. A unit of work in progress is finished, never cancelled: the service is crash-safe, but
+/// finishing is cheaper than redoing it after the restart.
+pub async fn run(mut worker: impl Worker, mut shutdown: watch::Receiver<bool>) {
+    let span = info_span!("worker", name = worker.name());
     async move {
-        loop {
-            match service.reconcile(false).await {
-                Ok(_) => {
+        let wake = worker.wake();
+        let mut failures = 0u32;
+        while !*shutdown.borrow() {
+            let pause = match worker.work().await {
+                Ok(WorkerState::Busy) => {
                     failures = 0;
-                    cluster_ok.store(true, Ordering::Relaxed);
+                    // NB: yield, or a worker with a backlog would starve the other tasks.
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+                Ok(WorkerState::Idle { until }) => {
+                    failures = 0;
+                    until
                 }
                 Err(e) => {
-                    failures += 1;
-                    cluster_ok.store(false, Ordering::Relaxed);
-                    warn!(error = %e, "reconcile failed");
+                    failures = failures.saturating_add(1);
+                    let pause = backoff(failures).min(worker.max_backoff());
+                    warn!(error = %e, failures, retry_in = ?pause, "worker failed");
+                    pause
                 }
-            }
-            let sleep = if failures > 0 {
-                backoff(failures).min(interval)
-            } else {
-                interval
             };
-            tokio::select! {
-                _ = tokio::time::sleep(sleep) => {}
-                _ = shutdown.changed() => {}
-            }
-            if *shutdown.borrow() {
+            if !sleep(pause, wake.as_deref(), &mut shutdown).await {
                 break;
             }
         }
     }
-    .instrument(info_span!("reconcile_worker"))
+    .instrument(span)
     .await
+}
+
+/// Sleeps for `pause` or until woken; false when the runner must stop.
+async fn sleep(
+    pause: Duration,
+    wake: Option<&Notify>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> bool {
+    let woken = async {
+        match wake {
+            Some(n) => n.notified().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::time::sleep(pause) => true,
+        _ = woken => true,
+        // An error means the sender is gone: nobody could ever stop this worker, so stop now.
+        changed = shutdown.changed() => changed.is_ok() && !*shutdown.borrow(),
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        assert_eq!(backoff(0), Duration::from_secs(1));
-        assert!(backoff(2) > backoff(1));
-        assert_eq!(backoff(50), MAX_SLEEP);
-    }
-}
+mod tests;

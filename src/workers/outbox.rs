@@ -1,23 +1,32 @@
-//! The chat delivery worker: drains the durable outbox and the audit log to the chat platforms.
+//! The chat delivery worker: drains the durable outbox to the chat platforms.
 //!
 //! Every message was stored before anyone tried to send it, so a restart loses nothing. Delivery
 //! keeps FIFO order per channel, sends at most one message per `spacing` per channel, honours
-//! `Retry-After`, backs off on outages and gives up (audited) on permanent refusals. Expiry runs
-//! in its own worker, so chat being down never delays it.
+//! `Retry-After`, backs off on outages and gives up (audited) on permanent refusals. Between
+//! passes it sleeps until the earliest moment a waiting message may go out, and the service
+//! wakes it when a commit queues new messages. Expiry runs in its own worker, so chat being
+//! down never delays it; the audit channels are fed by [`super::audit_feed`].
 
+use super::{Worker, WorkerError, WorkerState};
 use crate::domain::audit::AuditDraft;
 use crate::domain::identity::{Actor, Platform};
 use crate::domain::policy::Policy;
 use crate::domain::request::AccessRequest;
 use crate::domain::view::{RequestView, notice_text};
 use crate::metrics::Metrics;
-use crate::ports::{CardRef, Chat, ChatError, Clock, OutboxEntry, OutboxMessage, Store};
+use crate::ports::{
+    CardRef, Chat, ChatError, Clock, OutboxEntry, OutboxMessage, Store, StoreError,
+};
+use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
-use tokio::sync::watch;
-use tracing::{Instrument, info_span, warn};
+use tokio::sync::Notify;
+use tracing::warn;
+
+/// Longest idle sleep: a message queued without a wake-up still goes out within this.
+const MAX_IDLE: Duration = Duration::from_secs(5);
 
 /// Delivery settings.
 #[derive(Debug, Clone)]
@@ -26,8 +35,6 @@ pub struct OutboxSettings {
     pub spacing: Duration,
     /// Attempts before a message is given up (and the failure audited).
     pub max_attempts: u32,
-    /// How often the audit chain head is posted to the audit channels.
-    pub chain_head_interval: Duration,
 }
 
 /// The delivery worker's state.
@@ -39,6 +46,7 @@ pub struct Outbox {
     settings: OutboxSettings,
     metrics: Arc<Metrics>,
     last_sent: Mutex<HashMap<String, Timestamp>>,
+    wake: Arc<Notify>,
 }
 
 /// What one pass did.
@@ -77,34 +85,19 @@ impl Outbox {
             settings,
             metrics,
             last_sent: Mutex::new(HashMap::new()),
+            wake: Arc::new(Notify::new()),
         }
     }
 
-    /// Runs until shutdown, a pass every `tick`.
-    pub async fn run(self, tick: Duration, mut shutdown: watch::Receiver<bool>) {
-        async move {
-            loop {
-                if let Err(e) = self.deliver().await {
-                    warn!(error = %e, "outbox pass failed");
-                }
-                if let Err(e) = self.post_audit().await {
-                    warn!(error = %e, "audit channel pass failed");
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(tick) => {}
-                    _ = shutdown.changed() => {}
-                }
-                if *shutdown.borrow() {
-                    break;
-                }
-            }
-        }
-        .instrument(info_span!("outbox_worker"))
-        .await
+    /// The same worker, woken by `wake` (the service's [`crate::service::Service::outbox_signal`])
+    /// when new messages are queued instead of finding them on its next timer.
+    pub fn with_wake(mut self, wake: Arc<Notify>) -> Self {
+        self.wake = wake;
+        self
     }
 
     /// One pass over the outbox, FIFO per channel.
-    pub async fn deliver(&self) -> Result<Delivery, crate::ports::StoreError> {
+    pub async fn deliver(&self) -> Result<Delivery, StoreError> {
         let now = self.clock.now();
         let mut report = Delivery::default();
         let mut blocked: BTreeSet<String> = BTreeSet::new();
@@ -118,7 +111,7 @@ impl Outbox {
             }
             blocked.insert(channel.clone());
             let outcome = self.send(&entry).await;
-            self.last_sent.lock().expect("lock").insert(channel, now);
+            self.last_sent().insert(channel, now);
             self.settle(&entry, outcome, now, &mut report)?;
         }
         Ok(report)
@@ -130,7 +123,7 @@ impl Outbox {
         outcome: Outcome,
         now: Timestamp,
         report: &mut Delivery,
-    ) -> Result<(), crate::ports::StoreError> {
+    ) -> Result<(), StoreError> {
         let platform = entry.item.platform.as_str();
         match outcome {
             Outcome::Sent => {
@@ -162,7 +155,7 @@ impl Outbox {
         entry: &OutboxEntry,
         why: &str,
         report: &mut Delivery,
-    ) -> Result<(), crate::ports::StoreError> {
+    ) -> Result<(), StoreError> {
         warn!(key = entry.key, error = why, "chat message given up");
         self.metrics
             .outbound(entry.item.platform.as_str(), "dropped");
@@ -179,10 +172,40 @@ impl Outbox {
     }
 
     fn spaced(&self, channel: &str, now: Timestamp) -> bool {
-        let last = self.last_sent.lock().expect("lock").get(channel).copied();
+        self.spaced_from(channel).is_none_or(|at| now >= at)
+    }
+
+    /// When `channel` may get its next message, if it got one recently.
+    fn spaced_from(&self, channel: &str) -> Option<Timestamp> {
+        let last = self.last_sent().get(channel).copied()?;
         let spacing =
             SignedDuration::try_from(self.settings.spacing).unwrap_or(SignedDuration::ZERO);
-        last.is_none_or(|t| now.duration_since(t) >= spacing)
+        Some(last.checked_add(spacing).unwrap_or(last))
+    }
+
+    /// The earliest moment a waiting message may be sent: the first one of each channel (FIFO)
+    /// at its `not_before` or its channel's spacing, whichever is later.
+    fn next_send_at(&self) -> Result<Option<Timestamp>, StoreError> {
+        let mut seen = BTreeSet::new();
+        let mut next: Option<Timestamp> = None;
+        for entry in self.store.outbox_all()? {
+            let channel = self.channel_key(&entry);
+            if !seen.insert(channel.clone()) {
+                continue;
+            }
+            let at = self
+                .spaced_from(&channel)
+                .map_or(entry.not_before, |s| s.max(entry.not_before));
+            next = Some(next.map_or(at, |n| n.min(at)));
+        }
+        Ok(next)
+    }
+
+    /// The spacing map; a panic elsewhere while holding it leaves plain data, so use it anyway.
+    fn last_sent(&self) -> MutexGuard<'_, HashMap<String, Timestamp>> {
+        self.last_sent
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn channel_key(&self, entry: &OutboxEntry) -> String {
@@ -258,7 +281,7 @@ impl Outbox {
         role_channel: Option<&str>,
         post: bool,
     ) -> Result<(), ChatError> {
-        let unavailable = |e: crate::ports::StoreError| ChatError::Unavailable(e.to_string());
+        let unavailable = |e: StoreError| ChatError::Unavailable(e.to_string());
         let cards: Vec<CardRef> = self
             .store
             .cards(view.id)
@@ -279,61 +302,6 @@ impl Outbox {
         }
         Ok(())
     }
-
-    /// Posts new audit records (and, periodically, the chain head) to every audit channel.
-    pub async fn post_audit(&self) -> Result<usize, crate::ports::StoreError> {
-        let mut sent = 0;
-        for (platform, chat) in &self.chats {
-            let name = format!("audit:{platform}");
-            let now = self.clock.now();
-            let key = format!("{platform}:audit");
-            if !self.spaced(&key, now) {
-                continue;
-            }
-            let from = self.store.cursor(&name)? + 1;
-            if let Some(rec) = self.store.audit_from(from, 1)?.into_iter().next() {
-                match chat.post_line(chat.audit_channel(), &rec.line()).await {
-                    Ok(()) => {
-                        self.store.set_cursor(&name, rec.seq)?;
-                        sent += 1;
-                    }
-                    Err(e) => warn!(error = %e, %platform, "audit line not posted; will retry"),
-                }
-                self.last_sent.lock().expect("lock").insert(key, now);
-            } else {
-                sent += self.post_chain_head(platform, chat.as_ref(), now).await?;
-            }
-        }
-        Ok(sent)
-    }
-
-    async fn post_chain_head(
-        &self,
-        platform: &Platform,
-        chat: &dyn Chat,
-        now: Timestamp,
-    ) -> Result<usize, crate::ports::StoreError> {
-        let name = format!("chain_head_at:{platform}");
-        let last = self.store.cursor(&name)?;
-        let due = now.as_second() as u64 >= last + self.settings.chain_head_interval.as_secs();
-        let Some((seq, hash)) = self.store.audit_head()? else {
-            return Ok(0);
-        };
-        if !due {
-            return Ok(0);
-        }
-        let text = format!("audit chain head: record {seq}, sha256 {hash}");
-        match chat.post_line(chat.audit_channel(), &text).await {
-            Ok(()) => {
-                self.store.set_cursor(&name, now.as_second() as u64)?;
-                Ok(1)
-            }
-            Err(e) => {
-                warn!(error = %e, "chain head not posted; will retry");
-                Ok(0)
-            }
-        }
-    }
 }
 
 fn request_of(m: &OutboxMessage) -> Option<crate::domain::ids::RequestId> {
@@ -353,4 +321,31 @@ pub fn retry_backoff(attempts: u32) -> Duration {
 /// at the same instant; derived from the key so it needs no random source.
 fn jitter(key: u64) -> Duration {
     Duration::from_millis(key.wrapping_mul(2_654_435_761) % 250)
+}
+
+#[async_trait]
+impl Worker for Outbox {
+    fn name(&self) -> &'static str {
+        "outbox"
+    }
+
+    /// One pass, then Busy if a message may go out already, else Idle until the next may.
+    async fn work(&mut self) -> Result<WorkerState, WorkerError> {
+        self.deliver().await?;
+        let now = self.clock.now();
+        let state = match self.next_send_at()? {
+            Some(at) if at <= now => WorkerState::Busy,
+            Some(at) => WorkerState::Idle {
+                until: Duration::try_from(at.duration_since(now))
+                    .unwrap_or(Duration::ZERO)
+                    .min(MAX_IDLE),
+            },
+            None => WorkerState::Idle { until: MAX_IDLE },
+        };
+        Ok(state)
+    }
+
+    fn wake(&self) -> Option<Arc<Notify>> {
+        Some(self.wake.clone())
+    }
 }

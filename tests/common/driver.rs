@@ -10,8 +10,14 @@ use super::grants::Spaces;
 use jitpe::domain::ids::RequestId;
 use jitpe::domain::policy::Policy;
 use jitpe::domain::policy_config::RawPolicy;
+use jitpe::metrics::Metrics;
+use jitpe::ports::{Chat, Clock, Store};
 use jitpe::service::Service;
 use jitpe::testing::ManualClock;
+use jitpe::workers::audit_feed::{AuditFeed, AuditFeedSettings};
+use jitpe::workers::outbox::{Outbox, OutboxSettings};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Who acts in a scenario.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -105,4 +111,48 @@ pub fn request_id(reply: &str) -> RequestId {
         .and_then(|n| n.parse().ok())
         .map(RequestId)
         .unwrap_or_else(|| panic!("the reply names the request: {reply}"))
+}
+
+/// The outbox and the audit feed of one platform, with no spacing, drained on demand.
+pub struct Delivery {
+    outbox: Outbox,
+    audit: AuditFeed,
+}
+
+impl Delivery {
+    /// Delivery to `chat` from `store`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        chat: Arc<dyn Chat>,
+        policy: Arc<Policy>,
+    ) -> Self {
+        let settings = OutboxSettings {
+            spacing: Duration::ZERO,
+            max_attempts: 5,
+        };
+        let metrics = Arc::new(Metrics::default());
+        let outbox = Outbox::new(
+            store.clone(),
+            clock.clone(),
+            vec![chat.clone()],
+            policy,
+            settings,
+            metrics,
+        );
+        let feed = AuditFeedSettings {
+            spacing: Duration::ZERO,
+            chain_head_interval: Duration::from_secs(3600),
+        };
+        let audit = AuditFeed::new(store, clock, vec![chat], feed);
+        Self { outbox, audit }
+    }
+
+    /// Delivers everything queued: cards, DMs, audit lines.
+    pub async fn drain(&self) {
+        for _ in 0..10 {
+            self.outbox.deliver().await.expect("outbox pass");
+            while self.audit.post_audit().await.expect("audit pass") > 0 {}
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! The behaviour suite's Mattermost: token-checked commands and signed button callbacks through
 //! the real router, a fake Mattermost REST API for what jitpe sends.
 
-use super::{ChatDriver, Person, policy};
+use super::{ChatDriver, Delivery, Person, policy};
 use crate::common::fake_mattermost::fixtures::{TOKEN, approvers, audit, buttons, config, context};
 use crate::common::fake_mattermost::{FakeMattermost, UserKind, user_id};
 use crate::common::grants::{Spaces, jitpe_cluster};
@@ -15,16 +15,14 @@ use jitpe::chat::mattermost::routes::{self, MattermostInbound, MattermostState};
 use jitpe::domain::identity::Platform;
 use jitpe::domain::ids::RequestId;
 use jitpe::metrics::Metrics;
-use jitpe::ports::{Chat, Store};
+use jitpe::ports::Store;
 use jitpe::service::{ChatTargets, Service};
 use jitpe::store::memory::MemStore;
 use jitpe::testing::ManualClock;
 use jitpe::web::{HealthState, router};
-use jitpe::workers::outbox::{Outbox, OutboxSettings};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::time::Duration;
 use tower::ServiceExt;
 
 const COMMAND_TOKEN: &str = "mm-behaviour-command-token";
@@ -36,7 +34,7 @@ pub struct MattermostDriver {
     service: Service,
     clock: Arc<ManualClock>,
     fake: FakeMattermost,
-    outbox: Outbox,
+    outbox: Delivery,
     spaces: Spaces,
     triggers: AtomicU32,
 }
@@ -96,13 +94,7 @@ impl MattermostDriver {
             metrics: metrics.clone(),
             cluster_ok: Arc::new(AtomicBool::new(true)),
         };
-        let settings = OutboxSettings {
-            spacing: Duration::ZERO,
-            max_attempts: 5,
-            chain_head_interval: Duration::from_secs(3600),
-        };
-        let chats: Vec<Arc<dyn Chat>> = vec![chat];
-        let outbox = Outbox::new(store, clock.clone(), chats, policy, settings, metrics);
+        let outbox = Delivery::new(store, clock.clone(), chat, policy);
         MattermostDriver {
             app: router(health, vec![routes::router(state)], 16 * 1024),
             service,
@@ -188,10 +180,7 @@ impl ChatDriver for MattermostDriver {
     }
 
     async fn drain(&self) {
-        for _ in 0..10 {
-            self.outbox.deliver().await.expect("outbox pass");
-            while self.outbox.post_audit().await.expect("audit pass") > 0 {}
-        }
+        self.outbox.drain().await;
     }
 
     fn cards(&self) -> Vec<(String, Vec<String>)> {

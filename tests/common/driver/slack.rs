@@ -1,18 +1,16 @@
 //! The behaviour suite's Slack: signed requests through the real router, a fake Slack Web API
 //! for what jitpe sends, click answers read back from the `response_url` the fake serves.
 
-use super::{ChatDriver, Person, policy};
+use super::{ChatDriver, Delivery, Person, policy};
 use crate::common::fake_slack::{FakeSlack, dm_channel_of};
 use crate::common::grants::{Spaces, jitpe_cluster};
 use crate::common::world::{World, world_of};
 use jitpe::chat::slack::client::{SlackChat, SlackConfig};
 use jitpe::domain::ids::RequestId;
-use jitpe::metrics::Metrics;
 use jitpe::ports::{Chat, Store};
 use jitpe::service::Service;
 use jitpe::store::memory::MemStore;
 use jitpe::testing::ManualClock;
-use jitpe::workers::outbox::{Outbox, OutboxSettings};
 use serde_json::Value;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -26,7 +24,7 @@ const AUDIT: &str = "CAUDIT";
 pub struct SlackDriver {
     w: World,
     fake: FakeSlack,
-    outbox: Outbox,
+    outbox: Delivery,
     spaces: Spaces,
     triggers: AtomicU32,
 }
@@ -57,19 +55,7 @@ impl SlackDriver {
         let mut config = SlackConfig::new(TOKEN, APPROVERS, AUDIT);
         config.api_base_url = fake.base_url.clone();
         let chat: Arc<dyn Chat> = Arc::new(SlackChat::new(config).expect("Slack adapter"));
-        let settings = OutboxSettings {
-            spacing: Duration::ZERO,
-            max_attempts: 5,
-            chain_head_interval: Duration::from_secs(3600),
-        };
-        let outbox = Outbox::new(
-            store,
-            w.clock.clone(),
-            vec![chat],
-            Arc::new(policy),
-            settings,
-            Arc::new(Metrics::default()),
-        );
+        let outbox = Delivery::new(store, w.clock.clone(), chat, Arc::new(policy));
         SlackDriver {
             w,
             fake,
@@ -137,10 +123,7 @@ impl ChatDriver for SlackDriver {
     }
 
     async fn drain(&self) {
-        for _ in 0..10 {
-            self.outbox.deliver().await.expect("outbox pass");
-            while self.outbox.post_audit().await.expect("audit pass") > 0 {}
-        }
+        self.outbox.drain().await;
     }
 
     fn cards(&self) -> Vec<(String, Vec<String>)> {
