@@ -6,7 +6,7 @@ mod store_fixtures;
 
 use jitpe::domain::audit::{AuditRecord, ChainError, verify};
 use jitpe::domain::ids::RequestId;
-use jitpe::ports::Store;
+use jitpe::ports::{Store, StoreError};
 use jitpe::store::sled::SledStore;
 use std::path::Path;
 use store_fixtures::{activated, create, draft, ts};
@@ -102,10 +102,15 @@ fn opening_a_locked_directory_names_the_path_and_the_cause() {
     let _first = open(dir.path());
     let err = SledStore::open(dir.path())
         .err()
-        .expect("a second open of a locked directory fails")
-        .to_string();
+        .expect("a second open of a locked directory fails");
+    assert!(
+        matches!(&err, StoreError::Locked { path } if path == dir.path()),
+        "{err:?}"
+    );
+    let err = err.to_string();
     assert!(err.contains(&dir.path().display().to_string()), "{err}");
     assert!(err.contains("locked by another process"), "{err}");
+    assert!(err.contains("jitpe serve may be running"), "{err}");
 }
 
 #[test]
@@ -115,8 +120,12 @@ fn opening_a_path_that_is_not_a_directory_names_the_path() {
     std::fs::write(&file, b"x").expect("write a file");
     let err = SledStore::open(&file)
         .err()
-        .expect("a file is not a store directory")
-        .to_string();
+        .expect("a file is not a store directory");
+    assert!(
+        matches!(&err, StoreError::Backend { .. }),
+        "not a lock: {err:?}"
+    );
+    let err = err.to_string();
     assert!(err.contains(&file.display().to_string()), "{err}");
 }
 

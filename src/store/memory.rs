@@ -44,7 +44,7 @@ impl MemStore {
     fn lock(&self) -> Result<MutexGuard<'_, Inner>, StoreError> {
         self.inner
             .lock()
-            .map_err(|_| StoreError::Backend("the in-memory store's lock is poisoned".into()))
+            .map_err(|_| StoreError::backend("in-memory store", "its lock is poisoned"))
     }
 }
 
