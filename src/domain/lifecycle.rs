@@ -47,15 +47,28 @@ pub fn add(t: Timestamp, d: Duration) -> Result<Timestamp, DomainError> {
         .map_err(|_| DomainError::TimeOutOfRange(format!("{t} + {d:?}")))
 }
 
-/// Checks a new request against the policy and builds it, Pending or (auto-approved) Approved.
-/// `auto_approved_today` is how many automatic approvals the requester already had this UTC day.
-pub fn submit(
-    id: RequestId,
+/// A new request the policy accepted, waiting only for its id. Building it from here cannot
+/// fail, so the service allocates an id only for requests it will store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    new: NewRequest,
+    subject: super::identity::KubeSubject,
+    duration: Duration,
+    approvals_needed: usize,
+    pending_until: Timestamp,
+    auto_approved: bool,
+    now: Timestamp,
+}
+
+/// Checks a new request against the policy: who may ask for which role where, for how long,
+/// and whether the policy approves it by itself. `auto_approved_today` is how many automatic
+/// approvals the requester already had this UTC day.
+pub fn accept(
     new: NewRequest,
     policy: &Policy,
     now: Timestamp,
     auto_approved_today: u32,
-) -> Result<Transition, DomainError> {
+) -> Result<Accepted, DomainError> {
     let admitted = policy.admit(
         &new.requester,
         &new.role,
@@ -66,52 +79,79 @@ pub fn submit(
     )?;
     let role = policy.role(&new.role)?;
     let auto = policy.auto_approves(role, &new.requester, admitted.duration, auto_approved_today);
-    let mut req = AccessRequest {
-        id,
-        requester: new.requester.clone(),
+    Ok(Accepted {
         subject: admitted.subject,
-        role: new.role,
-        namespace: new.namespace,
-        resource: new.resource,
         duration: admitted.duration,
-        reason: new.reason,
-        created_at: now,
-        state: State::Pending,
-        approvals: Vec::new(),
         approvals_needed: role.approvals_needed,
-        auto_approved: false,
         pending_until: add(now, policy.pending_ttl())?,
-        approved_at: None,
-        activated_at: None,
-        expires_at: None,
-        warn_at: None,
-        warned: false,
-        extension: None,
-        ended_at: None,
-        ended_by: None,
-        end_reason: None,
-    };
-    let mut audit = AuditDraft::new(new.requester, "requested", Some(id))
-        .with("role", &req.role)
-        .with("namespace", &req.namespace)
-        .with("duration", super::duration::format_duration(req.duration))
-        .with("reason", &req.reason);
-    if let Some(r) = &req.resource {
-        audit = audit.with("resource", r);
-    }
-    let mut effects = vec![Effect::PostCard];
-    if auto {
-        req.state = State::Approved;
-        req.auto_approved = true;
-        req.approved_at = Some(now);
-        audit = audit.with("auto_approved", "true");
-        effects.push(Effect::ApplyBindings);
-    }
-    Ok(Transition {
-        request: req,
-        effects,
-        audit,
+        auto_approved: auto,
+        now,
+        new,
     })
+}
+
+/// Checks a new request against the policy and builds it as request `id` (see [`accept`]).
+pub fn submit(
+    id: RequestId,
+    new: NewRequest,
+    policy: &Policy,
+    now: Timestamp,
+    auto_approved_today: u32,
+) -> Result<Transition, DomainError> {
+    Ok(accept(new, policy, now, auto_approved_today)?.submit(id))
+}
+
+impl Accepted {
+    /// The new request as `id`: Pending, or Approved when the policy approved it by itself.
+    pub fn submit(self, id: RequestId) -> Transition {
+        let Accepted { new, now, .. } = self;
+        let mut req = AccessRequest {
+            id,
+            requester: new.requester.clone(),
+            subject: self.subject,
+            role: new.role,
+            namespace: new.namespace,
+            resource: new.resource,
+            duration: self.duration,
+            reason: new.reason,
+            created_at: now,
+            state: State::Pending,
+            approvals: Vec::new(),
+            approvals_needed: self.approvals_needed,
+            auto_approved: false,
+            pending_until: self.pending_until,
+            approved_at: None,
+            activated_at: None,
+            expires_at: None,
+            warn_at: None,
+            warned: false,
+            extension: None,
+            ended_at: None,
+            ended_by: None,
+            end_reason: None,
+        };
+        let mut audit = AuditDraft::new(new.requester, "requested", Some(id))
+            .with("role", &req.role)
+            .with("namespace", &req.namespace)
+            .with("duration", super::duration::format_duration(req.duration))
+            .with("reason", &req.reason);
+        if let Some(r) = &req.resource {
+            audit = audit.with("resource", r);
+        }
+        let mut effects = vec![Effect::PostCard];
+        if self.auto_approved {
+            req.state = State::Approved;
+            req.auto_approved = true;
+            req.approved_at = Some(now);
+            audit = audit.with("auto_approved", "true");
+            effects.push(Effect::ApplyBindings);
+        }
+        Transition {
+            request: req,
+            effects,
+            audit,
+        }
+    }
 }
 
 /// Effects and audit draft of an accepted event.

@@ -7,8 +7,8 @@
 //! - expiry, revoke, failure: delete bindings (404 is success) → persist the final state.
 
 mod commands;
+mod effects;
 mod reconcile;
-
 mod timers;
 mod transitions;
 
@@ -122,3 +122,6 @@ impl Service {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod effects_tests;
