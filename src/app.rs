@@ -7,7 +7,6 @@ use crate::chat::slack::respond::SlackResponder;
 use crate::chat::slack::routes::SlackInbound;
 use crate::clock::SystemClock;
 use crate::config::Settings;
-use crate::domain::identity::Platform;
 use crate::kube::lazy::LazyKubeCluster;
 use crate::metrics::Metrics;
 use crate::ports::{Chat, Clock, Cluster, Store};
@@ -148,16 +147,4 @@ fn mattermost_inbound(
         action_secret: m.action_secret.expose().as_bytes().to_vec(),
         chat: chat?,
     }))
-}
-
-/// Which platforms are enabled.
-pub fn platforms(settings: &Settings) -> Vec<Platform> {
-    let mut out = Vec::new();
-    if settings.slack.is_some() {
-        out.push(Platform::Slack);
-    }
-    if settings.mattermost.is_some() {
-        out.push(Platform::Mattermost);
-    }
-    out
 }

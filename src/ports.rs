@@ -187,9 +187,8 @@ pub trait Store: Send + Sync {
     fn audit_from(&self, from: u64, limit: usize) -> Result<Vec<AuditRecord>, StoreError>;
     /// `(seq, hash)` of the newest audit record, kept apart from the log so truncation shows.
     fn audit_head(&self) -> Result<Option<(u64, String)>, StoreError>;
-    /// Outbox entries due at `now`, in FIFO order, at most `limit`.
-    fn outbox_due(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboxEntry>, StoreError>;
-    /// Every outbox entry (for status and tests).
+    /// Every outbox entry in FIFO order. The worker reads them all, because an entry that is
+    /// not due yet still holds back later messages to the same channel.
     fn outbox_all(&self) -> Result<Vec<OutboxEntry>, StoreError>;
     /// Reschedules an entry after a failed attempt.
     fn outbox_retry(

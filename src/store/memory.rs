@@ -207,12 +207,6 @@ impl Store for MemStore {
         Ok(self.lock()?.head.clone())
     }
 
-    fn outbox_due(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
-        let inner = self.lock()?;
-        let due = inner.outbox.values().filter(|e| e.not_before <= now);
-        Ok(due.take(limit).cloned().collect())
-    }
-
     fn outbox_all(&self) -> Result<Vec<OutboxEntry>, StoreError> {
         Ok(self.lock()?.outbox.values().cloned().collect())
     }

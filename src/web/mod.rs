@@ -22,8 +22,6 @@ pub const SLACK_INTERACTIONS: &str = "/slack/interactions";
 pub const MATTERMOST_COMMANDS: &str = "/mattermost/commands";
 /// Route of Mattermost button callbacks.
 pub const MATTERMOST_ACTIONS: &str = "/mattermost/actions";
-/// Route of the Kubernetes audit webhook.
-pub const K8S_AUDIT: &str = "/k8s/audit";
 
 /// Shared state of every handler.
 #[derive(Clone)]

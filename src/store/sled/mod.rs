@@ -249,19 +249,6 @@ impl Store for SledStore {
         Ok(Some((head.seq, head.hash)))
     }
 
-    fn outbox_due(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
-        let mut due = Vec::new();
-        for entry in self.outbox_all()? {
-            if due.len() >= limit {
-                break;
-            }
-            if entry.not_before <= now {
-                due.push(entry);
-            }
-        }
-        Ok(due)
-    }
-
     fn outbox_all(&self) -> Result<Vec<OutboxEntry>, StoreError> {
         self.trees
             .outbox
