@@ -33,7 +33,7 @@
 //! | `mattermost.bot_token`     | `JITPE_MATTERMOST_BOT_TOKEN`  | Mattermost enabled |
 //! | `mattermost.command_token` | `JITPE_MATTERMOST_COMMAND_TOKEN` | Mattermost enabled |
 //! | `mattermost.action_secret` | `JITPE_MATTERMOST_ACTION_SECRET` | Mattermost enabled (≥ 32 bytes) |
-//! | `audit.k8s_audit_token`    | `JITPE_AUDIT_K8S_AUDIT_TOKEN` | optional: enables `POST /k8s/audit` |
+//! | `audit.k8s_audit_token`    | `JITPE_AUDIT_K8S_AUDIT_TOKEN` | optional: reserved for the audit webhook, not served yet |
 //!
 //! Relative paths (`store.path`, `kubernetes.kubeconfig`, `*_file`) are relative to the working
 //! directory, like every other path on the command line.

@@ -10,7 +10,8 @@ use crate::domain::policy::Policy;
 use crate::domain::policy_config::RawPolicy;
 use reqwest::Url;
 
-/// The bytes HMAC-SHA256 needs to be as strong as its output; see chat-protocols §2.3.
+/// The least length of Mattermost's button-context HMAC key: HMAC-SHA256 is only as strong as
+/// its key, so a key shorter than the 32-byte output would weaken the signature.
 pub const MIN_ACTION_SECRET_BYTES: usize = 32;
 
 /// Slack ids are uppercase letters and digits; channels start with `C` (or `G`, older private).

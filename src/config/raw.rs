@@ -137,7 +137,8 @@ pub struct RawMattermost {
 pub struct RawAudit {
     /// How often the chain head is posted (default `1h`).
     pub chain_head_interval: Option<String>,
-    /// File holding the bearer token of `POST /k8s/audit`; no token anywhere disables the route.
+    /// File holding the token reserved for the upcoming Kubernetes audit webhook (not served
+    /// yet).
     pub k8s_audit_token_file: Option<PathBuf>,
     /// Refused: see the module doc.
     pub k8s_audit_token: Option<IgnoredAny>,
