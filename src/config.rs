@@ -42,13 +42,14 @@
 //! is testable without touching the process environment.
 
 mod chat;
+mod context;
 mod raw;
 mod secret;
 mod settings;
 mod summary;
 mod validate;
 
-pub use crate::domain::policy_config::ConfigIssue;
+pub use crate::domain::policy::ConfigIssue;
 pub use raw::{
     RawAudit, RawConfig, RawKubernetes, RawMattermost, RawOutbox, RawServer, RawSlack, RawStore,
 };

@@ -1,13 +1,13 @@
 //! `[slack]` and `[mattermost]`: required keys and secrets when enabled, id formats, and warnings
 //! about approvers on a platform that is off.
 
+use super::context::Ctx;
 use super::raw::{RawMattermost, RawSlack};
 use super::secret::{Secret, SecretSource};
 use super::settings::{MattermostSettings, SlackSettings};
-use super::validate::Ctx;
 use crate::domain::identity::Platform;
 use crate::domain::policy::Policy;
-use crate::domain::policy_config::RawPolicy;
+use crate::domain::policy::RawPolicy;
 use reqwest::Url;
 
 /// The least length of Mattermost's button-context HMAC key: HMAC-SHA256 is only as strong as

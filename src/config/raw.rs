@@ -5,7 +5,7 @@
 //! secret written inline is accepted by the parser (as [`IgnoredAny`], which keeps nothing) only so
 //! that validation can say where it belongs instead.
 
-use crate::domain::policy_config::RawPolicy;
+use crate::domain::policy::RawPolicy;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use std::path::PathBuf;

@@ -3,8 +3,8 @@
 
 use super::secret::Secret;
 use crate::domain::ids::InstanceId;
+use crate::domain::policy::ConfigIssue;
 use crate::domain::policy::Policy;
-use crate::domain::policy_config::ConfigIssue;
 use reqwest::Url;
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -6,7 +6,7 @@ use crate::domain::fixtures::{POLICY, approver, requester, t0};
 use crate::domain::grant::PlannedBinding;
 use crate::domain::identity::Actor;
 use crate::domain::ids::{InstanceId, Namespace, RequestId, RoleName};
-use crate::domain::policy_config::RawPolicy;
+use crate::domain::policy::RawPolicy;
 use crate::domain::request::{Event, State};
 use crate::domain::view::CardAction;
 use crate::ports::{ManagedObject, ObjectRef};

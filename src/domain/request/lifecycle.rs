@@ -1,28 +1,20 @@
 //! The request state machine: `decide(request, event, policy, now)` returns the next request, the
 //! effects to carry out and the audit event, or a refusal. Pure: no I/O, `now` is an argument.
 
-use super::audit::AuditDraft;
-use super::error::DomainError;
-use super::identity::Actor;
-#[cfg(test)]
-use super::identity::Platform;
-use super::ids::{Namespace, RequestId, ResourceName, RoleName};
-use super::policy::{Policy, Role};
-use super::request::{AccessRequest, Effect, Event, Notice, State};
+pub use super::transition::{Transition, add};
+
+use super::transition::{Outcome, draft};
 use super::voting;
+use super::{AccessRequest, Effect, Event, Notice, State};
+use crate::domain::audit::AuditDraft;
+use crate::domain::error::DomainError;
+use crate::domain::identity::Actor;
+#[cfg(test)]
+use crate::domain::identity::Platform;
+use crate::domain::ids::{Namespace, RequestId, ResourceName, RoleName};
+use crate::domain::policy::{Policy, Role};
 use jiff::Timestamp;
 use std::time::Duration;
-
-/// The outcome of an accepted event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Transition {
-    /// The request after the event.
-    pub request: AccessRequest,
-    /// What the adapters must do (see [`Effect`] for ordering).
-    pub effects: Vec<Effect>,
-    /// The one audit event of this transition.
-    pub audit: AuditDraft,
-}
 
 /// A new request as typed, before the policy check.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,18 +33,12 @@ pub struct NewRequest {
     pub reason: String,
 }
 
-/// Adds a std duration to a timestamp, refusing overflow.
-pub fn add(t: Timestamp, d: Duration) -> Result<Timestamp, DomainError> {
-    t.checked_add(d)
-        .map_err(|_| DomainError::TimeOutOfRange(format!("{t} + {d:?}")))
-}
-
 /// A new request the policy accepted, waiting only for its id. Building it from here cannot
 /// fail, so the service allocates an id only for requests it will store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Accepted {
     new: NewRequest,
-    subject: super::identity::KubeSubject,
+    subject: crate::domain::identity::KubeSubject,
     duration: Duration,
     approvals_needed: usize,
     pending_until: Timestamp,
@@ -133,7 +119,10 @@ impl Accepted {
         let mut audit = AuditDraft::new(new.requester, "requested", Some(id))
             .with("role", &req.role)
             .with("namespace", &req.namespace)
-            .with("duration", super::duration::format_duration(req.duration))
+            .with(
+                "duration",
+                crate::domain::duration::format_duration(req.duration),
+            )
             .with("reason", &req.reason);
         if let Some(r) = &req.resource {
             audit = audit.with("resource", r);
@@ -153,9 +142,6 @@ impl Accepted {
         }
     }
 }
-
-/// Effects and audit draft of an accepted event.
-pub(super) type Outcome = (Vec<Effect>, AuditDraft);
 
 /// Decides what `event` does to `req` at `now` under `policy`.
 pub fn decide(
@@ -347,10 +333,6 @@ fn activated(
         fx,
         draft(&Actor::system(), "activated", next).with("expires_at", expires_at),
     )
-}
-
-pub(super) fn draft(by: &Actor, action: &str, req: &AccessRequest) -> AuditDraft {
-    AuditDraft::new(by.clone(), action, Some(req.id))
 }
 
 fn due(req: &AccessRequest, at: Option<Timestamp>, now: Timestamp) -> Result<(), DomainError> {
