@@ -7,7 +7,7 @@ use jitpe::domain::command::Command;
 use jitpe::domain::identity::{Actor, Platform};
 use jitpe::domain::ids::{Namespace, RoleName};
 use jitpe::domain::policy::Policy;
-use jitpe::domain::policy_config::RawPolicy;
+use jitpe::domain::policy::RawPolicy;
 use jitpe::domain::request::{Event, State};
 use jitpe::ports::Store;
 use jitpe::service::{ChatTargets, Service};

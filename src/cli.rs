@@ -7,7 +7,7 @@ use crate::domain::duration::format_duration;
 use crate::domain::identity::{Actor, Platform};
 use crate::domain::ids::RequestId;
 use crate::domain::request::Event;
-use crate::ports::Store;
+use crate::ports::{Store, StoreError};
 use crate::store::sled::SledStore;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
@@ -160,11 +160,16 @@ pub fn grants_list(
     Ok(())
 }
 
-/// Opens the store read-write, explaining the lock when `jitpe serve` holds it.
+/// Opens the store read-write. A store held by `jitpe serve` fails with
+/// [`StoreError::Locked`], whose message says what to do.
 pub fn open_store(s: &Settings) -> anyhow::Result<SledStore> {
-    SledStore::open(&s.store.path).with_context(|| {
-        "jitpe serve may be running and holding the store; run this where the store is not in use (scale jitpe to 0, or use a copy of the data directory)".to_string()
-    })
+    Ok(SledStore::open(&s.store.path)?)
+}
+
+/// Whether `e` is the store's lock being held by another process (`jitpe serve`), and only that:
+/// a corrupt or unreadable store must not be mistaken for a running jitpe.
+fn is_locked(e: &anyhow::Error) -> bool {
+    matches!(e.downcast_ref(), Some(StoreError::Locked { .. }))
 }
 
 /// `revoke`: as the local user, through the service (bindings first, then the record). When
@@ -179,7 +184,7 @@ pub async fn revoke(
     let who = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
     let service = match crate::app::service(s) {
         Ok(service) => service,
-        Err(e) if e.to_string().contains("locked") => {
+        Err(e) if is_locked(&e) => {
             let cluster = crate::kube::lazy::LazyKubeCluster::new(
                 s.kubernetes.kubeconfig.clone(),
                 &s.kubernetes.field_manager,

@@ -33,7 +33,7 @@
 //! | `mattermost.bot_token`     | `JITPE_MATTERMOST_BOT_TOKEN`  | Mattermost enabled |
 //! | `mattermost.command_token` | `JITPE_MATTERMOST_COMMAND_TOKEN` | Mattermost enabled |
 //! | `mattermost.action_secret` | `JITPE_MATTERMOST_ACTION_SECRET` | Mattermost enabled (≥ 32 bytes) |
-//! | `audit.k8s_audit_token`    | `JITPE_AUDIT_K8S_AUDIT_TOKEN` | optional: enables `POST /k8s/audit` |
+//! | `audit.k8s_audit_token`    | `JITPE_AUDIT_K8S_AUDIT_TOKEN` | optional: reserved for the audit webhook, not served yet |
 //!
 //! Relative paths (`store.path`, `kubernetes.kubeconfig`, `*_file`) are relative to the working
 //! directory, like every other path on the command line.
@@ -42,13 +42,14 @@
 //! is testable without touching the process environment.
 
 mod chat;
+mod context;
 mod raw;
 mod secret;
 mod settings;
 mod summary;
 mod validate;
 
-pub use crate::domain::policy_config::ConfigIssue;
+pub use crate::domain::policy::ConfigIssue;
 pub use raw::{
     RawAudit, RawConfig, RawKubernetes, RawMattermost, RawOutbox, RawServer, RawSlack, RawStore,
 };

@@ -11,6 +11,7 @@ use crate::domain::view::RequestView;
 use async_trait::async_trait;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// A value with the version it was stored at; updates compare-and-swap on the version.
@@ -92,6 +93,9 @@ pub struct CardRef {
     pub message_id: String,
 }
 
+/// The failure of an adapter's database, boxed so the port does not depend on the adapter's crate.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Store failures.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -104,12 +108,42 @@ pub enum StoreError {
     /// There is no such request.
     #[error("request #{0} does not exist")]
     Missing(RequestId),
-    /// The database failed.
-    #[error("store failure: {0}")]
-    Backend(String),
-    /// A stored value could not be decoded (corruption or an incompatible version).
+    /// Another process holds the store's directory. Only one jitpe may use a data directory.
+    #[error(
+        "the store at {} is locked by another process: jitpe serve may be running and holding \
+         it. Only one jitpe may use a data directory at a time: run this where the store is not \
+         in use (scale jitpe to 0, or use a copy of the data directory), and deploy jitpe with \
+         strategy: Recreate",
+        path.display()
+    )]
+    Locked {
+        /// The store's directory.
+        path: PathBuf,
+    },
+    /// The database failed. The message repeats the cause because logs print errors with
+    /// `Display` only; `source` keeps it reachable for callers that inspect the chain.
+    #[error("store failure: {context}: {source}")]
+    Backend {
+        /// What the store was doing.
+        context: String,
+        /// The database's own error.
+        #[source]
+        source: BoxError,
+    },
+    /// A stored value could not be decoded (corruption or an incompatible version). Never a
+    /// lock: a damaged store is not fixed by stopping another jitpe.
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),
+}
+
+impl StoreError {
+    /// A [`StoreError::Backend`] for `source` while doing `context`.
+    pub fn backend(context: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Self::Backend {
+            context: context.into(),
+            source: source.into(),
+        }
+    }
 }
 
 /// The persistent state: versioned requests with a deadline index, the hash-chained audit log,
@@ -153,9 +187,8 @@ pub trait Store: Send + Sync {
     fn audit_from(&self, from: u64, limit: usize) -> Result<Vec<AuditRecord>, StoreError>;
     /// `(seq, hash)` of the newest audit record, kept apart from the log so truncation shows.
     fn audit_head(&self) -> Result<Option<(u64, String)>, StoreError>;
-    /// Outbox entries due at `now`, in FIFO order, at most `limit`.
-    fn outbox_due(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboxEntry>, StoreError>;
-    /// Every outbox entry (for status and tests).
+    /// Every outbox entry in FIFO order. The worker reads them all, because an entry that is
+    /// not due yet still holds back later messages to the same channel.
     fn outbox_all(&self) -> Result<Vec<OutboxEntry>, StoreError>;
     /// Reschedules an entry after a failed attempt.
     fn outbox_retry(

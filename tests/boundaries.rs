@@ -75,3 +75,84 @@ fn the_domain_never_reads_the_clock() {
         );
     }
 }
+
+/// The sibling modules (files) of each directory under `src/` that `file` refers to, by
+/// `super::<name>` or by `crate::<dir path>::<name>`, in code (comments are ignored).
+fn sibling_refs(file: &Path, module_path: &str, siblings: &[String]) -> Vec<String> {
+    let text = fs::read_to_string(file).expect("source file is readable");
+    let code: String = text
+        .lines()
+        .map(|l| l.split("//").next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n");
+    siblings
+        .iter()
+        .filter(|s| {
+            let by_super = code.contains(&format!("super::{s}::"))
+                || code.contains(&format!("super::{s};"))
+                || code.contains(&format!("super::{s}}}"));
+            by_super || code.contains(&format!("crate::{module_path}::{s}::"))
+        })
+        .cloned()
+        .collect()
+}
+
+/// Whether `from` reaches `to` through `edges`.
+fn reaches(edges: &std::collections::BTreeMap<String, Vec<String>>, from: &str, to: &str) -> bool {
+    let (mut seen, mut todo) = (std::collections::BTreeSet::new(), vec![from.to_string()]);
+    while let Some(m) = todo.pop() {
+        for next in edges.get(&m).into_iter().flatten() {
+            if next == to {
+                return true;
+            }
+            if seen.insert(next.clone()) {
+                todo.push(next.clone());
+            }
+        }
+    }
+    false
+}
+
+#[test]
+fn sibling_modules_import_each_other_in_one_direction_only() {
+    let src = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src"));
+    let mut dirs = vec![src.to_path_buf()];
+    let mut cycles = Vec::new();
+    while let Some(dir) = dirs.pop() {
+        let module_path = dir
+            .strip_prefix(src)
+            .unwrap()
+            .to_string_lossy()
+            .replace('/', "::");
+        let mut files = Vec::new();
+        for entry in fs::read_dir(&dir).expect("readable") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+        let stem = |p: &Path| p.file_stem().unwrap().to_string_lossy().to_string();
+        let siblings: Vec<String> = files
+            .iter()
+            .map(|p| stem(p))
+            .filter(|s| s != "mod")
+            .collect();
+        let edges: std::collections::BTreeMap<String, Vec<String>> = files
+            .iter()
+            .filter(|p| stem(p) != "mod" && !stem(p).ends_with("tests"))
+            .map(|p| (stem(p), sibling_refs(p, &module_path, &siblings)))
+            .collect();
+        for m in edges.keys() {
+            if reaches(&edges, m, m) {
+                cycles.push(format!("{}/{m}.rs", dir.display()));
+            }
+        }
+    }
+    assert!(
+        cycles.is_empty(),
+        "import cycles through:\n{}",
+        cycles.join("\n")
+    );
+}

@@ -152,3 +152,28 @@ fn grants_list_says_when_there_is_nothing() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("no pending or active requests"));
 }
+
+#[test]
+fn a_store_held_by_another_process_says_serve_may_be_running() {
+    let dir = TempDir::new().unwrap();
+    let cfg = config_in(dir.path());
+    let _held = SledStore::open(&dir.path().join("store")).unwrap();
+    let o = jitpe(&["grants", "list", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("jitpe serve may be running"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn a_store_that_cannot_be_opened_is_not_blamed_on_a_running_serve() {
+    let dir = TempDir::new().unwrap();
+    let cfg = config_in(dir.path());
+    std::fs::write(dir.path().join("store"), b"not a sled directory").unwrap();
+    let o = jitpe(&["grants", "list", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("cannot open the store"), "{}", text(&o));
+    assert!(!text(&o).contains("serve may be running"), "{}", text(&o));
+}

@@ -16,7 +16,7 @@ use jitpe::chat::mattermost::routes::{self, MattermostInbound, MattermostState};
 use jitpe::domain::identity::Platform;
 use jitpe::domain::ids::RequestId;
 use jitpe::domain::policy::Policy;
-use jitpe::domain::policy_config::RawPolicy;
+use jitpe::domain::policy::RawPolicy;
 use jitpe::domain::request::State;
 use jitpe::metrics::Metrics;
 use jitpe::ports::{Chat, Store};

@@ -6,7 +6,7 @@ mod store_fixtures;
 
 use jitpe::domain::audit::{AuditRecord, ChainError, verify};
 use jitpe::domain::ids::RequestId;
-use jitpe::ports::Store;
+use jitpe::ports::{Store, StoreError};
 use jitpe::store::sled::SledStore;
 use std::path::Path;
 use store_fixtures::{activated, create, draft, ts};
@@ -92,8 +92,9 @@ fn reopening_keeps_requests_versions_audit_outbox_cursors_and_ids() {
     assert_eq!(verify_store(&s), Ok(3));
     let next = s.append_audit(draft("reopened", 0), ts(9)).expect("append");
     assert_eq!(next.seq, 4, "the chain continues after the stored head");
-    let c = s.outbox_due(ts(0), 10).expect("outbox");
-    assert_eq!(c.len(), 1, "the postponed entry stays postponed");
+    let outbox = s.outbox_all().expect("outbox");
+    let due: Vec<_> = outbox.iter().filter(|e| e.not_before <= ts(0)).collect();
+    assert_eq!(due.len(), 1, "the postponed entry stays postponed");
 }
 
 #[test]
@@ -102,10 +103,15 @@ fn opening_a_locked_directory_names_the_path_and_the_cause() {
     let _first = open(dir.path());
     let err = SledStore::open(dir.path())
         .err()
-        .expect("a second open of a locked directory fails")
-        .to_string();
+        .expect("a second open of a locked directory fails");
+    assert!(
+        matches!(&err, StoreError::Locked { path } if path == dir.path()),
+        "{err:?}"
+    );
+    let err = err.to_string();
     assert!(err.contains(&dir.path().display().to_string()), "{err}");
     assert!(err.contains("locked by another process"), "{err}");
+    assert!(err.contains("jitpe serve may be running"), "{err}");
 }
 
 #[test]
@@ -115,8 +121,12 @@ fn opening_a_path_that_is_not_a_directory_names_the_path() {
     std::fs::write(&file, b"x").expect("write a file");
     let err = SledStore::open(&file)
         .err()
-        .expect("a file is not a store directory")
-        .to_string();
+        .expect("a file is not a store directory");
+    assert!(
+        matches!(&err, StoreError::Backend { .. }),
+        "not a lock: {err:?}"
+    );
+    let err = err.to_string();
     assert!(err.contains(&file.display().to_string()), "{err}");
 }
 

@@ -1,16 +1,17 @@
 //! `[slack]` and `[mattermost]`: required keys and secrets when enabled, id formats, and warnings
 //! about approvers on a platform that is off.
 
+use super::context::Ctx;
 use super::raw::{RawMattermost, RawSlack};
 use super::secret::{Secret, SecretSource};
 use super::settings::{MattermostSettings, SlackSettings};
-use super::validate::Ctx;
 use crate::domain::identity::Platform;
 use crate::domain::policy::Policy;
-use crate::domain::policy_config::RawPolicy;
+use crate::domain::policy::RawPolicy;
 use reqwest::Url;
 
-/// The bytes HMAC-SHA256 needs to be as strong as its output; see chat-protocols §2.3.
+/// The least length of Mattermost's button-context HMAC key: HMAC-SHA256 is only as strong as
+/// its key, so a key shorter than the 32-byte output would weaken the signature.
 pub const MIN_ACTION_SECRET_BYTES: usize = 32;
 
 /// Slack ids are uppercase letters and digits; channels start with `C` (or `G`, older private).

@@ -5,7 +5,7 @@
 //! secret written inline is accepted by the parser (as [`IgnoredAny`], which keeps nothing) only so
 //! that validation can say where it belongs instead.
 
-use crate::domain::policy_config::RawPolicy;
+use crate::domain::policy::RawPolicy;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use std::path::PathBuf;
@@ -137,7 +137,8 @@ pub struct RawMattermost {
 pub struct RawAudit {
     /// How often the chain head is posted (default `1h`).
     pub chain_head_interval: Option<String>,
-    /// File holding the bearer token of `POST /k8s/audit`; no token anywhere disables the route.
+    /// File holding the token reserved for the upcoming Kubernetes audit webhook (not served
+    /// yet).
     pub k8s_audit_token_file: Option<PathBuf>,
     /// Refused: see the module doc.
     pub k8s_audit_token: Option<IgnoredAny>,

@@ -9,7 +9,7 @@
 //! so a broken Kubernetes Secret mount never silently selects another value.
 
 use super::Env;
-use crate::domain::policy_config::ConfigIssue;
+use crate::domain::policy::ConfigIssue;
 use std::fmt;
 use std::path::{Path, PathBuf};
 

@@ -3,8 +3,8 @@
 
 use super::secret::Secret;
 use crate::domain::ids::InstanceId;
+use crate::domain::policy::ConfigIssue;
 use crate::domain::policy::Policy;
-use crate::domain::policy_config::ConfigIssue;
 use reqwest::Url;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -118,7 +118,8 @@ pub struct MattermostSettings {
 pub struct AuditSettings {
     /// How often the chain head is posted to the audit channels.
     pub chain_head_interval: Duration,
-    /// Bearer token of `POST /k8s/audit`; `None` disables the route.
+    /// Reserved for the bearer token of the upcoming Kubernetes audit webhook. Read and
+    /// validated like every secret, but no route uses it yet.
     pub k8s_audit_token: Option<Secret>,
 }
 

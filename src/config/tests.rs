@@ -310,6 +310,10 @@ fn summary_lists_roles_namespaces_channels_and_which_secrets_are_set() {
     ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
+    assert!(
+        !text.contains("/k8s/audit"),
+        "no route is claimed that answers 404:\n{text}"
+    );
 }
 
 #[test]

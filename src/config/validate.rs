@@ -3,16 +3,15 @@
 
 use super::Env;
 use super::chat;
+use super::context::Ctx;
 use super::raw::{RawAudit, RawConfig, RawKubernetes, RawOutbox, RawServer};
-use super::secret::{Secret, SecretSource};
+use super::secret::SecretSource;
 use super::settings::{
     AuditSettings, KubernetesSettings, OutboxSettings, ServerSettings, Settings, StoreSettings,
 };
-use crate::domain::duration::parse_duration;
 use crate::domain::ids::InstanceId;
+use crate::domain::policy::ConfigIssue;
 use crate::domain::policy::Policy;
-use crate::domain::policy_config::ConfigIssue;
-use reqwest::Url;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -24,91 +23,6 @@ pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 const BODY_LIMIT_RANGE: std::ops::RangeInclusive<usize> = 1024..=16 * 1024 * 1024;
 const DEFAULT_STORE_PATH: &str = "./data/jitpe";
 const DEFAULT_FIELD_MANAGER: &str = "jitpe";
-
-/// The issues and warnings found so far, and the environment to read.
-pub(super) struct Ctx<'a> {
-    pub env: &'a Env<'a>,
-    pub issues: Vec<ConfigIssue>,
-    pub warnings: Vec<ConfigIssue>,
-}
-
-impl Ctx<'_> {
-    pub fn issue(&mut self, key: impl Into<String>, message: impl Into<String>) {
-        self.issues.push(ConfigIssue {
-            key: key.into(),
-            message: message.into(),
-        });
-    }
-
-    pub fn warn(&mut self, key: impl Into<String>, message: impl Into<String>) {
-        self.warnings.push(ConfigIssue {
-            key: key.into(),
-            message: message.into(),
-        });
-    }
-
-    /// The env override if set and not empty, else the file value; with a note on where it came
-    /// from, for messages.
-    fn overridden(&self, var: &str, file: Option<String>) -> (Option<String>, String) {
-        match (self.env)(var).filter(|v| !v.is_empty()) {
-            Some(v) => (Some(v), format!(" (from {var})")),
-            None => (file, String::new()),
-        }
-    }
-
-    /// A duration key, or its default.
-    pub fn duration(&mut self, key: &str, value: Option<&str>, default: Duration) -> Duration {
-        let Some(v) = value else { return default };
-        match parse_duration(v) {
-            Ok(d) if d.is_zero() => {
-                self.issue(key, "must be longer than zero");
-                default
-            }
-            Ok(d) => d,
-            Err(e) => {
-                self.issue(key, e.to_string());
-                default
-            }
-        }
-    }
-
-    /// An `http`/`https` base URL with a host and no credentials, query or fragment; normalised
-    /// to end with `/` so that `Url::join` appends instead of replacing the last segment.
-    pub fn base_url(&mut self, key: &str, value: &str, from: &str) -> Option<Url> {
-        let mut url = match Url::parse(value) {
-            Ok(u) => u,
-            Err(e) => {
-                self.issue(key, format!("`{value}`{from} is not a URL: {e}"));
-                return None;
-            }
-        };
-        let problem = if !matches!(url.scheme(), "http" | "https") {
-            Some("use an http:// or https:// URL")
-        } else if url.host_str().is_none_or(str::is_empty) {
-            Some("the URL needs a host")
-        } else if !url.username().is_empty() || url.password().is_some() {
-            Some("do not put credentials in the URL")
-        } else if url.query().is_some() || url.fragment().is_some() {
-            Some("remove the `?query` or `#fragment`")
-        } else {
-            None
-        };
-        if let Some(p) = problem {
-            // Credentials are not echoed: only the scheme and host are safe to show.
-            self.issue(key, format!("{p}{from}"));
-            return None;
-        }
-        if !url.path().ends_with('/') {
-            url.set_path(&format!("{}/", url.path()));
-        }
-        Some(url)
-    }
-
-    /// A required secret; `None` after recording the issue.
-    pub fn secret(&mut self, src: SecretSource<'_>) -> Option<Secret> {
-        src.require(self.env).map_err(|i| self.issues.push(i)).ok()
-    }
-}
 
 /// Validates everything; returns all issues if there is any.
 pub(super) fn validate(raw: RawConfig, env: &Env<'_>) -> Result<Settings, Vec<ConfigIssue>> {

@@ -4,7 +4,7 @@ use super::identity::{Actor, Platform};
 use super::ids::{Namespace, RequestId, RoleName};
 use super::lifecycle::{NewRequest, decide, submit};
 use super::policy::Policy;
-use super::policy_config::RawPolicy;
+use super::policy::RawPolicy;
 use super::request::{AccessRequest, Event, State};
 use jiff::Timestamp;
 use std::time::Duration;

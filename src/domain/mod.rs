@@ -22,15 +22,21 @@ pub mod error;
 pub mod grant;
 pub mod identity;
 pub mod ids;
-pub mod lifecycle;
 pub mod policy;
-pub mod policy_config;
-mod policy_roles;
 pub mod request;
 pub mod view;
-mod voting;
 
 pub use error::DomainError;
+/// The request state machine, under its short path.
+pub use request::lifecycle;
+
+/// The raw policy types under their earlier path; [`policy`] is where they live.
+pub mod policy_config {
+    pub use super::policy::{
+        ConfigIssue, PolicyErrors, RawAutoApprove, RawBinding, RawIdentity, RawNamespaces,
+        RawPolicy, RawRole, RawScopedRule,
+    };
+}
 
 #[cfg(test)]
 pub(crate) mod fixtures;

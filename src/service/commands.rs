@@ -1,6 +1,7 @@
 //! Chat commands and card clicks, platform-neutral: the web layer turns a verified request into
 //! an [`Actor`] plus a [`Command`] or a click, and shows the returned [`Reply`] to that user only.
 
+use super::effects::FollowUp;
 use super::{Error, Result, Service};
 use crate::domain::DomainError;
 use crate::domain::audit::AuditDraft;
@@ -168,29 +169,30 @@ impl Service {
             }
         }
         let today = self.auto_approved_today(&actor, now)?;
-        // Check the policy before allocating an id, so a refusal stores no request at all.
-        if let Err(e) = lifecycle::submit(
-            crate::domain::ids::RequestId(0),
-            new.clone(),
-            &self.policy,
-            now,
-            today,
-        ) {
-            self.audit(
-                AuditDraft::new(actor, "refused", None)
-                    .with("command", "request")
-                    .with("role", &new.role)
-                    .with("namespace", &new.namespace)
-                    .with("reason", &e),
-            );
-            return Err(e.into());
-        }
+        // The policy is checked before an id is allocated, so a refusal stores nothing at all.
+        let accepted = match lifecycle::accept(new.clone(), &self.policy, now, today) {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                self.audit(
+                    AuditDraft::new(actor, "refused", None)
+                        .with("command", "request")
+                        .with("role", &new.role)
+                        .with("namespace", &new.namespace)
+                        .with("reason", &e),
+                );
+                return Err(e.into());
+            }
+        };
         let id = self.store.next_id()?;
-        let t = lifecycle::submit(id, new, &self.policy, now, today)?;
+        let t = accepted.submit(id);
         let outbox = self.outbox_for(&t);
         self.store
             .create(&t.request, t.audit.clone(), now, &outbox)?;
-        self.after_commit(&t).await;
+        self.wake.notify_one();
+        if !outbox.is_empty() {
+            self.outbox_wake.notify_one();
+        }
+        self.follow_through(id, FollowUp::of(&t)).await;
         let req = &t.request;
         let what = format!(
             "{} on {} for {}",

@@ -2,13 +2,16 @@
 //! compare-and-swap → queue chat messages. Every entry point ends in exactly one audit event per
 //! transition.
 //!
-//! Ordering rules (design.md, "Lifecycle"):
+//! Ordering rules, so that a crash at any point never leaves access behind a record that says
+//! it has ended (the deadline worker and the reconcile sweep resume from what is stored):
 //! - approval: persist `Approved` → create bindings → persist `Active`;
 //! - expiry, revoke, failure: delete bindings (404 is success) → persist the final state.
+//!
+//! `transitions.rs` commits one transition at a time; `effects.rs` carries out what follows.
 
 mod commands;
+mod effects;
 mod reconcile;
-
 mod timers;
 mod transitions;
 
@@ -172,3 +175,6 @@ impl Service {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod effects_tests;

@@ -5,7 +5,7 @@ use super::*;
 use crate::domain::command::Command;
 use crate::domain::fixtures::{POLICY, approver, approver2, requester, stranger, t0};
 use crate::domain::ids::{InstanceId, Namespace, RequestId, RoleName};
-use crate::domain::policy_config::RawPolicy;
+use crate::domain::policy::RawPolicy;
 use crate::domain::request::{Event, State};
 use crate::domain::view::CardAction;
 use crate::ports::{CardRef, ClusterError, ManagedObject, ObjectKind, OutboxMessage};

@@ -1,11 +1,13 @@
-//! Applying events to stored requests: decide, order the side effects, compare-and-swap.
+//! Applying events to stored requests: decide, delete bindings first when access ends,
+//! compare-and-swap, queue the chat messages. What follows a commit is in `effects.rs`.
 
+use super::effects::FollowUp;
 use super::{Error, Result, Service};
 use crate::domain::audit::AuditDraft;
 use crate::domain::grant;
 use crate::domain::ids::RequestId;
-use crate::domain::lifecycle::{self, Transition, add};
-use crate::domain::request::{AccessRequest, Effect, Event, State};
+use crate::domain::lifecycle::{self, Transition};
+use crate::domain::request::{AccessRequest, Effect, Event};
 use crate::ports::{OutboxItem, OutboxMessage, StoreError, Versioned};
 use tracing::{info, instrument, warn};
 
@@ -20,11 +22,24 @@ impl Service {
             .ok_or(Error::Domain(crate::domain::DomainError::NotFound(id)))
     }
 
-    /// Applies `event` to request `id`: decides, deletes bindings first when the transition ends
-    /// access, commits by compare-and-swap (reloading and deciding again on conflict), queues the
-    /// chat messages, then creates bindings when the transition approved access.
+    /// Applies `event` to request `id` and carries out what follows from it (creating the
+    /// bindings of an approval, refreshing them after an extension). Returns the request as the
+    /// event left it; a follow-up that fails is retried by the deadline worker.
     #[instrument(skip_all, fields(request_id = %id))]
     pub async fn apply(&self, id: RequestId, event: Event) -> Result<AccessRequest> {
+        let (req, next) = self.commit(id, event).await?;
+        self.follow_through(id, next).await;
+        Ok(req)
+    }
+
+    /// Commits one transition: decides, deletes bindings first when the transition ends access,
+    /// stores the result by compare-and-swap (reloading and deciding again on conflict) with its
+    /// chat messages. Returns the stored request and what must happen next.
+    pub(crate) async fn commit(
+        &self,
+        id: RequestId,
+        event: Event,
+    ) -> Result<(AccessRequest, Option<FollowUp>)> {
         for _ in 0..CAS_ATTEMPTS {
             let cur = self.load(id)?;
             let now = self.clock.now();
@@ -40,67 +55,20 @@ impl Service {
                 .update(cur.version, &t.request, t.audit.clone(), now, &outbox)
             {
                 Ok(_) => {
-                    self.after_commit(&t).await;
-                    return Ok(t.request);
+                    // A new deadline may be earlier than the one the worker sleeps on, and new
+                    // chat messages wait for the outbox.
+                    self.wake.notify_one();
+                    if !outbox.is_empty() {
+                        self.outbox_wake.notify_one();
+                    }
+                    let next = FollowUp::of(&t);
+                    return Ok((t.request, next));
                 }
                 Err(StoreError::Conflict(_)) => continue,
                 Err(e) => return Err(e.into()),
             }
         }
         Err(Error::Contended(id))
-    }
-
-    /// What happens after a commit: wake the workers for new deadlines and new chat messages,
-    /// create bindings.
-    pub(crate) async fn after_commit(&self, t: &Transition) {
-        self.wake.notify_one();
-        if !self.outbox_for(t).is_empty() {
-            self.outbox_wake.notify_one();
-        }
-        if t.effects.contains(&Effect::ApplyBindings) {
-            // Boxed: activate → apply → after_commit is a cycle of async fns.
-            if let Err(e) = Box::pin(self.activate(t.request.id)).await {
-                // The record stays Approved (or Active with the old annotation); the worker retries.
-                warn!(request_id = %t.request.id, error = %e, "activation deferred");
-            }
-        }
-    }
-
-    /// Creates the bindings of an approved request and marks it Active; refreshes the bindings
-    /// of an active one (after an extension). Permanent cluster errors end the request Failed.
-    #[instrument(skip_all, fields(request_id = %id))]
-    pub async fn activate(&self, id: RequestId) -> Result<()> {
-        let cur = self.load(id)?;
-        let req = &cur.value;
-        let now = self.clock.now();
-        let expires_at = match (req.state, req.expires_at) {
-            (State::Approved, _) => add(now, req.duration)?,
-            (State::Active, Some(exp)) => exp,
-            _ => return Ok(()),
-        };
-        let plan = grant::plan(req, &self.policy, &self.instance, expires_at)?;
-        match self.cluster.apply(&plan).await {
-            Ok(()) if req.state == State::Active => Ok(()),
-            Ok(()) => match self.apply(id, Event::Activated { expires_at }).await {
-                Ok(_) => Ok(()),
-                Err(Error::Domain(e)) => {
-                    // Another activation won (the worker and a click race), or the request was
-                    // revoked while its bindings were being created: only then remove them again.
-                    if self.load(id)?.value.state.is_final() {
-                        warn!(error = %e, "request ended during activation; deleting its bindings");
-                        self.delete_grant(req).await?;
-                    }
-                    Ok(())
-                }
-                Err(e) => Err(e),
-            },
-            Err(e) if e.is_transient() => Err(e.into()),
-            Err(e) => {
-                let error = e.to_string();
-                self.apply(id, Event::ActivationFailed { error }).await?;
-                Ok(())
-            }
-        }
     }
 
     /// Deletes the objects of a request's grant by name, bindings first; returns how many still

@@ -44,7 +44,7 @@ impl MemStore {
     fn lock(&self) -> Result<MutexGuard<'_, Inner>, StoreError> {
         self.inner
             .lock()
-            .map_err(|_| StoreError::Backend("the in-memory store's lock is poisoned".into()))
+            .map_err(|_| StoreError::backend("in-memory store", "its lock is poisoned"))
     }
 }
 
@@ -205,12 +205,6 @@ impl Store for MemStore {
 
     fn audit_head(&self) -> Result<Option<(u64, String)>, StoreError> {
         Ok(self.lock()?.head.clone())
-    }
-
-    fn outbox_due(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
-        let inner = self.lock()?;
-        let due = inner.outbox.values().filter(|e| e.not_before <= now);
-        Ok(due.take(limit).cloned().collect())
     }
 
     fn outbox_all(&self) -> Result<Vec<OutboxEntry>, StoreError> {

@@ -37,7 +37,7 @@ fn idle(secs: u64) -> WorkerState {
 }
 
 fn failure() -> Result<WorkerState, WorkerError> {
-    Err(StoreError::Backend("disk on fire".into()).into())
+    Err(StoreError::backend("test", "disk on fire").into())
 }
 
 struct Started {

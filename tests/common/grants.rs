@@ -6,7 +6,7 @@ use jitpe::domain::command::Command;
 use jitpe::domain::identity::{Actor, Platform};
 use jitpe::domain::ids::{InstanceId, Namespace, RequestId, ResourceName, RoleName};
 use jitpe::domain::policy::Policy;
-use jitpe::domain::policy_config::RawPolicy;
+use jitpe::domain::policy::RawPolicy;
 use jitpe::domain::request::State;
 use jitpe::domain::view::CardAction;
 use jitpe::kube::KubeCluster;

@@ -144,7 +144,7 @@ require (
 )
 
 // Kubernetes requires its staging modules at v0.0.0 and replaces them with ./staging; a
-// dependency's replaces are ignored, so pin each one here (see docs/real-apiserver.md).
+// dependency's replaces are ignored, so pin each one here (k8s.io/kubernetes v1.34.4 → v0.34.4).
 replace (
 	k8s.io/api => k8s.io/api v0.34.4
 	k8s.io/apiextensions-apiserver => k8s.io/apiextensions-apiserver v0.34.4

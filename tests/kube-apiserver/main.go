@@ -1,6 +1,7 @@
 // Command kube-testapiserver runs a real kube-apiserver on an embedded etcd in one server
-// process, on loopback only, for jitpe's integration tests (recipe: the real-apiserver.md design
-// note; variant A). Built by .ci/build-apiserver; started by tests/common/kube.rs.
+// process, on loopback only, for jitpe's integration tests: built from Go modules, so the tests
+// need neither a container runtime nor downloaded release binaries. Built by
+// .ci/build-apiserver; started by tests/common/kube.rs.
 //
 // Usage:
 //

@@ -135,9 +135,9 @@ pub(super) fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T,
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
 }
 
-/// Maps a sled error to a backend failure.
-pub(super) fn backend(e: sled::Error) -> StoreError {
-    StoreError::Backend(e.to_string())
+/// Maps a sled error met while doing `context` to a backend failure that keeps it as its source.
+pub(super) fn backend(context: &'static str) -> impl FnOnce(sled::Error) -> StoreError {
+    move |e| StoreError::backend(context, e)
 }
 
 #[cfg(test)]

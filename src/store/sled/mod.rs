@@ -18,6 +18,7 @@
 //! [`crate::domain::audit::verify`].
 
 mod keys;
+mod lock;
 mod tx;
 
 use crate::domain::audit::{AuditDraft, AuditRecord};
@@ -43,21 +44,23 @@ impl SledStore {
     /// Opens (or creates) the store in directory `path`.
     ///
     /// sled locks the directory, so a second process (or a second `open` in this one) fails with
-    /// an error that names the path instead of corrupting it.
+    /// [`StoreError::Locked`] instead of corrupting it; other failures name the path.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        // NB: sled releases its directory lock when its background flusher has stopped, a moment
-        // after the last handle is dropped; a restart in the same process (or a process that
-        // just exited) may see the lock briefly, so a held lock is retried for up to 2 s.
-        let mut attempts = 0;
-        loop {
-            match sled::Config::new().path(path).open() {
-                Ok(db) => return Self::from_db(db),
-                Err(e) if e.to_string().contains("could not acquire lock") && attempts < 20 => {
-                    attempts += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(100));
-                }
-                Err(e) => return Err(open_error(path, &e)),
-            }
+        if !lock::wait_until_free(path) {
+            return Err(StoreError::Locked {
+                path: path.to_path_buf(),
+            });
+        }
+        match sled::Config::new().path(path).open() {
+            Ok(db) => Self::from_db(db),
+            // Another process took the lock between the check and sled's own attempt.
+            Err(_) if lock::is_held(path) => Err(StoreError::Locked {
+                path: path.to_path_buf(),
+            }),
+            Err(e) => Err(StoreError::backend(
+                format!("cannot open the store at {}", path.display()),
+                e,
+            )),
         }
     }
 
@@ -66,12 +69,12 @@ impl SledStore {
         let db = sled::Config::new()
             .temporary(true)
             .open()
-            .map_err(backend)?;
+            .map_err(backend("open a temporary database"))?;
         Self::from_db(db)
     }
 
     fn from_db(db: sled::Db) -> Result<Self, StoreError> {
-        let tree = |name: &str| db.open_tree(name).map_err(backend);
+        let tree = |name: &str| db.open_tree(name).map_err(backend("open a tree"));
         let trees = Trees {
             requests: tree("requests")?,
             deadlines: tree("deadlines")?,
@@ -93,7 +96,7 @@ impl SledStore {
 
     /// Makes committed writes durable before the caller is told they succeeded.
     fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush().map(|_| ()).map_err(backend)
+        self.db.flush().map(|_| ()).map_err(backend("flush"))
     }
 
     /// The shared body of `create` (`expected == None`) and `update`.
@@ -155,7 +158,12 @@ impl Store for SledStore {
     }
 
     fn get(&self, id: RequestId) -> Result<Option<Versioned<AccessRequest>>, StoreError> {
-        let Some(bytes) = self.trees.requests.get(u64_key(id.0)).map_err(backend)? else {
+        let Some(bytes) = self
+            .trees
+            .requests
+            .get(u64_key(id.0))
+            .map_err(backend("read a request"))?
+        else {
             return Ok(None);
         };
         tx::decode_request(&bytes).map(Some)
@@ -165,14 +173,14 @@ impl Store for SledStore {
         self.trees
             .requests
             .iter()
-            .map(|kv| tx::decode_request(&kv.map_err(backend)?.1))
+            .map(|kv| tx::decode_request(&kv.map_err(backend("list requests"))?.1))
             .collect()
     }
 
     fn list_open(&self) -> Result<Vec<Versioned<AccessRequest>>, StoreError> {
         let mut ids = Vec::new();
         for kv in self.trees.deadlines.iter() {
-            ids.push(read_deadline_key(&kv.map_err(backend)?.0)?.1);
+            ids.push(read_deadline_key(&kv.map_err(backend("scan the deadline index"))?.0)?.1);
         }
         ids.sort();
         let mut out = Vec::with_capacity(ids.len());
@@ -189,12 +197,17 @@ impl Store for SledStore {
             .deadlines
             .range(..=end)
             .take(limit)
-            .map(|kv| Ok(read_deadline_key(&kv.map_err(backend)?.0)?.1))
+            .map(|kv| Ok(read_deadline_key(&kv.map_err(backend("scan the deadline index"))?.0)?.1))
             .collect()
     }
 
     fn next_deadline(&self) -> Result<Option<Timestamp>, StoreError> {
-        match self.trees.deadlines.first().map_err(backend)? {
+        match self
+            .trees
+            .deadlines
+            .first()
+            .map_err(backend("read the deadline index"))?
+        {
             Some((key, _)) => Ok(Some(read_deadline_key(&key)?.0)),
             None => Ok(None),
         }
@@ -214,36 +227,33 @@ impl Store for SledStore {
             .audit
             .range(u64_key(from)..)
             .take(limit)
-            .map(|kv| decode(&kv.map_err(backend)?.1, "audit record"))
+            .map(|kv| {
+                decode(
+                    &kv.map_err(backend("read the audit log"))?.1,
+                    "audit record",
+                )
+            })
             .collect()
     }
 
     fn audit_head(&self) -> Result<Option<(u64, String)>, StoreError> {
-        let Some(bytes) = self.trees.meta.get(META_AUDIT_HEAD).map_err(backend)? else {
+        let Some(bytes) = self
+            .trees
+            .meta
+            .get(META_AUDIT_HEAD)
+            .map_err(backend("read the audit head"))?
+        else {
             return Ok(None);
         };
         let head: keys::Head = decode(&bytes, "audit head")?;
         Ok(Some((head.seq, head.hash)))
     }
 
-    fn outbox_due(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
-        let mut due = Vec::new();
-        for entry in self.outbox_all()? {
-            if due.len() >= limit {
-                break;
-            }
-            if entry.not_before <= now {
-                due.push(entry);
-            }
-        }
-        Ok(due)
-    }
-
     fn outbox_all(&self) -> Result<Vec<OutboxEntry>, StoreError> {
         self.trees
             .outbox
             .iter()
-            .map(|kv| decode(&kv.map_err(backend)?.1, "outbox entry"))
+            .map(|kv| decode(&kv.map_err(backend("read the outbox"))?.1, "outbox entry"))
             .collect()
     }
 
@@ -274,7 +284,7 @@ impl Store for SledStore {
         self.trees
             .cards
             .insert(key, encode(card)?)
-            .map_err(backend)?;
+            .map_err(backend("store a card"))?;
         self.flush()
     }
 
@@ -282,7 +292,7 @@ impl Store for SledStore {
         self.trees
             .cards
             .scan_prefix(u64_key(id.0))
-            .map(|kv| decode(&kv.map_err(backend)?.1, "card"))
+            .map(|kv| decode(&kv.map_err(backend("read cards"))?.1, "card"))
             .collect()
     }
 
@@ -303,7 +313,12 @@ impl Store for SledStore {
     }
 
     fn cursor(&self, name: &str) -> Result<u64, StoreError> {
-        match self.trees.meta.get(cursor_key(name)).map_err(backend)? {
+        match self
+            .trees
+            .meta
+            .get(cursor_key(name))
+            .map_err(backend("read a cursor"))?
+        {
             Some(bytes) => read_u64(&bytes, "cursor"),
             None => Ok(0),
         }
@@ -314,24 +329,7 @@ impl Store for SledStore {
         self.trees
             .meta
             .insert(key, &u64_key(value))
-            .map_err(backend)?;
+            .map_err(backend("store a cursor"))?;
         self.flush()
-    }
-}
-
-/// A clear error for a store that cannot be opened.
-fn open_error(path: &Path, e: &sled::Error) -> StoreError {
-    let msg = e.to_string();
-    if msg.contains("could not acquire lock") {
-        StoreError::Backend(format!(
-            "the store at {} is locked by another process; only one jitpe may use a data \
-             directory at a time (stop the other one, or deploy with strategy: Recreate)",
-            path.display()
-        ))
-    } else {
-        StoreError::Backend(format!(
-            "cannot open the store at {}: {msg}",
-            path.display()
-        ))
     }
 }

@@ -44,7 +44,7 @@ fn abort<T>(r: Result<T, StoreError>) -> Tx<T> {
 pub(super) fn unwrap_tx_error(e: TransactionError<StoreError>) -> StoreError {
     match e {
         TransactionError::Abort(e) => e,
-        TransactionError::Storage(e) => backend(e),
+        TransactionError::Storage(e) => backend("commit a transaction")(e),
     }
 }
 
@@ -214,12 +214,13 @@ pub(super) fn forget_seen(seen: &sled::Tree, forget_before: Timestamp) -> Result
     let end = [SEEN_TIME_PREFIX, &time_key(forget_before)].concat();
     let mut batch = sled::Batch::default();
     for kv in seen.range(SEEN_TIME_PREFIX.to_vec()..end) {
-        let (time_entry, _) = kv.map_err(backend)?;
+        let (time_entry, _) = kv.map_err(backend("scan idempotency keys"))?;
         let key_part = time_entry
             .get(SEEN_TIME_PREFIX.len() + 16..)
             .ok_or_else(|| StoreError::Corrupt("seen time key is too short".into()))?;
         batch.remove([SEEN_KEY_PREFIX, key_part].concat());
         batch.remove(time_entry);
     }
-    seen.apply_batch(batch).map_err(backend)
+    seen.apply_batch(batch)
+        .map_err(backend("forget idempotency keys"))
 }

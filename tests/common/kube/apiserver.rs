@@ -76,14 +76,15 @@ pub(super) fn start(binary: &Path, extra_args: Vec<String>, dir: PathBuf) -> Res
     }
 }
 
-/// The kube-apiserver flags from docs/real-apiserver.md; the Go wrapper adds etcd and
-/// service-account keys.
+/// The kube-apiserver flags of a single-node test server: loopback only, token authentication,
+/// RBAC. The Go wrapper adds etcd and service-account keys.
 fn apiserver_flags(dir: &Path, port: u16) -> Vec<String> {
     let d = dir.display();
     vec![
         "--bind-address=127.0.0.1".into(),
         format!("--secure-port={port}"),
-        // Loopback advertise address needs the endpoint reconciler off (pitfall 1).
+        // A loopback address is not a valid endpoint of the `kubernetes` Service, so the
+        // reconciler that writes those endpoints is off.
         "--advertise-address=127.0.0.1".into(),
         "--endpoint-reconciler-type=none".into(),
         format!("--cert-dir={d}/pki"),

@@ -141,7 +141,7 @@ fn any_deny_wins_even_after_an_approval() {
 #[test]
 fn requester_cannot_approve_their_own_request() {
     let p = policy();
-    let mut raw: crate::domain::policy_config::RawPolicy = toml::from_str(POLICY).unwrap();
+    let mut raw: crate::domain::policy::RawPolicy = toml::from_str(POLICY).unwrap();
     raw.groups.get_mut("sre").unwrap().push("slack:UREQ".into());
     let p2 = Policy::try_from(raw).unwrap();
     let req = in_state(Pending);
@@ -153,7 +153,7 @@ fn requester_cannot_approve_their_own_request() {
 
 #[test]
 fn self_approval_counts_when_the_role_allows_it() {
-    let mut raw: crate::domain::policy_config::RawPolicy = toml::from_str(POLICY).unwrap();
+    let mut raw: crate::domain::policy::RawPolicy = toml::from_str(POLICY).unwrap();
     raw.groups.get_mut("sre").unwrap().push("slack:UREQ".into());
     raw.roles.get_mut("debug").unwrap().allow_self_approval = true;
     let p = Policy::try_from(raw).unwrap();

@@ -3,7 +3,7 @@
 use super::*;
 use crate::domain::fixtures::*;
 use crate::domain::ids::Namespace;
-use crate::domain::policy_config::RawPolicy;
+use crate::domain::policy::RawPolicy;
 
 fn errors(toml_text: &str) -> Vec<String> {
     let raw: RawPolicy = toml::from_str(toml_text).expect("test policy is TOML");

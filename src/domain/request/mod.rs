@@ -1,13 +1,18 @@
-//! The access request and its lifecycle, as data. [`super::lifecycle`] decides transitions.
+//! The access request and its lifecycle: the data here, the state machine in [`lifecycle`]
+//! (with the votes and extensions in `voting.rs`, and what both build in `transition.rs`).
 
-use super::identity::{Actor, KubeSubject};
-use super::ids::{Namespace, RequestId, ResourceName, RoleName};
+pub mod lifecycle;
+mod transition;
+mod voting;
+
+use crate::domain::identity::{Actor, KubeSubject};
+use crate::domain::ids::{Namespace, RequestId, ResourceName, RoleName};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::Duration;
 
-/// Where a request is in its lifecycle (see the diagram in [`super`]).
+/// Where a request is in its lifecycle (see the diagram in [`crate::domain`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum State {
@@ -83,7 +88,7 @@ pub struct Extension {
     pub approvals: Vec<Vote>,
 }
 
-/// An access request, as stored. Changed only through [`super::lifecycle::decide`].
+/// An access request, as stored. Changed only through [`lifecycle::decide`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessRequest {
     /// Sequential id.

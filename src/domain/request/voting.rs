@@ -1,11 +1,11 @@
 //! Votes and extensions: who may approve, quorum of distinct approvers, and the extension
-//! round of an active grant. Part of the lifecycle ([`super::lifecycle::decide`]).
+//! round of an active grant. Called by the state machine in `lifecycle.rs`.
 
-use super::error::DomainError;
-use super::identity::Actor;
-use super::lifecycle::{Outcome, add, draft};
-use super::policy::{Policy, Role};
-use super::request::{AccessRequest, Effect, Extension, Notice, State, Vote};
+use super::transition::{Outcome, add, draft};
+use super::{AccessRequest, Effect, Extension, Notice, State, Vote};
+use crate::domain::error::DomainError;
+use crate::domain::identity::Actor;
+use crate::domain::policy::{Policy, Role};
 use jiff::Timestamp;
 use std::time::Duration;
 
@@ -134,7 +134,10 @@ pub(super) fn request_extension(
         approvals: Vec::new(),
     });
     let audit = draft(by, "extension_requested", next)
-        .with("duration", super::duration::format_duration(duration))
+        .with(
+            "duration",
+            crate::domain::duration::format_duration(duration),
+        )
         .with("reason", reason);
     Ok((vec![Effect::PostCard], audit))
 }

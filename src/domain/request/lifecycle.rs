@@ -1,28 +1,20 @@
 //! The request state machine: `decide(request, event, policy, now)` returns the next request, the
 //! effects to carry out and the audit event, or a refusal. Pure: no I/O, `now` is an argument.
 
-use super::audit::AuditDraft;
-use super::error::DomainError;
-use super::identity::Actor;
-#[cfg(test)]
-use super::identity::Platform;
-use super::ids::{Namespace, RequestId, ResourceName, RoleName};
-use super::policy::{Policy, Role};
-use super::request::{AccessRequest, Effect, Event, Notice, State};
+pub use super::transition::{Transition, add};
+
+use super::transition::{Outcome, draft};
 use super::voting;
+use super::{AccessRequest, Effect, Event, Notice, State};
+use crate::domain::audit::AuditDraft;
+use crate::domain::error::DomainError;
+use crate::domain::identity::Actor;
+#[cfg(test)]
+use crate::domain::identity::Platform;
+use crate::domain::ids::{Namespace, RequestId, ResourceName, RoleName};
+use crate::domain::policy::{Policy, Role};
 use jiff::Timestamp;
 use std::time::Duration;
-
-/// The outcome of an accepted event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Transition {
-    /// The request after the event.
-    pub request: AccessRequest,
-    /// What the adapters must do (see [`Effect`] for ordering).
-    pub effects: Vec<Effect>,
-    /// The one audit event of this transition.
-    pub audit: AuditDraft,
-}
 
 /// A new request as typed, before the policy check.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,21 +33,28 @@ pub struct NewRequest {
     pub reason: String,
 }
 
-/// Adds a std duration to a timestamp, refusing overflow.
-pub fn add(t: Timestamp, d: Duration) -> Result<Timestamp, DomainError> {
-    t.checked_add(d)
-        .map_err(|_| DomainError::TimeOutOfRange(format!("{t} + {d:?}")))
+/// A new request the policy accepted, waiting only for its id. Building it from here cannot
+/// fail, so the service allocates an id only for requests it will store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    new: NewRequest,
+    subject: crate::domain::identity::KubeSubject,
+    duration: Duration,
+    approvals_needed: usize,
+    pending_until: Timestamp,
+    auto_approved: bool,
+    now: Timestamp,
 }
 
-/// Checks a new request against the policy and builds it, Pending or (auto-approved) Approved.
-/// `auto_approved_today` is how many automatic approvals the requester already had this UTC day.
-pub fn submit(
-    id: RequestId,
+/// Checks a new request against the policy: who may ask for which role where, for how long,
+/// and whether the policy approves it by itself. `auto_approved_today` is how many automatic
+/// approvals the requester already had this UTC day.
+pub fn accept(
     new: NewRequest,
     policy: &Policy,
     now: Timestamp,
     auto_approved_today: u32,
-) -> Result<Transition, DomainError> {
+) -> Result<Accepted, DomainError> {
     let admitted = policy.admit(
         &new.requester,
         &new.role,
@@ -66,56 +65,83 @@ pub fn submit(
     )?;
     let role = policy.role(&new.role)?;
     let auto = policy.auto_approves(role, &new.requester, admitted.duration, auto_approved_today);
-    let mut req = AccessRequest {
-        id,
-        requester: new.requester.clone(),
+    Ok(Accepted {
         subject: admitted.subject,
-        role: new.role,
-        namespace: new.namespace,
-        resource: new.resource,
         duration: admitted.duration,
-        reason: new.reason,
-        created_at: now,
-        state: State::Pending,
-        approvals: Vec::new(),
         approvals_needed: role.approvals_needed,
-        auto_approved: false,
         pending_until: add(now, policy.pending_ttl())?,
-        approved_at: None,
-        activated_at: None,
-        expires_at: None,
-        warn_at: None,
-        warned: false,
-        extension: None,
-        ended_at: None,
-        ended_by: None,
-        end_reason: None,
-    };
-    let mut audit = AuditDraft::new(new.requester, "requested", Some(id))
-        .with("role", &req.role)
-        .with("namespace", &req.namespace)
-        .with("duration", super::duration::format_duration(req.duration))
-        .with("reason", &req.reason);
-    if let Some(r) = &req.resource {
-        audit = audit.with("resource", r);
-    }
-    let mut effects = vec![Effect::PostCard];
-    if auto {
-        req.state = State::Approved;
-        req.auto_approved = true;
-        req.approved_at = Some(now);
-        audit = audit.with("auto_approved", "true");
-        effects.push(Effect::ApplyBindings);
-    }
-    Ok(Transition {
-        request: req,
-        effects,
-        audit,
+        auto_approved: auto,
+        now,
+        new,
     })
 }
 
-/// Effects and audit draft of an accepted event.
-pub(super) type Outcome = (Vec<Effect>, AuditDraft);
+/// Checks a new request against the policy and builds it as request `id` (see [`accept`]).
+pub fn submit(
+    id: RequestId,
+    new: NewRequest,
+    policy: &Policy,
+    now: Timestamp,
+    auto_approved_today: u32,
+) -> Result<Transition, DomainError> {
+    Ok(accept(new, policy, now, auto_approved_today)?.submit(id))
+}
+
+impl Accepted {
+    /// The new request as `id`: Pending, or Approved when the policy approved it by itself.
+    pub fn submit(self, id: RequestId) -> Transition {
+        let Accepted { new, now, .. } = self;
+        let mut req = AccessRequest {
+            id,
+            requester: new.requester.clone(),
+            subject: self.subject,
+            role: new.role,
+            namespace: new.namespace,
+            resource: new.resource,
+            duration: self.duration,
+            reason: new.reason,
+            created_at: now,
+            state: State::Pending,
+            approvals: Vec::new(),
+            approvals_needed: self.approvals_needed,
+            auto_approved: false,
+            pending_until: self.pending_until,
+            approved_at: None,
+            activated_at: None,
+            expires_at: None,
+            warn_at: None,
+            warned: false,
+            extension: None,
+            ended_at: None,
+            ended_by: None,
+            end_reason: None,
+        };
+        let mut audit = AuditDraft::new(new.requester, "requested", Some(id))
+            .with("role", &req.role)
+            .with("namespace", &req.namespace)
+            .with(
+                "duration",
+                crate::domain::duration::format_duration(req.duration),
+            )
+            .with("reason", &req.reason);
+        if let Some(r) = &req.resource {
+            audit = audit.with("resource", r);
+        }
+        let mut effects = vec![Effect::PostCard];
+        if self.auto_approved {
+            req.state = State::Approved;
+            req.auto_approved = true;
+            req.approved_at = Some(now);
+            audit = audit.with("auto_approved", "true");
+            effects.push(Effect::ApplyBindings);
+        }
+        Transition {
+            request: req,
+            effects,
+            audit,
+        }
+    }
+}
 
 /// Decides what `event` does to `req` at `now` under `policy`.
 pub fn decide(
@@ -307,10 +333,6 @@ fn activated(
         fx,
         draft(&Actor::system(), "activated", next).with("expires_at", expires_at),
     )
-}
-
-pub(super) fn draft(by: &Actor, action: &str, req: &AccessRequest) -> AuditDraft {
-    AuditDraft::new(by.clone(), action, Some(req.id))
 }
 
 fn due(req: &AccessRequest, at: Option<Timestamp>, now: Timestamp) -> Result<(), DomainError> {

@@ -1,12 +1,22 @@
 //! The access policy: roles, namespaces, identities and approvers, and the checks made before a
 //! request is stored or a vote is counted.
 //!
-//! A [`Policy`] is only built by [`Policy::try_from`] a [`RawPolicy`](super::policy_config::RawPolicy),
+//! A [`Policy`] is only built by [`Policy::try_from`] a [`RawPolicy`],
 //! which validates everything at once, so an invalid policy cannot exist.
 
-use super::error::DomainError;
-use super::identity::{Actor, KubeSubject, Platform};
-use super::ids::{Namespace, ResourceName, RoleName};
+mod config;
+mod issues;
+mod raw;
+mod roles;
+
+pub use issues::{ConfigIssue, PolicyErrors};
+pub use raw::{
+    RawAutoApprove, RawBinding, RawIdentity, RawNamespaces, RawPolicy, RawRole, RawScopedRule,
+};
+
+use crate::domain::error::DomainError;
+use crate::domain::identity::{Actor, KubeSubject, Platform};
+use crate::domain::ids::{Namespace, ResourceName, RoleName};
 use regex::Regex;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -239,8 +249,8 @@ impl Role {
         if d > self.max_duration {
             return Err(DomainError::DurationTooLong {
                 role: self.name.clone(),
-                asked: super::duration::format_duration(d),
-                max: super::duration::format_duration(self.max_duration),
+                asked: crate::domain::duration::format_duration(d),
+                max: crate::domain::duration::format_duration(self.max_duration),
             });
         }
         Ok(())
@@ -253,5 +263,4 @@ impl Role {
 }
 
 #[cfg(test)]
-#[path = "policy_tests.rs"]
 mod tests;

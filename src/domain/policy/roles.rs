@@ -1,10 +1,11 @@
 //! Validation of the `[policy.roles.<name>]` tables: durations, bindings, approvers, scoped
 //! rules and auto-approval, each problem recorded with its dotted key.
 
-use super::identity::{Actor, Platform};
-use super::ids::{Namespace, RoleName};
-use super::policy::{AutoApprove, BindingTarget, Role, ScopedRule};
-use super::policy_config::{Issues, RawAutoApprove, RawBinding, RawRole, RawScopedRule};
+use super::issues::Issues;
+use super::raw::{RawAutoApprove, RawBinding, RawRole, RawScopedRule};
+use super::{AutoApprove, BindingTarget, Role, ScopedRule};
+use crate::domain::identity::{Actor, Platform};
+use crate::domain::ids::{Namespace, RoleName};
 use regex::Regex;
 use std::collections::{BTreeMap, BTreeSet};
 
