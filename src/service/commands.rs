@@ -193,20 +193,7 @@ impl Service {
             self.outbox_wake.notify_one();
         }
         self.follow_through(id, FollowUp::of(&t)).await;
-        let req = &t.request;
-        let what = format!(
-            "{} on {} for {}",
-            req.role,
-            RequestView::of(req, 1).target,
-            crate::domain::duration::format_duration(req.duration)
-        );
-        Ok(Reply::new(if req.auto_approved {
-            format!("Request #{id} ({what}) was approved by policy; access is being granted.")
-        } else {
-            format!(
-                "Request #{id} ({what}) was sent to the approvers. `/jit status {id}` shows where it stands."
-            )
-        }))
+        Ok(submitted(&t.request))
     }
 
     fn auto_approved_today(&self, actor: &Actor, now: jiff::Timestamp) -> Result<u32> {
@@ -271,4 +258,22 @@ impl Service {
             Err(DomainError::NotRequesterOrApprover(role.name.clone()).into())
         }
     }
+}
+
+/// What the requester is told about a request just stored.
+fn submitted(req: &AccessRequest) -> Reply {
+    let id = req.id;
+    let what = format!(
+        "{} on {} for {}",
+        req.role,
+        RequestView::of(req, 1).target,
+        crate::domain::duration::format_duration(req.duration)
+    );
+    Reply::new(if req.auto_approved {
+        format!("Request #{id} ({what}) was approved by policy; access is being granted.")
+    } else {
+        format!(
+            "Request #{id} ({what}) was sent to the approvers. `/jit status {id}` shows where it stands."
+        )
+    })
 }

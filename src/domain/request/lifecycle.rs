@@ -93,7 +93,7 @@ impl Accepted {
         let Accepted { new, now, .. } = self;
         let mut req = AccessRequest {
             id,
-            requester: new.requester.clone(),
+            requester: new.requester,
             subject: self.subject,
             role: new.role,
             namespace: new.namespace,
@@ -116,17 +116,7 @@ impl Accepted {
             ended_by: None,
             end_reason: None,
         };
-        let mut audit = AuditDraft::new(new.requester, "requested", Some(id))
-            .with("role", &req.role)
-            .with("namespace", &req.namespace)
-            .with(
-                "duration",
-                crate::domain::duration::format_duration(req.duration),
-            )
-            .with("reason", &req.reason);
-        if let Some(r) = &req.resource {
-            audit = audit.with("resource", r);
-        }
+        let mut audit = requested(&req);
         let mut effects = vec![Effect::PostCard];
         if self.auto_approved {
             req.state = State::Approved;
@@ -140,6 +130,22 @@ impl Accepted {
             effects,
             audit,
         }
+    }
+}
+
+/// The audit event of a new request, with what was asked for.
+fn requested(req: &AccessRequest) -> AuditDraft {
+    let audit = AuditDraft::new(req.requester.clone(), "requested", Some(req.id))
+        .with("role", &req.role)
+        .with("namespace", &req.namespace)
+        .with(
+            "duration",
+            crate::domain::duration::format_duration(req.duration),
+        )
+        .with("reason", &req.reason);
+    match &req.resource {
+        Some(r) => audit.with("resource", r),
+        None => audit,
     }
 }
 
