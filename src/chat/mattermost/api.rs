@@ -65,7 +65,7 @@ pub struct MattermostUser {
 }
 
 impl MattermostUser {
-    /// Whether the account may act on a card: active and not a bot (§2.3 step 3).
+    /// Whether the account may act on a card: active and not a bot (the clicker re-check).
     pub fn is_active_person(&self) -> bool {
         self.delete_at == 0 && !self.is_bot
     }

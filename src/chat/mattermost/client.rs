@@ -58,7 +58,7 @@ pub struct MattermostConfig {
     pub audit_channel: String,
     /// jitpe's `/mattermost/actions` URL, used as every button's `integration.url`.
     pub actions_url: String,
-    /// Key of the button context HMAC (§2.3), at least 32 bytes. Secret: never shown by `Debug`.
+    /// Key of the button context HMAC (see `sign.rs`), at least 32 bytes. Secret: never shown by `Debug`.
     pub action_secret: Vec<u8>,
     /// The bot's user id; `None` asks `GET /api/v4/users/me` once, at the first DM.
     pub bot_user_id: Option<String>,

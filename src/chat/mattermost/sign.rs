@@ -1,4 +1,4 @@
-//! The signature in a Mattermost button's `integration.context` (chat-protocols §2.3).
+//! The signature jitpe puts in a Mattermost button's `integration.context`.
 //!
 //! Mattermost calls a button's URL with no authentication at all, so jitpe puts its own proof in
 //! the context, which users never see:
