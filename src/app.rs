@@ -76,13 +76,22 @@ fn platforms(
     Ok(out)
 }
 
+/// [`service`] on a blocking thread: opening sled may wait for a lock that is being released,
+/// which must not hold up the async runtime.
+pub async fn open_service(settings: &Settings) -> anyhow::Result<Service> {
+    let settings = settings.clone();
+    tokio::task::spawn_blocking(move || service(&settings))
+        .await
+        .context("opening the store failed")?
+}
+
 /// Serves on `listener` until `shutdown` completes, with every worker running.
 pub async fn run(
     settings: Settings,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let service = service(&settings)?;
+    let service = open_service(&settings).await?;
     let metrics = Arc::new(Metrics::default());
     let inbound = Arc::new(Inbound::new(service.clone(), metrics.clone()));
     let (routers, chats): (Vec<_>, Vec<Arc<dyn Chat>>) = platforms(&settings, &service, inbound)?

@@ -182,7 +182,7 @@ pub async fn revoke(
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let who = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    let service = match crate::app::service(s) {
+    let service = match crate::app::open_service(s).await {
         Ok(service) => service,
         Err(e) if is_locked(&e) => {
             let cluster = crate::kube::lazy::LazyKubeCluster::new(
@@ -227,7 +227,7 @@ async fn delete_directly(
 
 /// `reconcile [--dry-run]`.
 pub async fn reconcile(s: &Settings, dry_run: bool, out: &mut dyn Write) -> anyhow::Result<()> {
-    let service = crate::app::service(s)?;
+    let service = crate::app::open_service(s).await?;
     let report = service.reconcile(dry_run).await?;
     let verb = if dry_run { "would" } else { "did" };
     if report.actions.is_empty() {
