@@ -16,6 +16,7 @@ use crate::workers;
 use crate::workers::audit_feed::{AuditFeed, AuditFeedSettings};
 use crate::workers::expiry::Expiry;
 use crate::workers::outbox::{Outbox, OutboxSettings};
+use crate::workers::probe::{Probe, StoreStatus};
 use crate::workers::reconcile::Reconcile;
 use anyhow::Context;
 use std::future::Future;
@@ -30,7 +31,10 @@ use tracing::info;
 /// Opens the store and builds the cluster adapter and the service (what `serve` and the CLI
 /// commands share).
 pub fn service(settings: &Settings) -> anyhow::Result<Service> {
-    let store: Arc<dyn Store> = Arc::new(SledStore::open(&settings.store.path)?);
+    let store: Arc<dyn Store> = Arc::new(SledStore::open_with_cache(
+        &settings.store.path,
+        settings.store.cache_bytes,
+    )?);
     let k = &settings.kubernetes;
     let cluster: Arc<dyn Cluster> = Arc::new(LazyKubeCluster::new(
         k.kubeconfig.clone(),
@@ -40,7 +44,9 @@ pub fn service(settings: &Settings) -> anyhow::Result<Service> {
     let policy = Arc::new(settings.policy.clone());
     Ok(
         Service::new(store, cluster, clock, policy, targets(settings))
-            .with_instance(k.instance.clone()),
+            .with_instance(k.instance.clone())
+            .with_store_threads(settings.store.threads)
+            .with_max_in_flight(k.max_in_flight),
     )
 }
 
@@ -93,19 +99,22 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let service = open_service(&settings).await?;
     let metrics = Arc::new(Metrics::default());
-    let inbound = Arc::new(Inbound::new(service.clone(), metrics.clone()));
+    let inbound = Arc::new(
+        Inbound::new(service.clone(), metrics.clone())
+            .with_max_in_flight(settings.server.max_in_flight),
+    );
     let (routers, chats): (Vec<_>, Vec<Arc<dyn Chat>>) = platforms(&settings, &service, inbound)?
         .into_iter()
         .map(|p| (p.router, p.chat))
         .unzip();
-    let cluster_ok = Arc::new(AtomicBool::new(false));
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let workers = spawn_workers(&settings, &service, chats, &metrics, &cluster_ok, &stop_rx);
     let health = HealthState {
         service,
         metrics,
-        cluster_ok,
+        cluster_ok: Arc::new(AtomicBool::new(false)),
+        store: Arc::new(StoreStatus::default()),
     };
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let workers = spawn_workers(&settings, &health, chats, &stop_rx);
     let app = router(health, routers, settings.server.body_limit);
     info!(addr = %listener.local_addr()?, "jitpe serving");
     axum::serve(listener, app)
@@ -123,14 +132,13 @@ pub async fn run(
 /// Starts every background worker on the one runner; they stop when `stop` turns true.
 fn spawn_workers(
     settings: &Settings,
-    service: &Service,
+    health: &HealthState,
     chats: Vec<Arc<dyn Chat>>,
-    metrics: &Arc<Metrics>,
-    cluster_ok: &Arc<AtomicBool>,
     stop: &watch::Receiver<bool>,
 ) -> Vec<JoinHandle<()>> {
+    let (service, metrics) = (&health.service, &health.metrics);
     let outbox = Outbox::new(
-        service.store_handle().clone(),
+        service.store_threads().clone(),
         service.clock().clone(),
         chats.clone(),
         Arc::new(settings.policy.clone()),
@@ -142,7 +150,7 @@ fn spawn_workers(
     )
     .with_wake(service.outbox_signal());
     let audit_feed = AuditFeed::new(
-        service.store_handle().clone(),
+        service.store_threads().clone(),
         service.clock().clone(),
         chats,
         AuditFeedSettings {
@@ -153,12 +161,14 @@ fn spawn_workers(
     let reconcile = Reconcile::new(
         service.clone(),
         settings.kubernetes.reconcile_interval,
-        cluster_ok.clone(),
+        health.cluster_ok.clone(),
     );
+    let probe = Probe::new(service.clone(), health.store.clone());
     vec![
         workers::spawn(Expiry::new(service.clone()), stop.clone()),
         workers::spawn(reconcile, stop.clone()),
         workers::spawn(outbox, stop.clone()),
         workers::spawn(audit_feed, stop.clone()),
+        workers::spawn(probe, stop.clone()),
     ]
 }

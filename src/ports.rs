@@ -146,12 +146,67 @@ impl StoreError {
     }
 }
 
+/// How [`Store::submit`] stores a new request: its idempotency key and the auto-approval tally it
+/// counts toward, checked and written in the same transaction as the request.
+#[derive(Debug, Clone, Copy)]
+pub struct Submission<'a> {
+    /// The platform's id of this invocation (e.g. a Slack `trigger_id`); a repeat stores nothing.
+    pub dedupe: Option<&'a str>,
+    /// Idempotency keys first seen before this may be forgotten.
+    pub forget_before: Timestamp,
+    /// The tally of automatic approvals this request counts toward when the policy approves it
+    /// by itself: one key per requester, role and UTC day.
+    pub tally: &'a str,
+    /// The commit time.
+    pub at: Timestamp,
+}
+
+/// A new request with what is written with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRecord {
+    /// The request, with the id it was built for.
+    pub request: AccessRequest,
+    /// Its audit event.
+    pub audit: AuditDraft,
+    /// Its chat messages.
+    pub outbox: Vec<OutboxItem>,
+}
+
+/// Builds a new request as id `RequestId` given the tally so far, or refuses it. Pure: sled may
+/// run it again when the transaction conflicts.
+pub type BuildRecord<'a> =
+    &'a (dyn Fn(RequestId, u32) -> Result<NewRecord, crate::domain::DomainError> + Sync);
+
+/// What [`Store::submit`] did.
+#[derive(Debug)]
+pub enum SubmitOutcome {
+    /// Stored durably as `record`.
+    Stored {
+        /// What was stored.
+        record: Box<NewRecord>,
+        /// Its version and audit record.
+        committed: Committed,
+    },
+    /// The idempotency key was seen before: nothing was stored.
+    Duplicate,
+    /// The builder refused: nothing was stored.
+    Refused(crate::domain::DomainError),
+}
+
 /// The persistent state: versioned requests with a deadline index, the hash-chained audit log,
 /// the outbox, card references and small cursors. Synchronous, like sled; every write commits
 /// in one transaction and is flushed before it returns.
 pub trait Store: Send + Sync {
     /// Allocates the next request id (1, 2, 3, … never reused).
     fn next_id(&self) -> Result<RequestId, StoreError>;
+    /// Stores a new request in one durable commit: checks the idempotency key, reads the tally,
+    /// allocates the id, builds the record with `build`, and writes the request, its deadline,
+    /// audit record, outbox items, the key and (if auto-approved) the tally increment together.
+    fn submit(
+        &self,
+        submission: &Submission<'_>,
+        build: BuildRecord<'_>,
+    ) -> Result<SubmitOutcome, StoreError>;
     /// Stores a new request (version 1) with its audit event and outbox items.
     fn create(
         &self,

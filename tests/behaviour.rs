@@ -43,7 +43,8 @@ async fn pending_for(d: &dyn ChatDriver, role: &str) -> RequestId {
 }
 
 fn state(d: &dyn ChatDriver, id: RequestId) -> State {
-    d.service().get(id).expect("the request exists").state
+    let stored = d.service().store().get(id).expect("the store answers");
+    stored.expect("the request exists").value.state
 }
 
 /// The only card: its text and buttons.

@@ -104,6 +104,7 @@ async fn rig() -> Rig {
         service,
         metrics,
         cluster_ok: Arc::new(AtomicBool::new(true)),
+        store: Arc::new(jitpe::workers::probe::StoreStatus::default()),
     };
     let settings = OutboxSettings {
         spacing: Duration::ZERO,

@@ -265,6 +265,13 @@ async fn health_and_unknown_routes_answer_clearly() {
     let (w, _) = fake_world();
     let get = |p: &str| Request::get(p).body(Body::empty()).unwrap();
     assert_eq!(w.send(get("/healthz")).await, (200, "ok\n".into()));
+    // Until the store probe has answered once, jitpe does not call itself ready.
+    let (status, body) = w.send(get("/readyz")).await;
+    assert_eq!(
+        (status, body.contains("store: not checked yet")),
+        (503, true)
+    );
+    w.store_status.probe(&w.service).await;
     assert_eq!(w.send(get("/readyz")).await.0, 200);
     let (status, metrics) = w.send(get("/metrics")).await;
     assert_eq!(status, 200);

@@ -7,7 +7,10 @@
 //!      │ click(...)    Service::click (on jitpe's own card?) → reply text
 //!      ▼
 //!  every service call runs in its own task with the acknowledgement deadline: a slow store or
-//!  cluster gets a "working on it" answer in time, and the work still finishes.
+//!  cluster gets a "working on it" answer in time, and the work still finishes. At most
+//!  `server.max_in_flight` such tasks run at once; beyond that a request is answered "busy" at
+//!  once and nothing is done, so overload never queues without bound or answers after the
+//!  platform gave up.
 //! ```
 //!
 //! Each platform keeps only what is really its own: the signature or token check, its payload
@@ -28,6 +31,7 @@ use axum::response::{IntoResponse, Response};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::warn;
 
 /// How long a request waits for the service before it is answered anyway. Slack gives up after
@@ -37,11 +41,19 @@ pub const ACK_DEADLINE: Duration = Duration::from_millis(2500);
 /// How a platform writes a mention of a user in text.
 pub type MentionFn = fn(&Actor) -> String;
 
+/// The answer to a command or click shed because jitpe is at `server.max_in_flight`.
+pub const BUSY: &str = "jitpe is busy, try again in a minute. Nothing was done.";
+
+/// Default of `server.max_in_flight`.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
+
 /// What both platforms' routes share: the service, the counters and the audit cap.
 pub struct Inbound {
     service: Service,
     metrics: Arc<Metrics>,
     auth_audit: AuthAuditLimiter,
+    in_flight: Arc<Semaphore>,
+    deadline: Duration,
 }
 
 impl Inbound {
@@ -51,7 +63,22 @@ impl Inbound {
             service,
             metrics,
             auth_audit: AuthAuditLimiter::default(),
+            in_flight: Arc::new(Semaphore::new(DEFAULT_MAX_IN_FLIGHT)),
+            deadline: ACK_DEADLINE,
         }
+    }
+
+    /// The same pipeline answering "working on it" after `deadline` instead of
+    /// [`ACK_DEADLINE`] (tests).
+    pub fn with_ack_deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// The same pipeline handling at most `n` commands and clicks at once.
+    pub fn with_max_in_flight(mut self, n: usize) -> Self {
+        self.in_flight = Arc::new(Semaphore::new(n.max(1)));
+        self
     }
 
     /// Now, in Unix seconds, for signature windows and signed contexts.
@@ -62,24 +89,25 @@ impl Inbound {
     /// Refuses a request that failed authentication or could not be read: counted, logged and
     /// audited (at most [`super::limit::AUDITS_PER_WINDOW`] a minute; the rest are counted in
     /// the next audited one). The answer says why, in plain text.
-    pub fn refuse(
+    pub async fn refuse(
         &self,
         platform: Platform,
         route: &str,
         status: StatusCode,
-        why: &str,
+        why: impl Into<String>,
     ) -> Response {
+        let why = why.into();
         self.metrics.inbound(route, "auth_failed");
         warn!(%platform, %route, reason = %why, "refused an inbound request");
         if let Some(left_out) = self.auth_audit.admit(self.now()) {
             let mut draft = AuditDraft::new(Actor::system(), "auth_failed", None)
                 .with("platform", platform.as_str())
                 .with("route", route)
-                .with("reason", why);
+                .with("reason", &why);
             if left_out > 0 {
                 draft = draft.with("not_audited_before", left_out);
             }
-            self.service.audit(draft);
+            self.service.audit(draft).await;
         }
         (status, format!("refused: {why}\n")).into_response()
     }
@@ -110,11 +138,15 @@ impl Inbound {
             Ok(c) => c,
             Err(e) => return self.turn_away(route, "refused", e.to_string()),
         };
+        let Some(permit) = self.admit(route) else {
+            return BUSY.to_string();
+        };
         let service = self.service.clone();
         let key = dedupe
             .filter(|k| !k.is_empty())
             .map(|k| format!("{}:{k}", actor.platform.as_str()));
         let work = async move {
+            let _permit = permit;
             service
                 .command(&actor, parsed, key.as_deref(), &mention)
                 .await
@@ -133,32 +165,48 @@ impl Inbound {
         action: CardAction,
         origin: CardRef,
     ) -> String {
+        let Some(permit) = self.admit(route) else {
+            return BUSY.to_string();
+        };
         let service = self.service.clone();
-        let work = async move { service.click(&actor, id, action, &origin).await };
+        let work = async move {
+            let _permit = permit;
+            service.click(&actor, id, action, &origin).await
+        };
         let late = format!("Working on #{id}; the card will update when it is done.");
         self.within_deadline(route, work, late).await
     }
 
     /// Refuses a click before it reaches a request (not jitpe's button, a clicker the platform
     /// does not vouch for): counted and audited; returns `why` for the clicker.
-    pub fn refuse_click(
+    pub async fn refuse_click(
         &self,
         route: &str,
         actor: &Actor,
         id: Option<RequestId>,
         why: String,
     ) -> String {
-        self.service.refuse_click(actor, id, &why);
+        self.service.refuse_click(actor, id, &why).await;
         self.turn_away(route, "refused", why)
     }
 
+    /// A place among the requests handled at once, or `None` (counted as shed) when all are
+    /// taken. The permit lives as long as the request's task, also past the deadline.
+    fn admit(&self, route: &str) -> Option<OwnedSemaphorePermit> {
+        let permit = self.in_flight.clone().try_acquire_owned().ok();
+        if permit.is_none() {
+            self.metrics.inbound(route, "shed");
+        }
+        permit
+    }
+
     /// Runs `work` in its own task and answers with its reply, its refusal, or `late` if it has
-    /// not finished by [`ACK_DEADLINE`] (the task goes on; cards and DMs carry the outcome).
+    /// not finished by the deadline ([`ACK_DEADLINE`]) (the task goes on; cards and DMs carry the outcome).
     async fn within_deadline<F>(&self, route: &str, work: F, late: String) -> String
     where
         F: Future<Output = crate::service::Result<Reply>> + Send + 'static,
     {
-        match tokio::time::timeout(ACK_DEADLINE, tokio::spawn(work)).await {
+        match tokio::time::timeout(self.deadline, tokio::spawn(work)).await {
             Ok(Ok(Ok(reply))) => self.turn_away(route, "ok", reply.text),
             Ok(Ok(Err(e))) => self.turn_away(route, "refused", user_text(&e)),
             Ok(Err(join)) => {
@@ -208,18 +256,47 @@ mod tests {
         }
     }
 
+    /// A cluster whose `apply` waits until the test opens the gate.
+    struct Gated {
+        gate: Semaphore,
+    }
+
+    impl Default for Gated {
+        fn default() -> Self {
+            Self {
+                gate: Semaphore::new(0),
+            }
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl Cluster for Gated {
+        async fn apply(&self, _: &[PlannedBinding]) -> Result<(), ClusterError> {
+            let _open = self.gate.acquire().await;
+            Ok(())
+        }
+        async fn delete_objects(&self, _: &[ObjectRef]) -> Result<usize, ClusterError> {
+            Ok(0)
+        }
+        async fn list_managed(
+            &self,
+            _: &InstanceId,
+            _: Option<RequestId>,
+        ) -> Result<Vec<ManagedObject>, ClusterError> {
+            Ok(Vec::new())
+        }
+    }
+
     fn inbound() -> Inbound {
+        inbound_over(Arc::new(Hanging))
+    }
+
+    fn inbound_over(cluster: Arc<dyn Cluster>) -> Inbound {
         let raw: RawPolicy = toml::from_str(POLICY).expect("fixture policy");
         let policy = Arc::new(Policy::try_from(raw).expect("valid fixture policy"));
         let clock = Arc::new(ManualClock::at(t0()));
         let store = Arc::new(MemStore::new());
-        let service = Service::new(
-            store,
-            Arc::new(Hanging),
-            clock,
-            policy,
-            ChatTargets::default(),
-        );
+        let service = Service::new(store, cluster, clock, policy, ChatTargets::default());
         Inbound::new(service, Arc::new(Metrics::default()))
     }
 
@@ -231,9 +308,12 @@ mod tests {
         }
     }
 
-    #[tokio::test(start_paused = true)]
+    /// A shorter deadline than Slack's, so the test takes a fraction of a second.
+    const DEADLINE: Duration = Duration::from_millis(300);
+
+    #[tokio::test]
     async fn a_click_that_outlasts_the_deadline_is_answered_in_time_and_still_finishes_its_work() {
-        let inbound = inbound();
+        let inbound = inbound().with_ack_deadline(DEADLINE);
         let reply = inbound
             .command(
                 "/t",
@@ -245,11 +325,7 @@ mod tests {
             .await;
         assert!(reply.starts_with("Request #1"), "{reply}");
         let id = RequestId(1);
-        inbound
-            .service
-            .store_handle()
-            .put_card(id, &card(id))
-            .unwrap();
+        inbound.service.store().put_card(id, &card(id)).unwrap();
         let started = tokio::time::Instant::now();
         let answer = inbound
             .click("/t", approver(), id, CardAction::Approve, card(id))
@@ -258,9 +334,13 @@ mod tests {
             answer,
             "Working on #1; the card will update when it is done."
         );
-        assert_eq!(started.elapsed(), ACK_DEADLINE);
+        let waited = started.elapsed();
+        assert!(waited >= DEADLINE && waited < ACK_DEADLINE, "{waited:?}");
         // The approval was committed before the cluster call that hangs.
-        assert_eq!(inbound.service.get(id).unwrap().state, State::Approved);
+        assert_eq!(
+            inbound.service.get(id).await.unwrap().state,
+            State::Approved
+        );
     }
 
     #[tokio::test]
@@ -285,5 +365,51 @@ mod tests {
             )
             .await;
         assert!(fresh.starts_with("Request #2"), "{fresh}");
+    }
+
+    #[tokio::test]
+    async fn when_every_place_is_taken_a_command_is_shed_at_once_and_can_be_retried() {
+        let cluster = Arc::new(Gated::default());
+        let inbound = inbound_over(cluster.clone())
+            .with_max_in_flight(1)
+            .with_ack_deadline(DEADLINE);
+        let text = "request debug shop 15m INC-1 x";
+        let mention: MentionFn = |a| a.to_string();
+        let first = inbound
+            .command("/t", requester(), text, None, mention)
+            .await;
+        assert!(first.starts_with("Request #1"), "{first}");
+        let id = RequestId(1);
+        inbound.service.store().put_card(id, &card(id)).unwrap();
+        // The approval's activation waits on the cluster and keeps the only place.
+        let click = inbound.click("/t", approver(), id, CardAction::Approve, card(id));
+        assert!(click.await.starts_with("Working on #1"));
+        let started = std::time::Instant::now();
+        let shed = inbound
+            .command("/t", requester(), text, None, mention)
+            .await;
+        assert_eq!(shed, BUSY);
+        assert!(started.elapsed() < DEADLINE, "shed without waiting");
+        assert_eq!(
+            inbound.service.store().list().unwrap().len(),
+            1,
+            "nothing stored"
+        );
+        let shed_click = inbound.click("/t", approver(), id, CardAction::Deny, card(id));
+        assert_eq!(shed_click.await, BUSY);
+        // Once the cluster answers, the place is free and the same command goes through.
+        cluster.gate.add_permits(1);
+        let mut retried = String::new();
+        for _ in 0..100 {
+            retried = inbound
+                .command("/t", requester(), text, None, mention)
+                .await;
+            if retried != BUSY {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(retried.starts_with("Request #2"), "{retried}");
+        assert_eq!(inbound.service.get(id).await.unwrap().state, State::Active);
     }
 }

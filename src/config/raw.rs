@@ -48,6 +48,8 @@ pub struct RawServer {
     pub public_url: Option<String>,
     /// Largest accepted request body in bytes (default 65536).
     pub body_limit: Option<usize>,
+    /// Chat requests handled at once; more are answered "busy" at once (default 256).
+    pub max_in_flight: Option<usize>,
 }
 
 /// `[store]`.
@@ -56,6 +58,10 @@ pub struct RawServer {
 pub struct RawStore {
     /// Directory of the sled database (default `./data/jitpe`; env `JITPE_STORE_PATH`).
     pub path: Option<PathBuf>,
+    /// sled's page cache in MiB (default 16).
+    pub cache_mb: Option<u64>,
+    /// Threads that run store work (default 4).
+    pub threads: Option<usize>,
 }
 
 /// `[kubernetes]`.
@@ -71,6 +77,8 @@ pub struct RawKubernetes {
     /// This installation's identity in the cluster's objects (default `jitpe`; env
     /// `JITPE_INSTANCE`).
     pub instance: Option<String>,
+    /// Grants ended (or activated from the deadline worker) at once (default 32).
+    pub max_in_flight: Option<usize>,
 }
 
 /// `[slack]`.

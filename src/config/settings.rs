@@ -49,6 +49,8 @@ pub struct ServerSettings {
     pub public_url: Option<Url>,
     /// Largest accepted request body, in bytes.
     pub body_limit: usize,
+    /// Chat requests handled at once; more are shed with a "busy" answer.
+    pub max_in_flight: usize,
 }
 
 /// `[store]`.
@@ -56,6 +58,10 @@ pub struct ServerSettings {
 pub struct StoreSettings {
     /// Directory of the sled database (relative paths are relative to the working directory).
     pub path: PathBuf,
+    /// sled's page cache, in bytes.
+    pub cache_bytes: u64,
+    /// Threads that run store work.
+    pub threads: usize,
 }
 
 /// `[kubernetes]`.
@@ -69,6 +75,8 @@ pub struct KubernetesSettings {
     pub field_manager: String,
     /// This installation's identity: in the labels and names of every object it manages.
     pub instance: InstanceId,
+    /// Due deadlines handled at once.
+    pub max_in_flight: usize,
 }
 
 /// `[slack]`, when enabled.

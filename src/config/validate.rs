@@ -34,6 +34,10 @@ pub(super) fn validate(raw: RawConfig, env: &Env<'_>) -> Result<Settings, Vec<Co
     let server = server(&mut cx, raw.server);
     let store = StoreSettings {
         path: store_path(&mut cx, raw.store.path),
+        cache_bytes: in_range(&mut cx, "store.cache_mb", raw.store.cache_mb, 16, 1..=4096)
+            * 1024
+            * 1024,
+        threads: in_range(&mut cx, "store.threads", raw.store.threads, 4, 1..=64),
     };
     let kubernetes = kubernetes(&mut cx, raw.kubernetes);
     let slack = raw
@@ -104,7 +108,40 @@ fn server(cx: &mut Ctx<'_>, raw: RawServer) -> ServerSettings {
         listen,
         public_url,
         body_limit,
+        max_in_flight: in_range(
+            cx,
+            "server.max_in_flight",
+            raw.max_in_flight,
+            256,
+            1..=65536,
+        ),
     }
+}
+
+/// A number with a default that must lie in `range`; out of range is an issue with the key.
+fn in_range<T>(
+    cx: &mut Ctx<'_>,
+    key: &str,
+    raw: Option<T>,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+) -> T
+where
+    T: PartialOrd + Copy + std::fmt::Display,
+{
+    let value = raw.unwrap_or(default);
+    if !range.contains(&value) {
+        cx.issue(
+            key,
+            format!(
+                "{value} is out of range: use {} to {} (default {default})",
+                range.start(),
+                range.end()
+            ),
+        );
+        return default;
+    }
+    value
 }
 
 fn store_path(cx: &mut Ctx<'_>, raw: Option<PathBuf>) -> PathBuf {
@@ -148,6 +185,13 @@ fn kubernetes(cx: &mut Ctx<'_>, raw: RawKubernetes) -> KubernetesSettings {
         reconcile_interval,
         field_manager,
         instance: instance(cx, raw.instance),
+        max_in_flight: in_range(
+            cx,
+            "kubernetes.max_in_flight",
+            raw.max_in_flight,
+            32,
+            1..=512,
+        ),
     }
 }
 

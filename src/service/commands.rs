@@ -11,7 +11,7 @@ use crate::domain::ids::RequestId;
 use crate::domain::lifecycle::{self, NewRequest};
 use crate::domain::request::{AccessRequest, Event, State};
 use crate::domain::view::{CardAction, RequestView};
-use crate::ports::CardRef;
+use crate::ports::{CardRef, NewRecord, Submission, SubmitOutcome};
 use jiff::tz::TimeZone;
 use tracing::instrument;
 
@@ -61,8 +61,8 @@ impl Service {
                 };
                 self.submit(new, dedupe_key).await
             }
-            Command::List => self.list(actor, mention),
-            Command::Status { id } => self.status(actor, id, mention),
+            Command::List => self.list(actor, mention).await,
+            Command::Status { id } => self.status(actor, id, mention).await,
             Command::Revoke { id } => {
                 let event = Event::Revoke {
                     by: actor.clone(),
@@ -108,9 +108,10 @@ impl Service {
         action: CardAction,
         origin: &CardRef,
     ) -> Result<Reply> {
-        if !self.store.cards(id)?.contains(origin) {
+        if !self.db.run(move |s| s.cards(id)).await?.contains(origin) {
             let refusal = DomainError::NotOurCard(id);
-            self.refuse_click(actor, Some(id), &refusal.to_string());
+            self.refuse_click(actor, Some(id), &refusal.to_string())
+                .await;
             return Err(refusal.into());
         }
         let event = match action {
@@ -139,15 +140,17 @@ impl Service {
 
     /// Audits a click that was refused before it reached a request (not jitpe's button, not
     /// jitpe's card, a clicker the platform does not vouch for).
-    pub fn refuse_click(&self, actor: &Actor, id: Option<RequestId>, why: &str) {
-        self.audit(AuditDraft::new(actor.clone(), "click_refused", id).with("reason", why));
+    pub async fn refuse_click(&self, actor: &Actor, id: Option<RequestId>, why: &str) {
+        self.audit(AuditDraft::new(actor.clone(), "click_refused", id).with("reason", why))
+            .await;
     }
 
     /// Applies an event on behalf of a person, auditing a refusal with its reason.
     async fn refusable(&self, actor: &Actor, id: RequestId, event: Event) -> Result<AccessRequest> {
         let result = self.apply(id, event).await;
         if let Err(Error::Domain(e)) = &result {
-            self.audit(AuditDraft::new(actor.clone(), "refused", Some(id)).with("reason", e));
+            self.audit(AuditDraft::new(actor.clone(), "refused", Some(id)).with("reason", e))
+                .await;
         }
         result
     }
@@ -155,71 +158,84 @@ impl Service {
     async fn submit(&self, new: NewRequest, dedupe_key: Option<&str>) -> Result<Reply> {
         let now = self.clock.now();
         let actor = new.requester.clone();
-        if let Some(key) = dedupe_key {
-            let forget = now
+        let submission = Submission {
+            dedupe: None,
+            forget_before: now
                 .checked_sub(jiff::SignedDuration::from_hours(24))
-                .unwrap_or(now);
-            if self
-                .store
-                .seen_once(&format!("{}:{key}", actor.platform), now, forget)?
-            {
+                .unwrap_or(now),
+            tally: "",
+            at: now,
+        };
+        let (dedupe, tally) = (dedupe_key.map(str::to_string), tally_key(&new, now));
+        let (service, candidate) = (self.clone(), new.clone());
+        // De-duplication, the tally, the id and the request: one transaction, one flush.
+        let outcome = self
+            .db
+            .run(move |s| {
+                let submission = Submission {
+                    dedupe: dedupe.as_deref(),
+                    tally: &tally,
+                    ..submission
+                };
+                s.submit(&submission, &|id, today| {
+                    service.build(&candidate, id, today, now)
+                })
+            })
+            .await?;
+        let t = match outcome {
+            SubmitOutcome::Stored { record, .. } => record,
+            SubmitOutcome::Duplicate => {
                 return Ok(Reply::new(
                     "This command was already received; `/jit list` shows your requests.",
                 ));
             }
-        }
-        let today = self.auto_approved_today(&actor, now)?;
-        // The policy is checked before an id is allocated, so a refusal stores nothing at all.
-        let accepted = match lifecycle::accept(new.clone(), &self.policy, now, today) {
-            Ok(accepted) => accepted,
-            Err(e) => {
+            SubmitOutcome::Refused(e) => {
                 self.audit(
                     AuditDraft::new(actor, "refused", None)
                         .with("command", "request")
                         .with("role", &new.role)
                         .with("namespace", &new.namespace)
                         .with("reason", &e),
-                );
+                )
+                .await;
                 return Err(e.into());
             }
         };
-        let id = self.store.next_id()?;
-        let t = accepted.submit(id);
-        let outbox = self.outbox_for(&t);
-        self.store
-            .create(&t.request, t.audit.clone(), now, &outbox)?;
         self.wake.notify_one();
-        if !outbox.is_empty() {
+        if !t.outbox.is_empty() {
             self.outbox_wake.notify_one();
         }
-        self.follow_through(id, FollowUp::of(&t)).await;
+        let next = t
+            .request
+            .auto_approved
+            .then_some(FollowUp::Activate(t.request.id));
+        self.follow_through(t.request.id, next).await;
         Ok(submitted(&t.request))
     }
 
-    fn auto_approved_today(&self, actor: &Actor, now: jiff::Timestamp) -> Result<u32> {
-        let midnight = now
-            .to_zoned(TimeZone::UTC)
-            .start_of_day()
-            .map(|z| z.timestamp())
-            .unwrap_or(now);
-        let n = self
-            .store
-            .list()?
-            .iter()
-            .filter(|r| {
-                r.value.requester == *actor
-                    && r.value.auto_approved
-                    && r.value.created_at >= midnight
-            })
-            .count();
-        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    /// Checks `new` against the policy and builds it as request `id`; pure, so the store may run
+    /// it again inside its transaction.
+    fn build(
+        &self,
+        new: &NewRequest,
+        id: RequestId,
+        auto_approved_today: u32,
+        now: jiff::Timestamp,
+    ) -> std::result::Result<NewRecord, DomainError> {
+        let t = lifecycle::accept(new.clone(), &self.policy, now, auto_approved_today)?.submit(id);
+        Ok(NewRecord {
+            outbox: self.outbox_for(&t),
+            audit: t.audit,
+            request: t.request,
+        })
     }
 
-    fn list(&self, actor: &Actor, mention: Mention<'_>) -> Result<Reply> {
+    async fn list(&self, actor: &Actor, mention: Mention<'_>) -> Result<Reply> {
         let approver = self.policy.is_any_approver(actor);
         let lines: Vec<String> = self
-            .store
-            .list_open()?
+            .db
+            .run(|s| s.list_open())
+            .await?
             .into_iter()
             .filter(|r| approver || r.value.requester == *actor)
             .map(|r| {
@@ -242,8 +258,8 @@ impl Service {
         }))
     }
 
-    fn status(&self, actor: &Actor, id: RequestId, mention: Mention<'_>) -> Result<Reply> {
-        let cur = self.load(id)?;
+    async fn status(&self, actor: &Actor, id: RequestId, mention: Mention<'_>) -> Result<Reply> {
+        let cur = self.load(id).await?;
         self.check_can_see(actor, &cur.value)?;
         let view = RequestView::of(&cur.value, cur.version);
         let text = format!("{}\nReason: {}", view.summary(mention), view.reason);
@@ -258,6 +274,13 @@ impl Service {
             Err(DomainError::NotRequesterOrApprover(role.name.clone()).into())
         }
     }
+}
+
+/// The auto-approval tally a new request counts toward: its requester, role and UTC day, the
+/// unit of a role's `auto_approve.per_day`.
+fn tally_key(new: &NewRequest, now: jiff::Timestamp) -> String {
+    let day = now.to_zoned(TimeZone::UTC).date();
+    format!("{}|{}|{day}", new.requester, new.role)
 }
 
 /// What the requester is told about a request just stored.

@@ -96,7 +96,7 @@ impl Service {
 
     /// Creates (or refreshes) the bindings of request `id`.
     async fn create_bindings(&self, id: RequestId) -> Result<Option<FollowUp>> {
-        let req = self.load(id)?.value;
+        let req = self.load(id).await?.value;
         let expires_at = match (req.state, req.expires_at) {
             (State::Approved, _) => add(self.clock.now(), req.duration)?,
             (State::Active, Some(exp)) => exp,
@@ -132,7 +132,7 @@ impl Service {
                 // Another activation won (the worker and a click race): its bindings are the ones
                 // just refreshed, so they stay. Only a request that ended meanwhile (revoked while
                 // its bindings were being created) has them removed again.
-                if self.load(planned.id)?.value.state.is_final() {
+                if self.load(planned.id).await?.value.state.is_final() {
                     warn!(request_id = %planned.id, error = %e,
                         "request ended during activation; deleting its bindings");
                     return Ok(Some(FollowUp::DeleteEnded(planned)));

@@ -24,6 +24,7 @@ use std::time::Duration;
 struct HookCluster {
     inner: FakeCluster,
     hook: Mutex<Option<BoxFuture<'static, ()>>>,
+    delete_hook: Mutex<Option<BoxFuture<'static, ()>>>,
 }
 
 #[async_trait]
@@ -40,6 +41,10 @@ impl Cluster for HookCluster {
         &self,
         objects: &[ObjectRef],
     ) -> std::result::Result<usize, ClusterError> {
+        let hook = self.delete_hook.lock().expect("lock").take();
+        if let Some(hook) = hook {
+            hook.await;
+        }
         self.inner.delete_objects(objects).await
     }
 
@@ -108,6 +113,11 @@ impl World {
     /// Runs `hook` inside the next cluster `apply`, before it creates anything.
     fn during_next_apply(&self, hook: impl std::future::Future<Output = ()> + Send + 'static) {
         *self.cluster.hook.lock().unwrap() = Some(hook.boxed());
+    }
+
+    /// Runs `hook` inside the next cluster delete, before it deletes anything.
+    fn during_next_delete(&self, hook: impl std::future::Future<Output = ()> + Send + 'static) {
+        *self.cluster.delete_hook.lock().unwrap() = Some(hook.boxed());
     }
 
     fn state(&self, id: RequestId) -> State {
@@ -190,4 +200,42 @@ async fn an_approved_extension_moves_the_expiry_of_the_bindings() {
         objects.iter().all(|o| o.expires_at == expires_at),
         "{objects:?}"
     );
+}
+
+#[tokio::test]
+async fn an_extension_approved_while_the_expiry_deletes_the_bindings_keeps_them() {
+    let w = world();
+    let id = w.submit().await;
+    let card = w.card(id);
+    w.svc
+        .click(&approver(), id, CardAction::Approve, &card)
+        .await
+        .unwrap();
+    let extend = Event::RequestExtension {
+        by: requester(),
+        duration: Duration::from_secs(15 * 60),
+        reason: "still digging".into(),
+    };
+    w.svc.apply(id, extend).await.unwrap();
+    w.clock.advance(Duration::from_secs(15 * 60));
+    // The approver approves the extension just as the expiry is deleting the bindings: the
+    // extension commits first, so the expiry's compare-and-swap loses.
+    let (svc, approve_card) = (w.svc.clone(), card.clone());
+    w.during_next_delete(async move {
+        let by = approver();
+        let approved = svc.click(&by, id, CardAction::Approve, &approve_card);
+        approved.await.unwrap();
+    });
+    let expired = w.svc.apply(id, Event::Expire).await;
+    assert!(expired.is_err(), "the expiry lost to the extension");
+    let req = w.store.get(id).unwrap().unwrap().value;
+    assert_eq!(req.state, State::Active);
+    let objects = w.cluster.inner.objects();
+    assert_eq!(objects.len(), 2, "an Active grant keeps its bindings");
+    assert!(objects.iter().all(|o| o.expires_at == req.expires_at));
+    // And when the extended grant expires, they go.
+    w.clock.advance(Duration::from_secs(15 * 60));
+    w.svc.apply(id, Event::Expire).await.unwrap();
+    assert_eq!(w.state(id), State::Expired);
+    assert!(w.cluster.inner.objects().is_empty());
 }

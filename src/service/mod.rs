@@ -17,7 +17,7 @@ mod transitions;
 
 pub use commands::Reply;
 pub use reconcile::{ReconcileAction, ReconcileReport};
-pub use timers::DueReport;
+pub use timers::{DUE_BATCH, DueReport};
 
 use crate::domain::DomainError;
 use crate::domain::identity::Platform;
@@ -25,6 +25,7 @@ use crate::domain::ids::{InstanceId, RequestId};
 use crate::domain::policy::Policy;
 use crate::domain::request::{AccessRequest, State};
 use crate::ports::{Clock, Cluster, ClusterError, Store, StoreError};
+use crate::store::threads::{DEFAULT_THREADS, StoreThreads};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -70,7 +71,8 @@ pub struct Gauges {
 /// The jitpe use cases, over the ports. Cheap to clone.
 #[derive(Clone)]
 pub struct Service {
-    pub(crate) store: Arc<dyn Store>,
+    /// The store, reached only through its own threads (never on the async runtime).
+    pub(crate) db: StoreThreads,
     pub(crate) cluster: Arc<dyn Cluster>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) policy: Arc<Policy>,
@@ -81,6 +83,8 @@ pub struct Service {
     pub(crate) wake: Arc<Notify>,
     /// Wakes the outbox worker when a commit queued chat messages.
     pub(crate) outbox_wake: Arc<Notify>,
+    /// How many due deadlines are handled at once.
+    pub(crate) in_flight: usize,
 }
 
 impl Service {
@@ -94,7 +98,7 @@ impl Service {
         chat: ChatTargets,
     ) -> Self {
         Self {
-            store,
+            db: StoreThreads::start(store, DEFAULT_THREADS),
             cluster,
             clock,
             policy,
@@ -102,13 +106,26 @@ impl Service {
             instance: InstanceId::default(),
             wake: Arc::new(Notify::new()),
             outbox_wake: Arc::new(Notify::new()),
+            in_flight: timers::DEFAULT_IN_FLIGHT,
         }
+    }
+
+    /// The same service ending at most `n` due deadlines at once (`kubernetes.max_in_flight`).
+    pub fn with_max_in_flight(mut self, n: usize) -> Self {
+        self.in_flight = n.max(1);
+        self
     }
 
     /// The same service as installation `instance` (default `jitpe`): it creates, deletes and
     /// reconciles only objects labelled with it.
     pub fn with_instance(mut self, instance: InstanceId) -> Self {
         self.instance = instance;
+        self
+    }
+
+    /// The same service with `threads` store threads (`store.threads`).
+    pub fn with_store_threads(mut self, threads: usize) -> Self {
+        self.db = StoreThreads::start(self.db.store().clone(), threads);
         self
     }
 
@@ -125,35 +142,43 @@ impl Service {
     /// The store, for tests and benchmarks only: everything else goes through the use cases.
     #[cfg(any(test, feature = "testing"))]
     pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
+        self.db.store()
     }
 
-    /// The store, for the workers and the wiring inside the crate.
-    pub(crate) fn store_handle(&self) -> &Arc<dyn Store> {
-        &self.store
+    /// The store threads, for the workers and the wiring inside the crate.
+    pub(crate) fn store_threads(&self) -> &StoreThreads {
+        &self.db
     }
 
     /// One request as stored now.
-    pub fn get(&self, id: RequestId) -> Result<AccessRequest> {
-        Ok(self.load(id)?.value)
+    pub async fn get(&self, id: RequestId) -> Result<AccessRequest> {
+        Ok(self.load(id).await?.value)
     }
 
     /// The earliest deadline any request waits for, read from the deadline index.
-    pub fn next_deadline(&self) -> Result<Option<jiff::Timestamp>> {
-        Ok(self.store.next_deadline()?)
+    pub async fn next_deadline(&self) -> Result<Option<jiff::Timestamp>> {
+        Ok(self.db.run(|s| s.next_deadline()).await?)
     }
 
-    /// What `/metrics` shows of the store, and a readiness check that the store answers.
-    pub fn gauges(&self) -> Result<Gauges> {
-        let mut open = BTreeMap::new();
-        for r in self.store.list_open()? {
-            *open.entry(r.value.state).or_default() += 1;
-        }
-        Ok(Gauges {
-            open,
-            outbox_backlog: self.store.outbox_all()?.len(),
-            audit_records: self.store.audit_head()?.map_or(0, |(seq, _)| seq),
-        })
+    /// What `/metrics` shows of the store. Reads the open requests (through the deadline index,
+    /// so history does not count) and the outbox: the health worker calls it now and then and
+    /// `/metrics` shows the last result, so scrapes never wait for the store.
+    pub async fn gauges(&self) -> Result<Gauges> {
+        let gauges = self
+            .db
+            .run(|s| {
+                let mut open = BTreeMap::new();
+                for r in s.list_open()? {
+                    *open.entry(r.value.state).or_default() += 1;
+                }
+                Ok(Gauges {
+                    open,
+                    outbox_backlog: s.outbox_all()?.len(),
+                    audit_records: s.audit_head()?.map_or(0, |(seq, _)| seq),
+                })
+            })
+            .await?;
+        Ok(gauges)
     }
 
     /// The clock.

@@ -60,8 +60,9 @@ impl Service {
         let listed_at = self.clock.now();
         let objects = self.cluster.list_managed(&self.instance, None).await?;
         let records: BTreeMap<RequestId, AccessRequest> = self
-            .store
-            .list_open()?
+            .db
+            .run(|s| s.list_open())
+            .await?
             .into_iter()
             .map(|r| (r.value.id, r.value))
             .collect();
@@ -93,7 +94,7 @@ impl Service {
                         .with("namespace", &object.namespace)
                         .with("name", &object.name)
                         .with("why", why);
-                self.audit(draft);
+                self.audit(draft).await;
             }
             ReconcileAction::Vanished { request_id } => {
                 let reason = "bindings removed outside jitpe".to_string();

@@ -7,7 +7,7 @@ use crate::domain::audit::AuditDraft;
 use crate::domain::grant;
 use crate::domain::ids::RequestId;
 use crate::domain::lifecycle::{self, Transition};
-use crate::domain::request::{AccessRequest, Effect, Event};
+use crate::domain::request::{AccessRequest, Effect, Event, State};
 use crate::ports::{OutboxItem, OutboxMessage, StoreError, Versioned};
 use tracing::{info, instrument, warn};
 
@@ -16,9 +16,10 @@ const CAS_ATTEMPTS: usize = 8;
 
 impl Service {
     /// Loads a request or refuses with "no such request".
-    pub(crate) fn load(&self, id: RequestId) -> Result<Versioned<AccessRequest>> {
-        self.store
-            .get(id)?
+    pub(crate) async fn load(&self, id: RequestId) -> Result<Versioned<AccessRequest>> {
+        self.db
+            .run(move |s| s.get(id))
+            .await?
             .ok_or(Error::Domain(crate::domain::DomainError::NotFound(id)))
     }
 
@@ -40,20 +41,36 @@ impl Service {
         id: RequestId,
         event: Event,
     ) -> Result<(AccessRequest, Option<FollowUp>)> {
+        // Whether this call deleted the bindings for a decision that a concurrent writer then
+        // overtook (an extension approved while the expiry deleted them).
+        let mut deleted = false;
         for _ in 0..CAS_ATTEMPTS {
-            let cur = self.load(id)?;
+            let cur = self.load(id).await?;
             let now = self.clock.now();
-            let t = lifecycle::decide(&cur.value, &event, &self.policy, now)?;
-            if t.effects.contains(&Effect::DeleteBindings) {
+            let decided = lifecycle::decide(&cur.value, &event, &self.policy, now);
+            let ends_access = decided
+                .as_ref()
+                .is_ok_and(|t| t.effects.contains(&Effect::DeleteBindings));
+            if deleted && !ends_access {
+                // The request stayed Active after all: give it its bindings back before anyone
+                // is told anything, so a grant is never Active without them.
+                self.restore_grant(&cur.value).await?;
+                deleted = false;
+            }
+            let t = decided?;
+            if ends_access {
                 // NB: before the commit, so a crash never leaves access behind a final record.
                 let n = self.delete_grant(&cur.value).await?;
+                deleted = true;
                 info!(deleted = n, "bindings deleted");
             }
             let outbox = self.outbox_for(&t);
-            match self
-                .store
-                .update(cur.version, &t.request, t.audit.clone(), now, &outbox)
-            {
+            let (req, audit, items) = (t.request.clone(), t.audit.clone(), outbox.clone());
+            let written = self
+                .db
+                .run(move |s| s.update(cur.version, &req, audit, now, &items))
+                .await;
+            match written {
                 Ok(_) => {
                     // A new deadline may be earlier than the one the worker sleeps on, and new
                     // chat messages wait for the outbox.
@@ -91,6 +108,17 @@ impl Service {
         Ok(self.cluster.delete_objects(&objects).await?)
     }
 
+    /// Re-creates the bindings of an Active request whose bindings were deleted for a decision
+    /// that lost its compare-and-swap; a request in any other state keeps none.
+    async fn restore_grant(&self, req: &AccessRequest) -> Result<()> {
+        let (State::Active, Some(expires_at)) = (req.state, req.expires_at) else {
+            return Ok(());
+        };
+        warn!(request_id = %req.id, "a concurrent change kept the grant; restoring its bindings");
+        let plan = grant::plan(req, &self.policy, &self.instance, expires_at)?;
+        Ok(self.cluster.apply(&plan).await?)
+    }
+
     /// The chat messages of a transition, for the requester's platform if it is enabled.
     pub(crate) fn outbox_for(&self, t: &Transition) -> Vec<OutboxItem> {
         let req = &t.request;
@@ -116,8 +144,9 @@ impl Service {
     }
 
     /// Records an audit event that is not a transition (refusals, auth failures, reconcile).
-    pub fn audit(&self, draft: AuditDraft) {
-        if let Err(e) = self.store.append_audit(draft, self.clock.now()) {
+    pub async fn audit(&self, draft: AuditDraft) {
+        let at = self.clock.now();
+        if let Err(e) = self.db.run(move |s| s.append_audit(draft, at)).await {
             warn!(error = %e, "audit event could not be stored");
         }
     }

@@ -6,7 +6,10 @@
 use crate::domain::audit::{AuditDraft, AuditRecord, GENESIS_HASH};
 use crate::domain::ids::RequestId;
 use crate::domain::request::AccessRequest;
-use crate::ports::{CardRef, Committed, OutboxEntry, OutboxItem, Store, StoreError, Versioned};
+use crate::ports::{
+    BuildRecord, CardRef, Committed, OutboxEntry, OutboxItem, Store, StoreError, Submission,
+    SubmitOutcome, Versioned,
+};
 use jiff::Timestamp;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard};
@@ -32,6 +35,7 @@ struct Inner {
     cards: BTreeMap<(RequestId, &'static str), CardRef>,
     seen: BTreeMap<String, Timestamp>,
     cursors: BTreeMap<String, u64>,
+    tallies: BTreeMap<String, u32>,
 }
 
 impl MemStore {
@@ -121,6 +125,47 @@ impl Store for MemStore {
         let mut inner = self.lock()?;
         inner.last_id += 1;
         Ok(RequestId(inner.last_id))
+    }
+
+    fn submit(
+        &self,
+        s: &Submission<'_>,
+        build: BuildRecord<'_>,
+    ) -> Result<SubmitOutcome, StoreError> {
+        let mut inner = self.lock()?;
+        inner.seen.retain(|_, at| *at >= s.forget_before);
+        if s.dedupe.is_some_and(|k| inner.seen.contains_key(k)) {
+            return Ok(SubmitOutcome::Duplicate);
+        }
+        let today = inner.tallies.get(s.tally).copied().unwrap_or(0);
+        let id = RequestId(inner.last_id + 1);
+        let record = match build(id, today) {
+            Ok(record) if record.request.id == id => record,
+            Ok(record) => {
+                return Err(StoreError::Corrupt(format!(
+                    "a new request was built as #{} instead of #{id}",
+                    record.request.id
+                )));
+            }
+            Err(e) => return Ok(SubmitOutcome::Refused(e)),
+        };
+        let committed = inner.write(
+            None,
+            &record.request,
+            record.audit.clone(),
+            s.at,
+            &record.outbox,
+        )?;
+        if let Some(key) = s.dedupe {
+            inner.seen.insert(key.to_string(), s.at);
+        }
+        if record.request.auto_approved {
+            inner.tallies.insert(s.tally.to_string(), today + 1);
+        }
+        Ok(SubmitOutcome::Stored {
+            record: Box::new(record),
+            committed,
+        })
     }
 
     fn create(

@@ -1,4 +1,5 @@
-//! `/healthz` (the process is up), `/readyz` (store and cluster reachable) and `/metrics`.
+//! `/healthz` (the process is up), `/readyz` (store and cluster reachable) and `/metrics`. None
+//! of them touches the store: they read what the store probe and the reconcile sweep last found.
 
 use super::HealthState;
 use axum::extract::State;
@@ -14,8 +15,10 @@ pub async fn healthz() -> &'static str {
 /// Readiness: the store answers and the last reconcile sweep reached the cluster.
 pub async fn readyz(State(app): State<HealthState>) -> impl IntoResponse {
     let mut problems = Vec::new();
-    if let Err(e) = app.service.next_deadline() {
-        problems.push(format!("store: {e}"));
+    match app.store.last() {
+        Some(Ok(_)) => {}
+        Some(Err(e)) => problems.push(format!("store: {e}")),
+        None => problems.push("store: not checked yet".to_string()),
     }
     if !app.cluster_ok.load(Ordering::Relaxed) {
         problems
@@ -33,7 +36,7 @@ pub async fn readyz(State(app): State<HealthState>) -> impl IntoResponse {
 
 /// Prometheus text format.
 pub async fn metrics(State(app): State<HealthState>) -> impl IntoResponse {
-    let gauges = app.service.gauges().ok();
+    let gauges = app.store.last().and_then(Result::ok);
     let body = app.metrics.render(gauges.as_ref());
     (
         [(

@@ -7,6 +7,7 @@ mod health;
 
 use crate::metrics::Metrics;
 use crate::service::Service;
+use crate::workers::probe::StoreStatus;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
@@ -17,12 +18,14 @@ use std::sync::atomic::AtomicBool;
 /// State of the health and metrics endpoints.
 #[derive(Clone)]
 pub struct HealthState {
-    /// The use cases (for the store's gauges and readiness).
+    /// The use cases.
     pub service: Service,
     /// Counters.
     pub metrics: Arc<Metrics>,
     /// Whether the last reconcile sweep reached the cluster (for `/readyz`).
     pub cluster_ok: Arc<AtomicBool>,
+    /// The last store probe (for `/readyz` and the store gauges), kept by the probe worker.
+    pub store: Arc<StoreStatus>,
 }
 
 /// The router: health endpoints plus `platforms` (each chat platform's routes); `body_limit`

@@ -5,7 +5,8 @@
 
 use super::{Worker, WorkerError, WorkerState};
 use crate::domain::identity::Platform;
-use crate::ports::{Chat, Clock, Store, StoreError};
+use crate::ports::{Chat, Clock, StoreError};
+use crate::store::threads::StoreThreads;
 use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
 use std::collections::{BTreeMap, HashMap};
@@ -29,7 +30,7 @@ pub struct AuditFeedSettings {
 
 /// The audit feed's state.
 pub struct AuditFeed {
-    store: Arc<dyn Store>,
+    store: StoreThreads,
     clock: Arc<dyn Clock>,
     chats: BTreeMap<Platform, Arc<dyn Chat>>,
     settings: AuditFeedSettings,
@@ -39,14 +40,14 @@ pub struct AuditFeed {
 impl AuditFeed {
     /// A feed to the audit channels of the given platforms.
     pub fn new(
-        store: Arc<dyn Store>,
+        store: impl Into<StoreThreads>,
         clock: Arc<dyn Clock>,
         chats: Vec<Arc<dyn Chat>>,
         settings: AuditFeedSettings,
     ) -> Self {
         let chats = chats.into_iter().map(|c| (c.platform(), c)).collect();
         Self {
-            store,
+            store: store.into(),
             clock,
             chats,
             settings,
@@ -64,11 +65,16 @@ impl AuditFeed {
                 continue;
             }
             let name = format!("audit:{platform}");
-            let from = self.store.cursor(&name)? + 1;
-            if let Some(rec) = self.store.audit_from(from, 1)?.into_iter().next() {
+            let cursor = name.clone();
+            let next = self
+                .store
+                .run(move |s| Ok(s.audit_from(s.cursor(&cursor)? + 1, 1)?.into_iter().next()))
+                .await?;
+            if let Some(rec) = next {
                 match chat.post_line(chat.audit_channel(), &rec.line()).await {
                     Ok(()) => {
-                        self.store.set_cursor(&name, rec.seq)?;
+                        let seq = rec.seq;
+                        self.store.run(move |s| s.set_cursor(&name, seq)).await?;
                         sent += 1;
                     }
                     Err(e) => warn!(error = %e, %platform, "audit line not posted; will retry"),
@@ -89,9 +95,13 @@ impl AuditFeed {
         now: Timestamp,
     ) -> Result<usize, StoreError> {
         let name = format!("chain_head_at:{platform}");
-        let last = self.store.cursor(&name)?;
+        let cursor = name.clone();
+        let (last, head) = self
+            .store
+            .run(move |s| Ok((s.cursor(&cursor)?, s.audit_head()?)))
+            .await?;
         let due = now.as_second() as u64 >= last + self.settings.chain_head_interval.as_secs();
-        let Some((seq, hash)) = self.store.audit_head()? else {
+        let Some((seq, hash)) = head else {
             return Ok(0);
         };
         if !due {
@@ -100,7 +110,8 @@ impl AuditFeed {
         let text = format!("audit chain head: record {seq}, sha256 {hash}");
         match chat.post_line(chat.audit_channel(), &text).await {
             Ok(()) => {
-                self.store.set_cursor(&name, now.as_second() as u64)?;
+                let at = now.as_second() as u64;
+                self.store.run(move |s| s.set_cursor(&name, at)).await?;
                 Ok(1)
             }
             Err(e) => {

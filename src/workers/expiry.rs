@@ -22,8 +22,8 @@ impl Expiry {
     }
 
     /// How long until the earliest deadline, at most [`MAX_SLEEP`] so a clock jump costs little.
-    fn until_next_deadline(&self) -> Result<Duration, WorkerError> {
-        let Some(t) = self.service.next_deadline()? else {
+    async fn until_next_deadline(&self) -> Result<Duration, WorkerError> {
+        let Some(t) = self.service.next_deadline().await? else {
             return Ok(MAX_SLEEP);
         };
         let left = t.duration_since(self.service.clock().now());
@@ -48,8 +48,12 @@ impl Worker for Expiry {
                 failed: report.failed,
             });
         }
+        if report.more {
+            // A full batch: more deadlines may be due already, so go on without sleeping.
+            return Ok(WorkerState::Busy);
+        }
         Ok(WorkerState::Idle {
-            until: self.until_next_deadline()?,
+            until: self.until_next_deadline().await?,
         })
     }
 

@@ -5,11 +5,13 @@
 //! errors instead of unwrapping and stops on the shutdown signal.
 //!
 //! The workers: [`expiry`] (ends access on time), [`reconcile`] (the periodic sweep),
-//! [`outbox`] (chat delivery) and [`audit_feed`] (the audit channels).
+//! [`outbox`] (chat delivery), [`audit_feed`] (the audit channels) and [`probe`] (the store
+//! figures behind `/readyz` and `/metrics`).
 
 pub mod audit_feed;
 pub mod expiry;
 pub mod outbox;
+pub mod probe;
 pub mod reconcile;
 
 use crate::ports::StoreError;

@@ -14,9 +14,8 @@ use crate::domain::policy::Policy;
 use crate::domain::request::AccessRequest;
 use crate::domain::view::{RequestView, notice_text};
 use crate::metrics::Metrics;
-use crate::ports::{
-    CardRef, Chat, ChatError, Clock, OutboxEntry, OutboxMessage, Store, StoreError,
-};
+use crate::ports::{CardRef, Chat, ChatError, Clock, OutboxEntry, OutboxMessage, StoreError};
+use crate::store::threads::StoreThreads;
 use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -39,7 +38,7 @@ pub struct OutboxSettings {
 
 /// The delivery worker's state.
 pub struct Outbox {
-    store: Arc<dyn Store>,
+    store: StoreThreads,
     clock: Arc<dyn Clock>,
     chats: BTreeMap<Platform, Arc<dyn Chat>>,
     policy: Arc<Policy>,
@@ -69,7 +68,7 @@ enum Outcome {
 impl Outbox {
     /// A worker over the given platforms.
     pub fn new(
-        store: Arc<dyn Store>,
+        store: impl Into<StoreThreads>,
         clock: Arc<dyn Clock>,
         chats: Vec<Arc<dyn Chat>>,
         policy: Arc<Policy>,
@@ -78,7 +77,7 @@ impl Outbox {
     ) -> Self {
         let chats = chats.into_iter().map(|c| (c.platform(), c)).collect();
         Self {
-            store,
+            store: store.into(),
             clock,
             chats,
             policy,
@@ -101,8 +100,8 @@ impl Outbox {
         let now = self.clock.now();
         let mut report = Delivery::default();
         let mut blocked: BTreeSet<String> = BTreeSet::new();
-        for entry in self.store.outbox_all()? {
-            let channel = self.channel_key(&entry);
+        for entry in self.store.run(|s| s.outbox_all()).await? {
+            let channel = self.channel_key(&entry).await;
             // NB: a later message to a channel never overtakes an earlier one still waiting.
             if entry.not_before > now || blocked.contains(&channel) || !self.spaced(&channel, now) {
                 blocked.insert(channel);
@@ -112,12 +111,12 @@ impl Outbox {
             blocked.insert(channel.clone());
             let outcome = self.send(&entry).await;
             self.last_sent().insert(channel, now);
-            self.settle(&entry, outcome, now, &mut report)?;
+            self.settle(&entry, outcome, now, &mut report).await?;
         }
         Ok(report)
     }
 
-    fn settle(
+    async fn settle(
         &self,
         entry: &OutboxEntry,
         outcome: Outcome,
@@ -129,7 +128,8 @@ impl Outbox {
             Outcome::Sent => {
                 self.metrics.outbound(platform, "sent");
                 report.sent += 1;
-                self.store.outbox_done(entry.key)
+                let key = entry.key;
+                self.store.run(move |s| s.outbox_done(key)).await
             }
             Outcome::Retry(e) if entry.attempts + 1 < self.settings.max_attempts => {
                 self.metrics.outbound(platform, "retry");
@@ -143,14 +143,17 @@ impl Outbox {
                         SignedDuration::try_from(wait).unwrap_or(SignedDuration::from_secs(60)),
                     )
                     .unwrap_or(now);
-                self.store.outbox_retry(entry.key, at, &e.to_string())
+                let (key, error) = (entry.key, e.to_string());
+                self.store
+                    .run(move |s| s.outbox_retry(key, at, &error))
+                    .await
             }
-            Outcome::Retry(e) => self.give_up(entry, &e.to_string(), report),
-            Outcome::Drop(why) => self.give_up(entry, &why, report),
+            Outcome::Retry(e) => self.give_up(entry, &e.to_string(), report).await,
+            Outcome::Drop(why) => self.give_up(entry, &why, report).await,
         }
     }
 
-    fn give_up(
+    async fn give_up(
         &self,
         entry: &OutboxEntry,
         why: &str,
@@ -167,8 +170,13 @@ impl Outbox {
         )
         .with("platform", entry.item.platform)
         .with("error", why);
-        self.store.append_audit(draft, self.clock.now())?;
-        self.store.outbox_done(entry.key)
+        let (key, at) = (entry.key, self.clock.now());
+        self.store
+            .run(move |s| {
+                s.append_audit(draft, at)?;
+                s.outbox_done(key)
+            })
+            .await
     }
 
     fn spaced(&self, channel: &str, now: Timestamp) -> bool {
@@ -185,11 +193,11 @@ impl Outbox {
 
     /// The earliest moment a waiting message may be sent: the first one of each channel (FIFO)
     /// at its `not_before` or its channel's spacing, whichever is later.
-    fn next_send_at(&self) -> Result<Option<Timestamp>, StoreError> {
+    async fn next_send_at(&self) -> Result<Option<Timestamp>, StoreError> {
         let mut seen = BTreeSet::new();
         let mut next: Option<Timestamp> = None;
-        for entry in self.store.outbox_all()? {
-            let channel = self.channel_key(&entry);
+        for entry in self.store.run(|s| s.outbox_all()).await? {
+            let channel = self.channel_key(&entry).await;
             if !seen.insert(channel.clone()) {
                 continue;
             }
@@ -208,26 +216,26 @@ impl Outbox {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn channel_key(&self, entry: &OutboxEntry) -> String {
+    async fn channel_key(&self, entry: &OutboxEntry) -> String {
         let p = entry.item.platform;
         match &entry.item.message {
             OutboxMessage::Notify { user, .. } => format!("{p}:dm:{}", user.id),
             OutboxMessage::PostCard { request_id } | OutboxMessage::UpdateCard { request_id } => {
                 format!(
                     "{p}:card:{}",
-                    self.card_channel(p, *request_id).unwrap_or_default()
+                    self.card_channel(p, *request_id).await.unwrap_or_default()
                 )
             }
         }
     }
 
-    fn card_channel(
+    async fn card_channel(
         &self,
         platform: Platform,
         id: crate::domain::ids::RequestId,
     ) -> Option<String> {
         let chat = self.chats.get(&platform)?;
-        let req = self.store.get(id).ok().flatten()?;
+        let req = self.store.run(move |s| s.get(id)).await.ok().flatten()?;
         Some(
             self.role_channel(platform, &req.value)
                 .unwrap_or_else(|| chat.approvers_channel().to_string()),
@@ -248,7 +256,7 @@ impl Outbox {
             Some(id) => id,
             None => return Outcome::Drop("message names no request".into()),
         };
-        let req = match self.store.get(id) {
+        let req = match self.store.run(move |s| s.get(id)).await {
             Ok(Some(r)) => r,
             Ok(None) => return Outcome::Drop(format!("request #{id} is gone")),
             Err(e) => return Outcome::Retry(ChatError::Unavailable(e.to_string())),
@@ -282,9 +290,11 @@ impl Outbox {
         post: bool,
     ) -> Result<(), ChatError> {
         let unavailable = |e: StoreError| ChatError::Unavailable(e.to_string());
+        let id = view.id;
         let cards: Vec<CardRef> = self
             .store
-            .cards(view.id)
+            .run(move |s| s.cards(id))
+            .await
             .map_err(unavailable)?
             .into_iter()
             .filter(|c| c.platform == chat.platform())
@@ -295,7 +305,11 @@ impl Outbox {
             }
             let channel = role_channel.unwrap_or(chat.approvers_channel());
             let card = chat.post_card(channel, view).await?;
-            return self.store.put_card(view.id, &card).map_err(unavailable);
+            return self
+                .store
+                .run(move |s| s.put_card(id, &card))
+                .await
+                .map_err(unavailable);
         }
         for card in &cards {
             chat.update_card(card, view).await?;
@@ -333,7 +347,7 @@ impl Worker for Outbox {
     async fn work(&mut self) -> Result<WorkerState, WorkerError> {
         self.deliver().await?;
         let now = self.clock.now();
-        let state = match self.next_send_at()? {
+        let state = match self.next_send_at().await? {
             Some(at) if at <= now => WorkerState::Busy,
             Some(at) => WorkerState::Idle {
                 until: Duration::try_from(at.duration_since(now))

@@ -19,6 +19,7 @@ use jitpe::store::memory::MemStore;
 use jitpe::testing::FakeCluster;
 use jitpe::testing::ManualClock;
 use jitpe::web::{HealthState, router};
+use jitpe::workers::probe::StoreStatus;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use tower::ServiceExt;
@@ -79,6 +80,8 @@ pub struct World {
     pub clock: Arc<ManualClock>,
     /// The service behind it.
     pub service: Service,
+    /// What `/readyz` and `/metrics` show of the store; tests refresh it with `probe`.
+    pub store_status: Arc<StoreStatus>,
 }
 
 /// A world on fakes (MemStore, FakeCluster), with the clock at the real current time.
@@ -141,12 +144,15 @@ pub fn world_of(
         inbound: Arc::new(Inbound::new(service.clone(), metrics.clone())),
         slack: Arc::new(slack),
     };
+    let store_status = Arc::new(StoreStatus::default());
     let health = HealthState {
         service: service.clone(),
         metrics,
         cluster_ok: Arc::new(AtomicBool::new(true)),
+        store: store_status.clone(),
     };
     World {
+        store_status,
         app: router(health, vec![routes::router(state)], 16 * 1024),
         store,
         clock,

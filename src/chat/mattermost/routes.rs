@@ -112,16 +112,17 @@ pub async fn command(
 ) -> Response {
     let route = MATTERMOST_COMMANDS;
     let inbound = &app.inbound;
-    let refuse = |status, why: &str| inbound.refuse(Platform::Mattermost, route, status, why);
+    let refuse =
+        |status, why: &str| inbound.refuse(Platform::Mattermost, route, status, why.to_string());
     if !content_type_is(&headers, "application/x-www-form-urlencoded") {
         let why = "content type must be application/x-www-form-urlencoded";
-        return refuse(StatusCode::BAD_REQUEST, why);
+        return refuse(StatusCode::BAD_REQUEST, why).await;
     }
     let Ok(cmd) = serde_urlencoded::from_bytes::<SlashCommand>(&body) else {
-        return refuse(StatusCode::BAD_REQUEST, "malformed form body");
+        return refuse(StatusCode::BAD_REQUEST, "malformed form body").await;
     };
     if !token_ok(&app.mm, &headers, &cmd) {
-        return refuse(StatusCode::UNAUTHORIZED, "wrong or missing command token");
+        return refuse(StatusCode::UNAUTHORIZED, "wrong or missing command token").await;
     }
     let text = if cmd.team_id != app.mm.team_id {
         let why = "This jitpe serves another Mattermost team; nothing was done.";
@@ -161,25 +162,27 @@ pub async fn action(
 ) -> Response {
     let route = MATTERMOST_ACTIONS;
     let inbound = &app.inbound;
-    let refuse = |status, why: &str| inbound.refuse(Platform::Mattermost, route, status, why);
+    let refuse =
+        |status, why: &str| inbound.refuse(Platform::Mattermost, route, status, why.to_string());
     if !content_type_is(&headers, "application/json") {
         return refuse(
             StatusCode::BAD_REQUEST,
             "content type must be application/json",
-        );
+        )
+        .await;
     }
     let Ok(call) = serde_json::from_slice::<ActionCall>(&body) else {
-        return refuse(StatusCode::BAD_REQUEST, "malformed callback JSON");
+        return refuse(StatusCode::BAD_REQUEST, "malformed callback JSON").await;
     };
     let Some((id, act)) = verified_context(&app, &call) else {
         let why = "button context signature invalid or expired";
-        return refuse(StatusCode::UNAUTHORIZED, why);
+        return refuse(StatusCode::UNAUTHORIZED, why).await;
     };
     let Some(actor) = mm_actor(&call.user_id) else {
-        return refuse(StatusCode::BAD_REQUEST, "no valid user id");
+        return refuse(StatusCode::BAD_REQUEST, "no valid user id").await;
     };
     let text = match check_clicker(&app.mm, &actor).await {
-        Err(why) => inbound.refuse_click(route, &actor, Some(id), why),
+        Err(why) => inbound.refuse_click(route, &actor, Some(id), why).await,
         Ok(()) => {
             let origin = CardRef {
                 platform: Platform::Mattermost,

@@ -68,7 +68,7 @@ impl<T: DeserializeOwned> FromRequest<SlackState> for SlackForm<T> {
     async fn from_request(req: Request, app: &SlackState) -> Result<Self, Response> {
         let route = req.uri().path().to_string();
         let refuse = |status: StatusCode, why: String| {
-            app.inbound.refuse(Platform::Slack, &route, status, &why)
+            app.inbound.refuse(Platform::Slack, &route, status, why)
         };
         let form = req
             .headers()
@@ -79,25 +79,28 @@ impl<T: DeserializeOwned> FromRequest<SlackState> for SlackForm<T> {
             return Err(refuse(
                 StatusCode::BAD_REQUEST,
                 "content type must be application/x-www-form-urlencoded".into(),
-            ));
+            )
+            .await);
         }
         let headers = req.headers().clone();
         let body = match Bytes::from_request(req, app).await {
             Ok(b) => b,
             Err(e) => {
-                return Err(refuse(
-                    e.status(),
-                    format!("unreadable body: {}", e.body_text()),
-                ));
+                return Err(
+                    refuse(e.status(), format!("unreadable body: {}", e.body_text())).await,
+                );
             }
         };
         let now = app.inbound.now();
         if let Err(e) = verify_slack(&app.slack.signing_secret, &headers, &body, now) {
-            return Err(refuse(StatusCode::UNAUTHORIZED, e.to_string()));
+            return Err(refuse(StatusCode::UNAUTHORIZED, e.to_string()).await);
         }
-        serde_urlencoded::from_bytes(&body)
-            .map(SlackForm)
-            .map_err(|e| refuse(StatusCode::BAD_REQUEST, format!("malformed form body: {e}")))
+        // NB: `T` need not be `Send`, so nothing of the decoding is held across the await.
+        let why = match serde_urlencoded::from_bytes(&body) {
+            Ok(form) => return Ok(SlackForm(form)),
+            Err(e) => format!("malformed form body: {e}"),
+        };
+        Err(refuse(StatusCode::BAD_REQUEST, why).await)
     }
 }
 
@@ -216,13 +219,13 @@ pub async fn interaction(
     SlackForm(form): SlackForm<InteractionForm>,
 ) -> Response {
     let route = SLACK_INTERACTIONS;
-    let refuse = |why: &str| {
+    let refuse = |why: String| {
         app.inbound
             .refuse(Platform::Slack, route, StatusCode::BAD_REQUEST, why)
     };
     let p: Payload = match serde_json::from_str(&form.payload) {
         Ok(p) => p,
-        Err(e) => return refuse(&format!("malformed payload JSON: {e}")),
+        Err(e) => return refuse(format!("malformed payload JSON: {e}")).await,
     };
     if p.kind != "block_actions" {
         app.inbound.ignored(route);
@@ -230,7 +233,7 @@ pub async fn interaction(
     }
     let team = p.team.as_ref().map_or("", |t| t.id.as_str());
     let (Some(actor), [action]) = (slack_actor(&p.user.id), p.actions.as_slice()) else {
-        return refuse("expected one action by one valid user");
+        return refuse("expected one action by one valid user".into()).await;
     };
     let text = if wrong_workspace(&app.slack, team, p.api_app_id.as_deref()) {
         let why = "This card belongs to another Slack workspace or app; nothing was done.";
@@ -246,7 +249,7 @@ pub async fn interaction(
                     "button {} is not one of jitpe's; nothing was done",
                     action.action_id
                 );
-                app.inbound.refuse_click(route, &actor, None, why)
+                app.inbound.refuse_click(route, &actor, None, why).await
             }
         }
     };

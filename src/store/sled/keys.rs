@@ -20,6 +20,9 @@ pub(super) const META_OUTBOX_LAST: &[u8] = b"outbox_last";
 /// `meta` key prefix of named cursors (u64 BE values).
 pub(super) const META_CURSOR_PREFIX: &str = "cursor/";
 
+/// `meta` key prefix of auto-approval tallies (u64 BE values), one per requester, role and day.
+pub(super) const META_TALLY_PREFIX: &str = "tally/";
+
 /// `seen` key prefix: idempotency key -> first-seen time.
 pub(super) const SEEN_KEY_PREFIX: &[u8] = b"k/";
 /// `seen` key prefix: first-seen time ++ idempotency key -> empty, to forget old keys in order.
@@ -123,6 +126,11 @@ pub(super) fn seen_time_key(at: Timestamp, key: &str) -> Vec<u8> {
 /// `meta` key of a named cursor.
 pub(super) fn cursor_key(name: &str) -> Vec<u8> {
     format!("{META_CURSOR_PREFIX}{name}").into_bytes()
+}
+
+/// `meta` key of an auto-approval tally.
+pub(super) fn tally_key(tally: &str) -> Vec<u8> {
+    format!("{META_TALLY_PREFIX}{tally}").into_bytes()
 }
 
 /// Serializes a value; a failure is reported as corruption (it means a type cannot be stored).

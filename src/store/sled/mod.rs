@@ -14,9 +14,12 @@
 //!
 //! Every write that touches several trees is one sled transaction, and the database is flushed
 //! before a write returns `Ok`, so a caller that was told "stored" can rely on it after a crash.
+//! Concurrent writers share flushes (group commit, `flush.rs`): one fsync covers every write
+//! that finished while the previous one ran.
 //! The audit head lives in `meta`, apart from the log, so deleting the newest records is caught by
 //! [`crate::domain::audit::verify`].
 
+mod flush;
 mod keys;
 mod lock;
 mod tx;
@@ -24,7 +27,11 @@ mod tx;
 use crate::domain::audit::{AuditDraft, AuditRecord};
 use crate::domain::ids::RequestId;
 use crate::domain::request::AccessRequest;
-use crate::ports::{CardRef, Committed, OutboxEntry, OutboxItem, Store, StoreError, Versioned};
+use crate::ports::{
+    BuildRecord, CardRef, Committed, OutboxEntry, OutboxItem, Store, StoreError, Submission,
+    SubmitOutcome, Versioned,
+};
+use flush::GroupFlush;
 use jiff::Timestamp;
 use keys::{
     META_AUDIT_HEAD, backend, card_key, cursor_key, deadline_key, decode, encode,
@@ -38,7 +45,12 @@ use tx::Trees;
 pub struct SledStore {
     db: sled::Db,
     trees: Trees,
+    group: GroupFlush,
 }
+
+/// sled's page cache when none is configured: enough for the working set (open requests, the
+/// newest audit records, indexes), far below sled's own 1 GiB default.
+pub const DEFAULT_CACHE_BYTES: u64 = 16 * 1024 * 1024;
 
 impl SledStore {
     /// Opens (or creates) the store in directory `path`.
@@ -46,12 +58,21 @@ impl SledStore {
     /// sled locks the directory, so a second process (or a second `open` in this one) fails with
     /// [`StoreError::Locked`] instead of corrupting it; other failures name the path.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with_cache(path, DEFAULT_CACHE_BYTES)
+    }
+
+    /// [`SledStore::open`] with a page cache of `cache_bytes` (`store.cache_mb`).
+    pub fn open_with_cache(path: &Path, cache_bytes: u64) -> Result<Self, StoreError> {
         if !lock::wait_until_free(path) {
             return Err(StoreError::Locked {
                 path: path.to_path_buf(),
             });
         }
-        match sled::Config::new().path(path).open() {
+        match sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_bytes)
+            .open()
+        {
             Ok(db) => Self::from_db(db),
             // Another process took the lock between the check and sled's own attempt.
             Err(_) if lock::is_held(path) => Err(StoreError::Locked {
@@ -84,7 +105,11 @@ impl SledStore {
             cards: tree("cards")?,
             seen: tree("seen")?,
         };
-        Ok(Self { db, trees })
+        Ok(Self {
+            db,
+            trees,
+            group: GroupFlush::default(),
+        })
     }
 
     /// The raw database, for offline tools (`jitpe audit verify|export`) and tests (for example
@@ -96,7 +121,8 @@ impl SledStore {
 
     /// Makes committed writes durable before the caller is told they succeeded.
     fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush().map(|_| ()).map_err(backend("flush"))
+        self.group
+            .wait_durable(|| self.db.flush().map(|_| ()).map_err(backend("flush")))
     }
 
     /// The shared body of `create` (`expected == None`) and `update`.
@@ -134,6 +160,29 @@ impl Store for SledStore {
             .map_err(tx::unwrap_tx_error)?;
         self.flush()?;
         Ok(id)
+    }
+
+    fn submit(
+        &self,
+        submission: &Submission<'_>,
+        build: BuildRecord<'_>,
+    ) -> Result<SubmitOutcome, StoreError> {
+        tx::forget_seen(&self.trees.seen, submission.forget_before)?;
+        let t = &self.trees;
+        let outcome = (
+            &t.requests,
+            &t.deadlines,
+            &t.audit,
+            &t.meta,
+            &t.outbox,
+            &t.seen,
+        )
+            .transaction(|views| tx::submit(views, submission, build))
+            .map_err(tx::unwrap_tx_error)?;
+        if let SubmitOutcome::Stored { .. } = outcome {
+            self.flush()?;
+        }
+        Ok(outcome)
     }
 
     fn create(

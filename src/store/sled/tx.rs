@@ -8,12 +8,15 @@
 use super::keys::{
     Head, META_AUDIT_HEAD, META_LAST_ID, META_OUTBOX_LAST, SEEN_KEY_PREFIX, SEEN_TIME_PREFIX,
     StoredRequest, StoredRequestRef, backend, deadline_key, decode, encode, read_u64, seen_key,
-    seen_time_key, time_key, u64_key,
+    seen_time_key, tally_key, time_key, u64_key,
 };
 use crate::domain::audit::{AuditDraft, AuditRecord, GENESIS_HASH};
 use crate::domain::ids::RequestId;
 use crate::domain::request::AccessRequest;
-use crate::ports::{OutboxEntry, OutboxItem, StoreError, Versioned};
+use crate::ports::{
+    BuildRecord, Committed, OutboxEntry, OutboxItem, StoreError, Submission, SubmitOutcome,
+    Versioned,
+};
 use jiff::Timestamp;
 use serde::Deserialize;
 use sled::transaction::{
@@ -72,6 +75,56 @@ fn meta_u64(meta: &TransactionalTree, key: &[u8], what: &str) -> Tx<u64> {
         Some(bytes) => abort(read_u64(&bytes, what)),
         None => Ok(0),
     }
+}
+
+/// The transactional views `submit` writes through.
+pub(super) type SubmitViews = (
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+);
+
+/// The body of `Store::submit`: de-duplication, tally, id, request, audit, outbox in one
+/// transaction. A duplicate or a refusal writes nothing.
+pub(super) fn submit(
+    (requests, deadlines, log, meta, out, seen): &SubmitViews,
+    s: &Submission<'_>,
+    build: BuildRecord<'_>,
+) -> Tx<SubmitOutcome> {
+    if let Some(key) = s.dedupe
+        && seen.get(seen_key(key))?.is_some()
+    {
+        return Ok(SubmitOutcome::Duplicate);
+    }
+    let tally = tally_key(s.tally);
+    let today = meta_u64(meta, &tally, "auto-approval tally")?;
+    let id = RequestId(meta_u64(meta, META_LAST_ID, "last request id")? + 1);
+    let record = match build(id, u32::try_from(today).unwrap_or(u32::MAX)) {
+        Ok(record) => record,
+        Err(e) => return Ok(SubmitOutcome::Refused(e)),
+    };
+    if record.request.id != id {
+        return abort(Err(StoreError::Corrupt(format!(
+            "a new request was built as #{} instead of #{id}",
+            record.request.id
+        ))));
+    }
+    let version = put_request(requests, deadlines, meta, None, &record.request)?;
+    let audit = chain_audit(log, meta, record.audit.clone(), s.at)?;
+    push_outbox(out, meta, &record.outbox, s.at)?;
+    if let Some(key) = s.dedupe {
+        mark_seen(seen, key, s.at)?;
+    }
+    if record.request.auto_approved {
+        meta.insert(tally, &u64_key(today + 1))?;
+    }
+    Ok(SubmitOutcome::Stored {
+        record: Box::new(record),
+        committed: Committed { version, audit },
+    })
 }
 
 /// Hands out the next request id; ids are never reused because `last_id` only grows.

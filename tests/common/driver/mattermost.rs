@@ -93,6 +93,7 @@ impl MattermostDriver {
             service: service.clone(),
             metrics: metrics.clone(),
             cluster_ok: Arc::new(AtomicBool::new(true)),
+            store: Arc::new(jitpe::workers::probe::StoreStatus::default()),
         };
         let outbox = Delivery::new(store, clock.clone(), chat, policy);
         MattermostDriver {
