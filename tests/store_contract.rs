@@ -317,6 +317,16 @@ fn audit_from_pages_through_the_log_in_order(s: &S) {
     assert_eq!(seqs(4, 3), [4, 5, 6]);
     assert_eq!(seqs(7, 3), [7]);
     assert_eq!(seqs(8, 3), Vec::<u64>::new());
+    let page = |from, limit| {
+        let p = s.audit_page(from, limit).expect("audit page");
+        let seqs: Vec<u64> = p.records.iter().map(|r| r.seq).collect();
+        (seqs, p.next)
+    };
+    assert_eq!(page(1, 3), (vec![1, 2, 3], Some(4)));
+    assert_eq!(page(4, 3), (vec![4, 5, 6], Some(7)));
+    assert_eq!(page(7, 3), (vec![7], None));
+    assert_eq!(page(5, 3), (vec![5, 6, 7], None));
+    assert_eq!(page(8, 3), (vec![], None));
 }
 
 /// The entries due at `now`, as the outbox worker picks them from `outbox_all`.

@@ -7,8 +7,8 @@ use crate::domain::audit::{AuditDraft, AuditRecord, GENESIS_HASH};
 use crate::domain::ids::RequestId;
 use crate::domain::request::AccessRequest;
 use crate::ports::{
-    BuildRecord, CardRef, Committed, OutboxEntry, OutboxItem, Store, StoreError, Submission,
-    SubmitOutcome, Versioned,
+    AuditPage, BuildRecord, CardRef, Committed, OutboxEntry, OutboxItem, Store, StoreError,
+    Submission, SubmitOutcome, Versioned,
 };
 use jiff::Timestamp;
 use std::collections::{BTreeMap, BTreeSet};
@@ -246,6 +246,18 @@ impl Store for MemStore {
             .take(limit)
             .map(|(_, r)| r.clone())
             .collect())
+    }
+
+    fn audit_page(&self, from: u64, limit: usize) -> Result<AuditPage, StoreError> {
+        let inner = self.lock()?;
+        let mut stored = inner.audit.range(from..);
+        let records = stored
+            .by_ref()
+            .take(limit)
+            .map(|(_, r)| r.clone())
+            .collect();
+        let next = stored.next().map(|(seq, _)| *seq);
+        Ok(AuditPage { records, next })
     }
 
     fn audit_head(&self) -> Result<Option<(u64, String)>, StoreError> {

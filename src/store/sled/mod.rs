@@ -28,8 +28,8 @@ use crate::domain::audit::{AuditDraft, AuditRecord};
 use crate::domain::ids::RequestId;
 use crate::domain::request::AccessRequest;
 use crate::ports::{
-    BuildRecord, CardRef, Committed, OutboxEntry, OutboxItem, Store, StoreError, Submission,
-    SubmitOutcome, Versioned,
+    AuditPage, BuildRecord, CardRef, Committed, OutboxEntry, OutboxItem, Store, StoreError,
+    Submission, SubmitOutcome, Versioned,
 };
 use flush::GroupFlush;
 use jiff::Timestamp;
@@ -283,6 +283,19 @@ impl Store for SledStore {
                 )
             })
             .collect()
+    }
+
+    fn audit_page(&self, from: u64, limit: usize) -> Result<AuditPage, StoreError> {
+        let mut page = AuditPage::default();
+        for kv in self.trees.audit.range(u64_key(from)..) {
+            let (key, value) = kv.map_err(backend("read the audit log"))?;
+            if page.records.len() == limit {
+                page.next = Some(keys::read_u64(&key, "audit key")?);
+                break;
+            }
+            page.records.push(decode(&value, "audit record")?);
+        }
+        Ok(page)
     }
 
     fn audit_head(&self) -> Result<Option<(u64, String)>, StoreError> {
