@@ -255,9 +255,11 @@ pub trait Store: Send + Sync {
     fn audit_page(&self, from: u64, limit: usize) -> Result<AuditPage, StoreError>;
     /// `(seq, hash)` of the newest audit record, kept apart from the log so truncation shows.
     fn audit_head(&self) -> Result<Option<(u64, String)>, StoreError>;
-    /// Every outbox entry in FIFO order. The worker reads them all, because an entry that is
-    /// not due yet still holds back later messages to the same channel.
+    /// Every outbox entry in FIFO order (operators and tests; the worker pages).
     fn outbox_all(&self) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// Up to `limit` outbox entries with `key >= from`, in FIFO order. Keys only grow, so a
+    /// reader that resumes after the last key it saw misses nothing.
+    fn outbox_from(&self, from: u64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError>;
     /// Reschedules an entry after a failed attempt.
     fn outbox_retry(
         &self,

@@ -42,6 +42,7 @@ contract_suite!(
     the_outbox_is_fifo_and_new_items_are_due_at_once,
     outbox_retry_postpones_an_entry_and_counts_the_attempt,
     outbox_done_removes_only_that_entry,
+    outbox_from_pages_in_fifo_order,
     cards_are_kept_one_per_platform_and_per_request,
     seen_once_is_true_from_the_second_call_until_the_key_is_forgotten,
     cursors_start_at_zero_and_keep_the_last_value,
@@ -376,6 +377,28 @@ fn outbox_retry_postpones_an_entry_and_counts_the_attempt(s: &S) {
     );
     s.outbox_retry(999, ts(30), "gone")
         .expect("retrying a delivered entry is a no-op");
+}
+
+fn outbox_from_pages_in_fifo_order(s: &S) {
+    for id in 1..=3 {
+        create(&**s, id, 60);
+    }
+    let all: Vec<u64> = s
+        .outbox_all()
+        .expect("outbox")
+        .iter()
+        .map(|e| e.key)
+        .collect();
+    assert!(all.len() >= 3, "every create queues a card: {all:?}");
+    let keys = |from, limit| -> Vec<u64> {
+        let page = s.outbox_from(from, limit).expect("outbox page");
+        page.iter().map(|e| e.key).collect()
+    };
+    assert_eq!(keys(0, 2), all[..2]);
+    assert_eq!(keys(all[1] + 1, 100), all[2..]);
+    s.outbox_done(all[0]).expect("done");
+    assert_eq!(keys(0, 1), [all[1]]);
+    assert_eq!(keys(all[all.len() - 1] + 1, 10), Vec::<u64>::new());
 }
 
 fn outbox_done_removes_only_that_entry(s: &S) {

@@ -268,6 +268,16 @@ impl Store for MemStore {
         Ok(self.lock()?.outbox.values().cloned().collect())
     }
 
+    fn outbox_from(&self, from: u64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        let inner = self.lock()?;
+        Ok(inner
+            .outbox
+            .range(from..)
+            .take(limit)
+            .map(|(_, e)| e.clone())
+            .collect())
+    }
+
     fn outbox_retry(
         &self,
         key: u64,

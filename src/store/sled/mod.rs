@@ -319,6 +319,15 @@ impl Store for SledStore {
             .collect()
     }
 
+    fn outbox_from(&self, from: u64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.trees
+            .outbox
+            .range(u64_key(from)..)
+            .take(limit)
+            .map(|kv| decode(&kv.map_err(backend("read the outbox"))?.1, "outbox entry"))
+            .collect()
+    }
+
     fn outbox_retry(
         &self,
         key: u64,
