@@ -257,6 +257,8 @@ pub trait Store: Send + Sync {
     fn audit_head(&self) -> Result<Option<(u64, String)>, StoreError>;
     /// Every outbox entry in FIFO order (operators and tests; the worker pages).
     fn outbox_all(&self) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// How many outbox entries wait, without decoding them.
+    fn outbox_len(&self) -> Result<usize, StoreError>;
     /// Up to `limit` outbox entries with `key >= from`, in FIFO order. Keys only grow, so a
     /// reader that resumes after the last key it saw misses nothing.
     fn outbox_from(&self, from: u64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError>;

@@ -394,6 +394,7 @@ fn outbox_from_pages_in_fifo_order(s: &S) {
         let page = s.outbox_from(from, limit).expect("outbox page");
         page.iter().map(|e| e.key).collect()
     };
+    assert_eq!(s.outbox_len().expect("len"), all.len());
     assert_eq!(keys(0, 2), all[..2]);
     assert_eq!(keys(all[1] + 1, 100), all[2..]);
     s.outbox_done(all[0]).expect("done");

@@ -268,6 +268,10 @@ impl Store for MemStore {
         Ok(self.lock()?.outbox.values().cloned().collect())
     }
 
+    fn outbox_len(&self) -> Result<usize, StoreError> {
+        Ok(self.lock()?.outbox.len())
+    }
+
     fn outbox_from(&self, from: u64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
         let inner = self.lock()?;
         Ok(inner

@@ -319,6 +319,10 @@ impl Store for SledStore {
             .collect()
     }
 
+    fn outbox_len(&self) -> Result<usize, StoreError> {
+        Ok(self.trees.outbox.len())
+    }
+
     fn outbox_from(&self, from: u64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
         self.trees
             .outbox
