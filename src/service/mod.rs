@@ -203,3 +203,5 @@ mod tests;
 
 #[cfg(test)]
 mod effects_tests;
+#[cfg(test)]
+mod expiry_tests;
