@@ -5,8 +5,9 @@
 //!
 //! The generator is open-loop: request `i` is due at `start + i / rate` whether or not earlier
 //! ones were answered, and its latency is measured from that scheduled time, so a stalled server
-//! shows up in the figures instead of slowing the generator down. It runs on its own
-//! single-threaded runtime; the server has the default multi-threaded one.
+//! shows up in the figures instead of slowing the generator down. The schedule is kept by OS
+//! sleeps on the main thread; the client is a single-threaded runtime on a thread of its own; the
+//! server has the default multi-threaded runtime.
 //!
 //! Printed: `/jit request` at 100, 1,000 and 2,000 commands/s with 1,000 and 10,000 (full size:
 //! 100,000) finished requests stored beforehand, and `/jit help` at 2,000/s: p50, p99, p99.9,
@@ -109,28 +110,49 @@ fn prefill_history(path: &std::path::Path, n: usize) {
     );
 }
 
-/// Sends `rate * secs` commands at `rate` per second, open loop, on a runtime of its own on this
-/// thread; `run` keeps triggers and reasons unique across runs.
+/// Sends `rate * secs` commands at `rate` per second, open loop: this thread keeps the schedule
+/// with OS sleeps (finer than the runtime's millisecond timer) and hands each due command to a
+/// single-threaded client runtime on a thread of its own. `run` keeps triggers and reasons
+/// unique across runs.
 fn generate(running: &Running, kind: Kind, rate: u32, secs: u32, run: usize) -> Vec<Outcome> {
+    let url = running.url(jitpe::chat::slack::SLACK_COMMANDS);
+    let (due_tx, due_rx) = tokio::sync::mpsc::unbounded_channel::<(u32, Instant)>();
+    let client = std::thread::spawn(move || client(url, kind, rate, run, due_rx));
+    let interval = Duration::from_secs_f64(1.0 / f64::from(rate));
+    let start = Instant::now() + Duration::from_millis(50);
+    for i in 0..rate * secs {
+        let due = start + interval * i;
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        due_tx.send((i, due)).expect("client runs");
+    }
+    drop(due_tx);
+    client.join().expect("client thread")
+}
+
+/// The client side of [`generate`]: sends each command as it is handed over, concurrently.
+fn client(
+    url: String,
+    kind: Kind,
+    rate: u32,
+    run: usize,
+    mut due: tokio::sync::mpsc::UnboundedReceiver<(u32, Instant)>,
+) -> Vec<Outcome> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("client runtime");
-    let url = running.url(jitpe::chat::slack::SLACK_COMMANDS);
     rt.block_on(async move {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .build()
             .expect("client");
-        let interval = Duration::from_secs_f64(1.0 / f64::from(rate));
-        let start = Instant::now() + Duration::from_millis(50);
         let mut tasks = Vec::new();
-        for i in 0..rate * secs {
-            let due = start + interval * i;
-            tokio::time::sleep_until(due.into()).await;
+        while let Some((i, at)) = due.recv().await {
             let (client, url) = (client.clone(), url.clone());
             let tag = format!("{run}-{rate}-{i}");
-            tasks.push(tokio::spawn(send(client, url, kind, i as usize, tag, due)));
+            tasks.push(tokio::spawn(send(client, url, kind, i as usize, tag, at)));
         }
         let mut out = Vec::with_capacity(tasks.len());
         for t in tasks {
