@@ -125,8 +125,8 @@ fn main() {
     let store: Arc<dyn Store> =
         Arc::new(SledStore::open(&dir.path().join("store")).expect("store"));
     let cluster = Arc::new(SlowCluster::new());
-    // Set-up writes about 1,000 grants a second here; the first expiry waits for all of them.
-    let lead = Duration::from_secs(3) + Duration::from_millis(2) * n as u32;
+    // Set-up stores several thousand grants a second here; the first expiry waits for them all.
+    let lead = Duration::from_secs(1) + Duration::from_micros(500) * n as u32;
     let first = Timestamp::now() + SignedDuration::try_from(lead).expect("lead");
     let expiries = |i: usize| {
         first + SignedDuration::try_from(window.mul_f64(i as f64 / n as f64)).expect("offset")
