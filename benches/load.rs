@@ -46,6 +46,12 @@ enum Outcome {
     Error(String),
 }
 
+/// One run's outcomes, and the outbox backlog `/metrics` showed after it.
+struct Run {
+    outcomes: Vec<Outcome>,
+    backlog: String,
+}
+
 fn main() {
     println!("load benchmark, {}", size_name());
     let floor = sled_floor(2000);
@@ -114,10 +120,11 @@ fn prefill_history(path: &std::path::Path, n: usize) {
 /// with OS sleeps (finer than the runtime's millisecond timer) and hands each due command to a
 /// single-threaded client runtime on a thread of its own. `run` keeps triggers and reasons
 /// unique across runs.
-fn generate(running: &Running, kind: Kind, rate: u32, secs: u32, run: usize) -> Vec<Outcome> {
+fn generate(running: &Running, kind: Kind, rate: u32, secs: u32, run: usize) -> Run {
     let url = running.url(jitpe::chat::slack::SLACK_COMMANDS);
+    let metrics = running.url("/metrics");
     let (due_tx, due_rx) = tokio::sync::mpsc::unbounded_channel::<(u32, Instant)>();
-    let client = std::thread::spawn(move || client(url, kind, rate, run, due_rx));
+    let client = std::thread::spawn(move || client(url, metrics, kind, rate, run, due_rx));
     let interval = Duration::from_secs_f64(1.0 / f64::from(rate));
     let start = Instant::now() + Duration::from_millis(50);
     for i in 0..rate * secs {
@@ -134,11 +141,12 @@ fn generate(running: &Running, kind: Kind, rate: u32, secs: u32, run: usize) -> 
 /// The client side of [`generate`]: sends each command as it is handed over, concurrently.
 fn client(
     url: String,
+    metrics: String,
     kind: Kind,
     rate: u32,
     run: usize,
     mut due: tokio::sync::mpsc::UnboundedReceiver<(u32, Instant)>,
-) -> Vec<Outcome> {
+) -> Run {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -158,7 +166,11 @@ fn client(
         for t in tasks {
             out.push(t.await.expect("send task"));
         }
-        out
+        let backlog = outbox_backlog(&client, &metrics).await;
+        Run {
+            outcomes: out,
+            backlog,
+        }
     })
 }
 
@@ -219,7 +231,8 @@ async fn send(
 }
 
 /// Prints one run: counts, latency from the scheduled send, and p50 against the sled floor.
-fn report(label: &str, outcomes: &[Outcome], floor: Summary) {
+fn report(label: &str, run: &Run, floor: Summary) {
+    let outcomes = &run.outcomes;
     let (mut latencies, mut lags, mut shed, mut late) = (Vec::new(), Vec::new(), 0, 0);
     let mut errors: Vec<&str> = Vec::new();
     for o in outcomes {
@@ -244,6 +257,10 @@ fn report(label: &str, outcomes: &[Outcome], floor: Summary) {
         latencies.len(),
         errors.len()
     );
+    println!(
+        "  outbox backlog (/metrics, store probe up to 5 s old): {}",
+        run.backlog
+    );
     if let Some(first) = errors.first() {
         println!("  first error: {first}");
     }
@@ -260,4 +277,17 @@ fn report(label: &str, outcomes: &[Outcome], floor: Summary) {
         ms(lag.p50),
         ms(lag.p99)
     );
+}
+
+/// `jitpe_outbox_backlog` from `/metrics` (the store probe's last reading, up to 5 s old): chat
+/// messages waiting, one card per request, delivered at most one a second per channel.
+async fn outbox_backlog(client: &reqwest::Client, url: &str) -> String {
+    let Ok(resp) = client.get(url).send().await else {
+        return "unavailable".into();
+    };
+    let text = resp.text().await.unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix("jitpe_outbox_backlog "))
+        .unwrap_or("unavailable")
+        .to_string()
 }
