@@ -144,6 +144,18 @@ async fn light_use(addr: &str) {
 
 /// Runs `jitpe audit verify` on `config`, sampling its peak memory until it exits.
 fn verify_and_measure(config: &Path) {
+    // What opening the store costs alone (sled replays its log), for comparison.
+    let started = Instant::now();
+    let listed = with_secrets(&mut Command::new(env!("CARGO_BIN_EXE_jitpe")))
+        .args(["grants", "list", "--config"])
+        .arg(config)
+        .output()
+        .expect("jitpe grants list runs");
+    println!(
+        "jitpe grants list (opening the store): {:.2} s, exit {}",
+        started.elapsed().as_secs_f64(),
+        listed.status
+    );
     let started = Instant::now();
     let mut child: Child = with_secrets(&mut Command::new(env!("CARGO_BIN_EXE_jitpe")))
         .args(["audit", "verify", "--config"])

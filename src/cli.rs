@@ -7,7 +7,7 @@ use crate::domain::duration::format_duration;
 use crate::domain::identity::{Actor, Platform};
 use crate::domain::ids::RequestId;
 use crate::domain::request::Event;
-use crate::ports::{Store, StoreError};
+use crate::ports::{AuditPage, Store, StoreError};
 use crate::store::sled::SledStore;
 use anyhow::{Context, anyhow, bail};
 use clap::{Parser, Subcommand};
@@ -116,20 +116,39 @@ pub fn check_config(path: &Path, out: &mut dyn Write) -> anyhow::Result<()> {
 /// however long the log is.
 const AUDIT_PAGE: usize = 1024;
 
-/// Calls `each` on every audit record in order, one page at a time.
+/// Calls `each` on every audit record in order, one page at a time. A second thread reads and
+/// decodes the next pages meanwhile, so reading and checking use both cores; it also frees the
+/// pages that were checked, as freeing memory on the thread that allocated it is much cheaper.
 fn audit_pages(
     store: &dyn Store,
     mut each: impl FnMut(&AuditRecord) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let mut from = Some(1);
-    while let Some(position) = from {
-        let page = store.audit_page(position, AUDIT_PAGE)?;
-        for rec in &page.records {
-            each(rec)?;
+    std::thread::scope(|scope| {
+        let (pages, received) = std::sync::mpsc::sync_channel(2);
+        let (done, checked) = std::sync::mpsc::channel::<AuditPage>();
+        scope.spawn(move || {
+            let mut from = Some(1);
+            while let Some(position) = from {
+                let page = store.audit_page(position, AUDIT_PAGE);
+                from = page.as_ref().ok().and_then(|p| p.next);
+                let failed = page.is_err();
+                // A send fails when the checker stopped at a problem: stop reading too.
+                if pages.send(page).is_err() || failed {
+                    return;
+                }
+                checked.try_iter().for_each(drop);
+            }
+        });
+        for page in received {
+            let page = page?;
+            for rec in &page.records {
+                each(rec)?;
+            }
+            // Freed by the reader; if it has finished already, here.
+            let _ = done.send(page);
         }
-        from = page.next;
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// `audit verify` over a store, in pages; stops at the first problem.
@@ -184,10 +203,14 @@ pub fn grants_list(
     Ok(())
 }
 
-/// Opens the store read-write. A store held by `jitpe serve` fails with
-/// [`StoreError::Locked`], whose message says what to do.
+/// Opens the store read-write, with the configured cache so a long `audit verify` stays within
+/// it. A store held by `jitpe serve` fails with [`StoreError::Locked`], whose message says what
+/// to do.
 pub fn open_store(s: &Settings) -> anyhow::Result<SledStore> {
-    Ok(SledStore::open(&s.store.path)?)
+    Ok(SledStore::open_with_cache(
+        &s.store.path,
+        s.store.cache_bytes,
+    )?)
 }
 
 /// Whether `e` is the store's lock being held by another process (`jitpe serve`), and only that:

@@ -88,7 +88,7 @@ impl ChainVerifier {
             self.gap = Some((expected, rec.seq));
             return Ok(());
         }
-        if rec.compute_hash() != rec.hash {
+        if !rec.hash_matches() {
             return Err(ChainError::Edited { seq: rec.seq });
         }
         if rec.prev_hash != self.prev {
