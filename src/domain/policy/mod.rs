@@ -6,12 +6,14 @@
 
 mod config;
 mod issues;
+mod prerequisites;
 mod quorum;
 mod raw;
 mod roles;
 mod shape;
 
 pub use issues::{ConfigIssue, PolicyErrors};
+pub use prerequisites::{ClusterObject, Prerequisite};
 pub use raw::{
     RawAutoApprove, RawBinding, RawIdentity, RawNamespaces, RawPolicy, RawRole, RawScopedRule,
 };
