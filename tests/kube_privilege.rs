@@ -239,12 +239,21 @@ fn jitpe_holds_exactly_these_rules_each_for_a_reason() {
 fn the_config_checks_name_what_the_manifests_allow() {
     let policy = common::manifests::documents("admission-policy.yaml");
     let cel = serde_json::to_string(&policy).unwrap();
-    for role in GRANTABLE_CLUSTER_ROLES {
-        assert!(
-            cel.contains(&format!("'{role}'")),
-            "admission policy lacks {role}"
-        );
-    }
+    let list = cel
+        .split("object.roleRef.name in [")
+        .nth(1)
+        .and_then(|rest| rest.split(']').next())
+        .expect("the admission policy lists the ClusterRoles jitpe may bind");
+    let admitted: Vec<&str> = list
+        .split(',')
+        .map(|n| n.trim().trim_matches('\''))
+        .collect();
+    assert_eq!(admitted, GRANTABLE_CLUSTER_ROLES);
+    let installed: Vec<String> = common::manifests::documents("grantable-clusterroles.yaml")
+        .iter()
+        .map(|d| d["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(installed, GRANTABLE_CLUSTER_ROLES);
     for ns in SYSTEM_NAMESPACES {
         assert!(
             cel.contains(&format!("'{ns}'")),
