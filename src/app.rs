@@ -32,15 +32,22 @@ use tracing::info;
 /// Opens the store and builds the cluster adapter and the service (what `serve` and the CLI
 /// commands share).
 pub fn service(settings: &Settings) -> anyhow::Result<Service> {
-    let store: Arc<dyn Store> = Arc::new(SledStore::open_with_cache(
-        &settings.store.path,
-        settings.store.cache_bytes,
-    )?);
     let k = &settings.kubernetes;
     let cluster: Arc<dyn Cluster> = Arc::new(LazyKubeCluster::new(
         k.kubeconfig.clone(),
         k.field_manager.clone(),
     ));
+    service_with(settings, cluster)
+}
+
+/// [`service`] over any cluster adapter (the benchmarks use a fake cluster); everything else is
+/// built from `settings` as `jitpe serve` builds it.
+pub fn service_with(settings: &Settings, cluster: Arc<dyn Cluster>) -> anyhow::Result<Service> {
+    let store: Arc<dyn Store> = Arc::new(SledStore::open_with_cache(
+        &settings.store.path,
+        settings.store.cache_bytes,
+    )?);
+    let k = &settings.kubernetes;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let policy = Arc::new(settings.policy.clone());
     Ok(
@@ -99,6 +106,17 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let service = open_service(&settings).await?;
+    serve(settings, service, listener, shutdown).await
+}
+
+/// [`run`] over a service already built (with [`service_with`] for another cluster adapter):
+/// the same platforms, workers and router, served on `listener` until `shutdown` completes.
+pub async fn serve(
+    settings: Settings,
+    service: Service,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::default());
     let inbound = Arc::new(
         Inbound::new(service.clone(), metrics.clone())

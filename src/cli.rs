@@ -2,14 +2,14 @@
 //! `reconcile`. Each command is a small function over the library; `main` only dispatches.
 
 use crate::config::{self, Settings};
-use crate::domain::audit::verify;
+use crate::domain::audit::{AuditRecord, ChainVerifier};
 use crate::domain::duration::format_duration;
 use crate::domain::identity::{Actor, Platform};
 use crate::domain::ids::RequestId;
 use crate::domain::request::Event;
 use crate::ports::{Store, StoreError};
 use crate::store::sled::SledStore;
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
 use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -112,11 +112,36 @@ pub fn check_config(path: &Path, out: &mut dyn Write) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `audit verify` over a store.
+/// Records read per store call by `audit verify` and `audit export`: memory stays bounded
+/// however long the log is.
+const AUDIT_PAGE: usize = 1024;
+
+/// Calls `each` on every audit record in order, one page at a time.
+fn audit_pages(
+    store: &dyn Store,
+    mut each: impl FnMut(&AuditRecord) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut from = Some(1);
+    while let Some(position) = from {
+        let page = store.audit_page(position, AUDIT_PAGE)?;
+        for rec in &page.records {
+            each(rec)?;
+        }
+        from = page.next;
+    }
+    Ok(())
+}
+
+/// `audit verify` over a store, in pages; stops at the first problem.
 pub fn audit_verify(store: &dyn Store, out: &mut dyn Write) -> anyhow::Result<()> {
-    let records = store.audit_from(1, usize::MAX)?;
+    let mut verifier = ChainVerifier::default();
+    audit_pages(store, |rec| {
+        verifier
+            .push(rec)
+            .map_err(|e| anyhow!("audit chain BROKEN: {e}"))
+    })?;
     let head = store.audit_head()?;
-    match verify(&records, head.as_ref().map(|(s, h)| (*s, h.as_str()))) {
+    match verifier.finish(head.as_ref().map(|(s, h)| (*s, h.as_str()))) {
         Ok(n) => {
             writeln!(
                 out,
@@ -129,13 +154,12 @@ pub fn audit_verify(store: &dyn Store, out: &mut dyn Write) -> anyhow::Result<()
     }
 }
 
-/// `audit export` over a store: JSON Lines.
+/// `audit export` over a store: JSON Lines, in pages.
 pub fn audit_export(store: &dyn Store, out: &mut dyn Write) -> anyhow::Result<()> {
-    for rec in store.audit_from(1, usize::MAX)? {
-        serde_json::to_writer(&mut *out, &rec)?;
-        writeln!(out)?;
-    }
-    Ok(())
+    audit_pages(store, |rec| {
+        serde_json::to_writer(&mut *out, rec)?;
+        Ok(writeln!(out)?)
+    })
 }
 
 /// `grants list` over a store.

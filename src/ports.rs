@@ -177,6 +177,15 @@ pub struct NewRecord {
 pub type BuildRecord<'a> =
     &'a (dyn Fn(RequestId, u32) -> Result<NewRecord, crate::domain::DomainError> + Sync);
 
+/// One page of the audit log (`Store::audit_page`).
+#[derive(Debug, Clone, Default)]
+pub struct AuditPage {
+    /// The records, in storage order.
+    pub records: Vec<AuditRecord>,
+    /// The position to read from next; `None` when the log has no more records.
+    pub next: Option<u64>,
+}
+
 /// What [`Store::submit`] did.
 #[derive(Debug)]
 pub enum SubmitOutcome {
@@ -240,11 +249,19 @@ pub trait Store: Send + Sync {
     fn append_audit(&self, audit: AuditDraft, at: Timestamp) -> Result<AuditRecord, StoreError>;
     /// Audit records with `seq >= from`, in order, at most `limit`.
     fn audit_from(&self, from: u64, limit: usize) -> Result<Vec<AuditRecord>, StoreError>;
+    /// Up to `limit` audit records stored at positions `>= from`, in storage order, and the
+    /// position to read next (`None` at the end). Positions are the store's keys, not the
+    /// records' own `seq`, so a reader paging through a tampered log never skips a record.
+    fn audit_page(&self, from: u64, limit: usize) -> Result<AuditPage, StoreError>;
     /// `(seq, hash)` of the newest audit record, kept apart from the log so truncation shows.
     fn audit_head(&self) -> Result<Option<(u64, String)>, StoreError>;
-    /// Every outbox entry in FIFO order. The worker reads them all, because an entry that is
-    /// not due yet still holds back later messages to the same channel.
+    /// Every outbox entry in FIFO order (operators and tests; the worker pages).
     fn outbox_all(&self) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// How many outbox entries wait, without decoding them.
+    fn outbox_len(&self) -> Result<usize, StoreError>;
+    /// Up to `limit` outbox entries with `key >= from`, in FIFO order. Keys only grow, so a
+    /// reader that resumes after the last key it saw misses nothing.
+    fn outbox_from(&self, from: u64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError>;
     /// Reschedules an entry after a failed attempt.
     fn outbox_retry(
         &self,

@@ -178,6 +178,52 @@ fn audit_verify_names_an_edited_a_removed_and_a_reordered_record() {
     }
 }
 
+/// More records than one page of `audit verify` (1,024), tampered around the page boundary.
+#[test]
+fn audit_verify_and_export_page_through_a_long_log_and_find_tampering_at_a_page_boundary() {
+    const N: u64 = 2_100;
+    let key = |n: u64| n.to_be_bytes();
+    let dir = TempDir::new().unwrap();
+    let store = dir.path().join("store");
+    store_with_records(dir.path(), N);
+    let s = SledStore::open(&store).unwrap();
+    let verify = |s: &SledStore| {
+        let mut out = Vec::new();
+        let r = jitpe::cli::audit_verify(s, &mut out);
+        r.map(|()| String::from_utf8(out).unwrap())
+            .map_err(|e| e.to_string())
+    };
+    assert!(verify(&s).unwrap().contains("2100 records"));
+    let mut out = Vec::new();
+    jitpe::cli::audit_export(&s, &mut out).unwrap();
+    let seqs: Vec<u64> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(seqs, (1..=N).collect::<Vec<_>>());
+
+    let audit = s.db().open_tree("audit").unwrap();
+    let (a, b) = (
+        audit.get(key(1024)).unwrap().unwrap(),
+        audit.get(key(1025)).unwrap().unwrap(),
+    );
+    audit.insert(key(1024), b).unwrap();
+    audit.insert(key(1025), a.clone()).unwrap();
+    let err = verify(&s).unwrap_err();
+    assert!(err.contains("record 1025 is out of order"), "{err}");
+
+    // Undo the swap, then remove the first record of the second page.
+    audit.insert(key(1024), a).unwrap();
+    audit.remove(key(1025)).unwrap();
+    let err = verify(&s).unwrap_err();
+    assert!(err.contains("1025 to 1025 are missing"), "{err}");
+}
+
 #[test]
 fn grants_list_says_when_there_is_nothing() {
     let dir = TempDir::new().unwrap();

@@ -8,6 +8,8 @@ use common::grants::{Spaces, approve, jitpe_cluster, request, service_with};
 use common::kube::{Access, Who, cluster};
 use jitpe::domain::ids::InstanceId;
 use jitpe::domain::request::State;
+use jitpe::kube::KubeCluster;
+use jitpe::ports::Cluster;
 use jitpe::store::memory::MemStore;
 use jitpe::testing::ManualClock;
 use std::sync::Arc;
@@ -52,6 +54,31 @@ async fn reconcile_deletes_lost_bindings_and_ends_grants_whose_bindings_vanished
     );
     let left = jitpe_cluster().list_managed(&s.instance, None).await;
     assert_eq!(left.unwrap(), []);
+}
+
+#[tokio::test]
+async fn listing_managed_objects_crosses_pages_and_finds_every_one() {
+    let s = Spaces::new().await;
+    let clock = Arc::new(ManualClock::at(jiff::Timestamp::now()));
+    let svc = service_with(Arc::new(MemStore::new()), jitpe_cluster(), &s, clock);
+    let id = request(&svc, "debug", &s.ns, None, 15).await;
+    approve(&svc, id).await;
+    let whole = jitpe_cluster()
+        .list_managed(&s.instance, None)
+        .await
+        .unwrap();
+    assert!(
+        whole.len() >= 2,
+        "the debug grant has several objects: {whole:?}"
+    );
+    let jitpe = cluster().client(Who::Jitpe);
+    let paged = KubeCluster::new(jitpe, "jitpe").with_list_page(1);
+    let mut found = paged.list_managed(&s.instance, None).await.unwrap();
+    let key = |o: &jitpe::ports::ManagedObject| (o.namespace.clone(), o.name.clone(), o.kind);
+    found.sort_by_key(key);
+    let mut expected = whole;
+    expected.sort_by_key(key);
+    assert_eq!(found, expected, "one object per page, none lost");
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 //! per channel, delivery survives a restart, and chat trouble never delays an expiry.
 
 mod common;
+mod store_fixtures;
 
 use common::fake_slack::{Failure, FakeSlack, dm_channel_of};
 use jitpe::chat::slack::client::{SlackChat, SlackConfig};
@@ -287,4 +288,58 @@ async fn a_commit_that_queues_messages_wakes_the_outbox() {
     tokio::time::timeout(Duration::from_secs(5), signal.notified())
         .await
         .expect("the submit woke the outbox");
+}
+
+/// A backlog longer than one read of the outbox (512) on the approvers channel: the first pass
+/// still reaches the direct message queued after it, because each channel keeps its own FIFO.
+#[tokio::test]
+async fn a_long_card_backlog_does_not_hold_back_a_direct_message_queued_after_it() {
+    use jitpe::domain::request::Notice;
+    use jitpe::ports::{OutboxItem, OutboxMessage};
+    use jitpe::testing::{ChatCall, RecordingChat};
+    let store: Arc<dyn Store> = Arc::new(jitpe::store::memory::MemStore::new());
+    for id in 1..=600 {
+        store_fixtures::create(&*store, id, 60);
+    }
+    let dm = OutboxItem {
+        platform: Platform::Slack,
+        message: OutboxMessage::Notify {
+            request_id: RequestId(600),
+            user: Actor::new(Platform::Slack, "UREQ"),
+            notice: Notice::Approved,
+        },
+    };
+    let req = store_fixtures::pending(601, 60);
+    let draft = store_fixtures::draft("requested", 601);
+    store
+        .create(&req, draft, store_fixtures::ts(0), &[dm])
+        .unwrap();
+    let chat = Arc::new(RecordingChat::new(Platform::Slack));
+    let clock = Arc::new(ManualClock::at(jiff::Timestamp::now()));
+    let settings = OutboxSettings {
+        spacing: Duration::from_secs(1),
+        max_attempts: 5,
+    };
+    let policy = Arc::new(common::world::policy("rachel", &["shop"]));
+    let outbox = Outbox::new(
+        store.clone(),
+        clock.clone(),
+        vec![chat.clone() as Arc<dyn Chat>],
+        policy,
+        settings,
+        Arc::new(Metrics::default()),
+    );
+    let first = outbox.deliver().await.unwrap();
+    assert_eq!((first.sent, first.postponed), (2, 599));
+    let calls = chat.calls();
+    assert!(matches!(&calls[0], ChatCall::PostCard { view, .. } if view.id == RequestId(1)));
+    assert!(matches!(&calls[1], ChatCall::Direct { user, .. } if user.id == "UREQ"));
+    clock.advance(Duration::from_secs(1));
+    let second = outbox.deliver().await.unwrap();
+    assert_eq!(
+        (second.sent, second.postponed),
+        (1, 598),
+        "one card per second"
+    );
+    assert_eq!(store.outbox_all().unwrap().len(), 598);
 }

@@ -42,6 +42,7 @@ contract_suite!(
     the_outbox_is_fifo_and_new_items_are_due_at_once,
     outbox_retry_postpones_an_entry_and_counts_the_attempt,
     outbox_done_removes_only_that_entry,
+    outbox_from_pages_in_fifo_order,
     cards_are_kept_one_per_platform_and_per_request,
     seen_once_is_true_from_the_second_call_until_the_key_is_forgotten,
     cursors_start_at_zero_and_keep_the_last_value,
@@ -317,6 +318,16 @@ fn audit_from_pages_through_the_log_in_order(s: &S) {
     assert_eq!(seqs(4, 3), [4, 5, 6]);
     assert_eq!(seqs(7, 3), [7]);
     assert_eq!(seqs(8, 3), Vec::<u64>::new());
+    let page = |from, limit| {
+        let p = s.audit_page(from, limit).expect("audit page");
+        let seqs: Vec<u64> = p.records.iter().map(|r| r.seq).collect();
+        (seqs, p.next)
+    };
+    assert_eq!(page(1, 3), (vec![1, 2, 3], Some(4)));
+    assert_eq!(page(4, 3), (vec![4, 5, 6], Some(7)));
+    assert_eq!(page(7, 3), (vec![7], None));
+    assert_eq!(page(5, 3), (vec![5, 6, 7], None));
+    assert_eq!(page(8, 3), (vec![], None));
 }
 
 /// The entries due at `now`, as the outbox worker picks them from `outbox_all`.
@@ -366,6 +377,29 @@ fn outbox_retry_postpones_an_entry_and_counts_the_attempt(s: &S) {
     );
     s.outbox_retry(999, ts(30), "gone")
         .expect("retrying a delivered entry is a no-op");
+}
+
+fn outbox_from_pages_in_fifo_order(s: &S) {
+    for id in 1..=3 {
+        create(&**s, id, 60);
+    }
+    let all: Vec<u64> = s
+        .outbox_all()
+        .expect("outbox")
+        .iter()
+        .map(|e| e.key)
+        .collect();
+    assert!(all.len() >= 3, "every create queues a card: {all:?}");
+    let keys = |from, limit| -> Vec<u64> {
+        let page = s.outbox_from(from, limit).expect("outbox page");
+        page.iter().map(|e| e.key).collect()
+    };
+    assert_eq!(s.outbox_len().expect("len"), all.len());
+    assert_eq!(keys(0, 2), all[..2]);
+    assert_eq!(keys(all[1] + 1, 100), all[2..]);
+    s.outbox_done(all[0]).expect("done");
+    assert_eq!(keys(0, 1), [all[1]]);
+    assert_eq!(keys(all[all.len() - 1] + 1, 10), Vec::<u64>::new());
 }
 
 fn outbox_done_removes_only_that_entry(s: &S) {

@@ -24,16 +24,23 @@ pub fn summary(s: &Settings) -> String {
     // Writing to a String cannot fail; `let _` keeps the lines short.
     let _ = writeln!(
         out,
-        "server: listen {}, public URL {public}, body limit {} bytes",
-        s.server.listen, s.server.body_limit
+        "server: listen {}, public URL {public}, body limit {} bytes, {} chat requests at once (more are answered \"busy\")",
+        s.server.listen, s.server.body_limit, s.server.max_in_flight
     );
-    let _ = writeln!(out, "store: {}", s.store.path.display());
     let _ = writeln!(
         out,
-        "kubernetes: {kubeconfig}, instance `{}`, reconcile every {}, field manager `{}`",
+        "store: {}, cache {} MiB, {} store threads",
+        s.store.path.display(),
+        s.store.cache_bytes / (1024 * 1024),
+        s.store.threads
+    );
+    let _ = writeln!(
+        out,
+        "kubernetes: {kubeconfig}, instance `{}`, reconcile every {}, field manager `{}`, {} deadlines handled at once",
         s.kubernetes.instance,
         fd(s.kubernetes.reconcile_interval),
-        s.kubernetes.field_manager
+        s.kubernetes.field_manager,
+        s.kubernetes.max_in_flight
     );
     policy(&mut out, s);
     chat(&mut out, s);

@@ -307,6 +307,9 @@ fn summary_lists_roles_namespaces_channels_and_which_secrets_are_set() {
         "bot_token set",
         "k8s_audit_token set",
         "mattermost: disabled",
+        "256 chat requests at once",
+        "cache 16 MiB, 4 store threads",
+        "32 deadlines handled at once",
     ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }

@@ -1,7 +1,8 @@
 //! Audit events and their SHA-256 hash chain.
 //!
 //! Each record's hash covers its own fields and the previous record's hash, so editing, removing
-//! or reordering any record breaks every hash after it. [`verify`] names the first bad record.
+//! or reordering any record breaks every hash after it. [`verify`] and [`ChainVerifier`] (chain.rs)
+//! name the first bad record.
 
 use super::identity::Actor;
 use super::ids::RequestId;
@@ -10,6 +11,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fmt;
+
+mod chain;
+pub use chain::{ChainError, ChainVerifier, verify};
 
 /// The hash that precedes the first record.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -123,99 +127,11 @@ impl AuditRecord {
     }
 }
 
-/// The first problem found in a chain.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ChainError {
-    /// The record's contents do not match its hash: it was edited.
-    #[error("audit record {seq} was edited: its hash does not match its contents")]
-    Edited {
-        /// The record.
-        seq: u64,
-    },
-    /// Records are missing before this one.
-    #[error("audit record(s) {expected} to {} are missing (found {found} next)", .found - 1)]
-    Missing {
-        /// The sequence number that should have come next.
-        expected: u64,
-        /// The one that came.
-        found: u64,
-    },
-    /// The record is out of order (moved, or a repeated sequence number).
-    #[error("audit record {found} is out of order: expected record {expected} at this place")]
-    Reordered {
-        /// The sequence number that should have come next.
-        expected: u64,
-        /// The one that came.
-        found: u64,
-    },
-    /// The record does not link to the one before it.
-    #[error("audit record {seq} does not follow the record before it (its prev_hash differs)")]
-    Unlinked {
-        /// The record.
-        seq: u64,
-    },
-    /// The newest records are missing: the stored head says more exist.
-    #[error("audit records after {last} are missing: the log head says {head} records exist")]
-    Truncated {
-        /// Last record found.
-        last: u64,
-        /// Records the head says exist.
-        head: u64,
-    },
-}
-
-/// Checks a chain in storage order. `head` is the separately stored `(seq, hash)` of the newest
-/// record, if known, which also catches removal of the newest records.
-pub fn verify(records: &[AuditRecord], head: Option<(u64, &str)>) -> Result<u64, ChainError> {
-    let mut expected = 1;
-    let mut prev = GENESIS_HASH.to_string();
-    for (i, rec) in records.iter().enumerate() {
-        // A record that is out of place but present further on was moved, not removed.
-        let later = || records[i + 1..].iter().any(|r| r.seq == expected);
-        if rec.seq != expected && later() {
-            return Err(ChainError::Reordered {
-                expected,
-                found: rec.seq,
-            });
-        }
-        if rec.seq > expected {
-            return Err(ChainError::Missing {
-                expected,
-                found: rec.seq,
-            });
-        }
-        if rec.seq < expected {
-            return Err(ChainError::Reordered {
-                expected,
-                found: rec.seq,
-            });
-        }
-        if rec.compute_hash() != rec.hash {
-            return Err(ChainError::Edited { seq: rec.seq });
-        }
-        if rec.prev_hash != prev {
-            return Err(ChainError::Unlinked { seq: rec.seq });
-        }
-        prev.clone_from(&rec.hash);
-        expected += 1;
-    }
-    let count = expected - 1;
-    if let Some((head_seq, head_hash)) = head
-        && (head_seq != count || (count > 0 && head_hash != prev))
-    {
-        return Err(ChainError::Truncated {
-            last: count,
-            head: head_seq,
-        });
-    }
-    Ok(count)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn chain(n: u64) -> Vec<AuditRecord> {
+    pub(super) fn chain(n: u64) -> Vec<AuditRecord> {
         let mut out: Vec<AuditRecord> = Vec::new();
         for seq in 1..=n {
             let prev = out
@@ -227,90 +143,6 @@ mod tests {
             out.push(AuditRecord::chain(draft, seq, at, &prev));
         }
         out
-    }
-
-    fn head(c: &[AuditRecord]) -> Option<(u64, &str)> {
-        c.last().map(|r| (r.seq, r.hash.as_str()))
-    }
-
-    #[test]
-    fn an_untouched_chain_verifies() {
-        let c = chain(5);
-        assert_eq!(verify(&c, head(&c)), Ok(5));
-        assert_eq!(verify(&[], Some((0, GENESIS_HASH))), Ok(0));
-    }
-
-    #[test]
-    fn an_edited_record_is_named() {
-        let mut c = chain(5);
-        let h = c[4].hash.clone();
-        c[2].details.insert("role".into(), "cluster-admin".into());
-        assert_eq!(
-            verify(&c, Some((5, &h))),
-            Err(ChainError::Edited { seq: 3 })
-        );
-    }
-
-    #[test]
-    fn an_edited_record_with_a_recomputed_hash_breaks_the_next_link() {
-        let mut c = chain(5);
-        let h = c[4].hash.clone();
-        c[1].action = "approved".into();
-        c[1].hash = c[1].compute_hash();
-        assert_eq!(
-            verify(&c, Some((5, &h))),
-            Err(ChainError::Unlinked { seq: 3 })
-        );
-    }
-
-    #[test]
-    fn a_removed_record_is_named() {
-        let mut c = chain(5);
-        let h = c[4].hash.clone();
-        c.remove(2);
-        let err = verify(&c, Some((5, &h))).unwrap_err();
-        assert_eq!(
-            err,
-            ChainError::Missing {
-                expected: 3,
-                found: 4
-            }
-        );
-        assert!(err.to_string().contains("3 to 3 are missing"));
-    }
-
-    #[test]
-    fn reordered_records_are_named() {
-        let mut c = chain(5);
-        let h = c[4].hash.clone();
-        c.swap(1, 2);
-        assert_eq!(
-            verify(&c, Some((5, &h))),
-            Err(ChainError::Reordered {
-                expected: 2,
-                found: 3
-            })
-        );
-        let mut c = chain(3);
-        c.insert(3, c[1].clone());
-        assert_eq!(
-            verify(&c, None),
-            Err(ChainError::Reordered {
-                expected: 4,
-                found: 2
-            })
-        );
-    }
-
-    #[test]
-    fn removing_the_newest_record_is_caught_by_the_head() {
-        let mut c = chain(5);
-        let h = c[4].hash.clone();
-        c.pop();
-        assert_eq!(
-            verify(&c, Some((5, &h))),
-            Err(ChainError::Truncated { last: 4, head: 5 })
-        );
     }
 
     #[test]

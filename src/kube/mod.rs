@@ -22,11 +22,15 @@ use std::fmt::Debug;
 
 const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 
+/// Objects per LIST page when jitpe lists its own objects (reconcile, break-glass revoke).
+pub const LIST_PAGE: u32 = 500;
+
 /// jitpe's cluster adapter.
 #[derive(Clone)]
 pub struct KubeCluster {
     client: Client,
     field_manager: String,
+    list_page: u32,
 }
 
 impl KubeCluster {
@@ -35,7 +39,14 @@ impl KubeCluster {
         Self {
             client,
             field_manager: field_manager.into(),
+            list_page: LIST_PAGE,
         }
+    }
+
+    /// The same cluster listing `n` objects per page (tests use small pages to cross pages).
+    pub fn with_list_page(mut self, n: u32) -> Self {
+        self.list_page = n.max(1);
+        self
     }
 
     async fn apply_one<K>(&self, ns: &str, name: &str, obj: &K) -> Result<(), ClusterError>
@@ -56,17 +67,24 @@ impl KubeCluster {
             .map_err(map_err)
     }
 
+    /// Lists a kind cluster-wide by label, in pages ([`LIST_PAGE`] objects unless set otherwise) so neither the apiserver
+    /// nor jitpe builds one response the size of every managed object.
     async fn list_kind<K>(&self, selector: &str) -> Result<Vec<K>, ClusterError>
     where
         K: Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned + Debug,
         K::DynamicType: Default,
     {
         let api: Api<K> = Api::all(self.client.clone());
-        let list = api
-            .list(&ListParams::default().labels(selector))
-            .await
-            .map_err(map_err)?;
-        Ok(list.items)
+        let mut params = ListParams::default().labels(selector).limit(self.list_page);
+        let mut items = Vec::new();
+        loop {
+            let page = api.list(&params).await.map_err(map_err)?;
+            items.extend(page.items);
+            match page.metadata.continue_ {
+                Some(token) if !token.is_empty() => params = params.continue_token(&token),
+                _ => return Ok(items),
+            }
+        }
     }
 
     async fn delete_kind<K>(&self, ns: &str, name: &str) -> Result<bool, ClusterError>

@@ -173,7 +173,7 @@ impl Service {
                 }
                 Ok(Gauges {
                     open,
-                    outbox_backlog: s.outbox_all()?.len(),
+                    outbox_backlog: s.outbox_len()?,
                     audit_records: s.audit_head()?.map_or(0, |(seq, _)| seq),
                 })
             })
@@ -203,3 +203,5 @@ mod tests;
 
 #[cfg(test)]
 mod effects_tests;
+#[cfg(test)]
+mod expiry_tests;

@@ -1,7 +1,8 @@
 //! Deadline handling: pending timeouts, activation retries, expiry warnings, extension timeouts
 //! and expiries, driven by the store's deadline index.
 
-use super::{Result, Service};
+use super::{Error, Result, Service};
+use crate::domain::DomainError;
 use crate::domain::ids::RequestId;
 use crate::domain::request::{Event, State};
 use futures::StreamExt;
@@ -69,6 +70,13 @@ impl Service {
             State::Active if !req.warned && past(req.warn_at) => Event::WarnExpiry,
             _ => return Ok(()),
         };
-        self.apply(id, event).await.map(|_| ())
+        match self.apply(id, event).await {
+            // Another writer (an overlapping pass, a revoke, a click) moved the request on
+            // since it was read: this deadline no longer applies, and nothing is left to do.
+            Err(Error::Domain(DomainError::AlreadyDecided { .. } | DomainError::NotDue(_))) => {
+                Ok(())
+            }
+            other => other.map(|_| ()),
+        }
     }
 }

@@ -7,8 +7,8 @@ use crate::domain::audit::{AuditDraft, AuditRecord, GENESIS_HASH};
 use crate::domain::ids::RequestId;
 use crate::domain::request::AccessRequest;
 use crate::ports::{
-    BuildRecord, CardRef, Committed, OutboxEntry, OutboxItem, Store, StoreError, Submission,
-    SubmitOutcome, Versioned,
+    AuditPage, BuildRecord, CardRef, Committed, OutboxEntry, OutboxItem, Store, StoreError,
+    Submission, SubmitOutcome, Versioned,
 };
 use jiff::Timestamp;
 use std::collections::{BTreeMap, BTreeSet};
@@ -248,12 +248,38 @@ impl Store for MemStore {
             .collect())
     }
 
+    fn audit_page(&self, from: u64, limit: usize) -> Result<AuditPage, StoreError> {
+        let inner = self.lock()?;
+        let mut stored = inner.audit.range(from..);
+        let records = stored
+            .by_ref()
+            .take(limit)
+            .map(|(_, r)| r.clone())
+            .collect();
+        let next = stored.next().map(|(seq, _)| *seq);
+        Ok(AuditPage { records, next })
+    }
+
     fn audit_head(&self) -> Result<Option<(u64, String)>, StoreError> {
         Ok(self.lock()?.head.clone())
     }
 
     fn outbox_all(&self) -> Result<Vec<OutboxEntry>, StoreError> {
         Ok(self.lock()?.outbox.values().cloned().collect())
+    }
+
+    fn outbox_len(&self) -> Result<usize, StoreError> {
+        Ok(self.lock()?.outbox.len())
+    }
+
+    fn outbox_from(&self, from: u64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        let inner = self.lock()?;
+        Ok(inner
+            .outbox
+            .range(from..)
+            .take(limit)
+            .map(|(_, e)| e.clone())
+            .collect())
     }
 
     fn outbox_retry(

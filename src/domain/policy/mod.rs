@@ -100,7 +100,7 @@ pub struct AutoApprove {
     pub groups: BTreeSet<String>,
     /// Longest duration that qualifies.
     pub max_duration: Duration,
-    /// At most this many automatic approvals per user per UTC day.
+    /// At most this many automatic approvals of this role per requester per UTC day.
     pub per_day: u32,
 }
 

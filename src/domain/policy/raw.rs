@@ -128,6 +128,6 @@ pub struct RawAutoApprove {
     pub groups: Vec<String>,
     /// Longest duration that qualifies.
     pub max_duration: String,
-    /// Per user per UTC day.
+    /// Automatic approvals of this role per requester per UTC day.
     pub per_day: u32,
 }

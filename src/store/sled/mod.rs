@@ -28,8 +28,8 @@ use crate::domain::audit::{AuditDraft, AuditRecord};
 use crate::domain::ids::RequestId;
 use crate::domain::request::AccessRequest;
 use crate::ports::{
-    BuildRecord, CardRef, Committed, OutboxEntry, OutboxItem, Store, StoreError, Submission,
-    SubmitOutcome, Versioned,
+    AuditPage, BuildRecord, CardRef, Committed, OutboxEntry, OutboxItem, Store, StoreError,
+    Submission, SubmitOutcome, Versioned,
 };
 use flush::GroupFlush;
 use jiff::Timestamp;
@@ -285,6 +285,19 @@ impl Store for SledStore {
             .collect()
     }
 
+    fn audit_page(&self, from: u64, limit: usize) -> Result<AuditPage, StoreError> {
+        let mut page = AuditPage::default();
+        for kv in self.trees.audit.range(u64_key(from)..) {
+            let (key, value) = kv.map_err(backend("read the audit log"))?;
+            if page.records.len() == limit {
+                page.next = Some(keys::read_u64(&key, "audit key")?);
+                break;
+            }
+            page.records.push(decode(&value, "audit record")?);
+        }
+        Ok(page)
+    }
+
     fn audit_head(&self) -> Result<Option<(u64, String)>, StoreError> {
         let Some(bytes) = self
             .trees
@@ -302,6 +315,19 @@ impl Store for SledStore {
         self.trees
             .outbox
             .iter()
+            .map(|kv| decode(&kv.map_err(backend("read the outbox"))?.1, "outbox entry"))
+            .collect()
+    }
+
+    fn outbox_len(&self) -> Result<usize, StoreError> {
+        Ok(self.trees.outbox.len())
+    }
+
+    fn outbox_from(&self, from: u64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.trees
+            .outbox
+            .range(u64_key(from)..)
+            .take(limit)
             .map(|kv| decode(&kv.map_err(backend("read the outbox"))?.1, "outbox entry"))
             .collect()
     }

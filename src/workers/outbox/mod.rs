@@ -1,11 +1,14 @@
 //! The chat delivery worker: drains the durable outbox to the chat platforms.
 //!
 //! Every message was stored before anyone tried to send it, so a restart loses nothing. Delivery
-//! keeps FIFO order per channel, sends at most one message per `spacing` per channel, honours
+//! keeps FIFO order per channel (each entry is read from the store once into per-channel
+//! queues, `queues.rs`, so a pass costs the channels waiting, not the backlog), sends at most one message per `spacing` per channel, honours
 //! `Retry-After`, backs off on outages and gives up (audited) on permanent refusals. Between
 //! passes it sleeps until the earliest moment a waiting message may go out, and the service
 //! wakes it when a commit queues new messages. Expiry runs in its own worker, so chat being
 //! down never delays it; the audit channels are fed by [`super::audit_feed`].
+
+mod queues;
 
 use super::{Worker, WorkerError, WorkerState};
 use crate::domain::audit::AuditDraft;
@@ -18,7 +21,8 @@ use crate::ports::{CardRef, Chat, ChatError, Clock, OutboxEntry, OutboxMessage, 
 use crate::store::threads::StoreThreads;
 use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use queues::{Head, Queues};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -26,6 +30,9 @@ use tracing::warn;
 
 /// Longest idle sleep: a message queued without a wake-up still goes out within this.
 const MAX_IDLE: Duration = Duration::from_secs(5);
+
+/// Outbox entries read per store call when catching up with new messages.
+const READ_PAGE: usize = 512;
 
 /// Delivery settings.
 #[derive(Debug, Clone)]
@@ -45,6 +52,7 @@ pub struct Outbox {
     settings: OutboxSettings,
     metrics: Arc<Metrics>,
     last_sent: Mutex<HashMap<String, Timestamp>>,
+    queues: Mutex<Queues>,
     wake: Arc<Notify>,
 }
 
@@ -84,6 +92,7 @@ impl Outbox {
             settings,
             metrics,
             last_sent: Mutex::new(HashMap::new()),
+            queues: Mutex::new(Queues::default()),
             wake: Arc::new(Notify::new()),
         }
     }
@@ -95,29 +104,69 @@ impl Outbox {
         self
     }
 
-    /// One pass over the outbox, FIFO per channel.
+    /// One pass over the outbox, FIFO per channel: reads what was queued since the last pass,
+    /// then sends at most one message per channel.
     pub async fn deliver(&self) -> Result<Delivery, StoreError> {
+        self.read_new().await?;
         let now = self.clock.now();
         let mut report = Delivery::default();
-        let mut blocked: BTreeSet<String> = BTreeSet::new();
-        for entry in self.store.run(|s| s.outbox_all()).await? {
-            let channel = self.channel_key(&entry).await;
+        let heads = self.queues().heads();
+        for Head {
+            channel,
+            entry,
+            behind,
+        } in heads
+        {
             // NB: a later message to a channel never overtakes an earlier one still waiting.
-            if entry.not_before > now || blocked.contains(&channel) || !self.spaced(&channel, now) {
-                blocked.insert(channel);
+            report.postponed += behind;
+            if entry.not_before > now || !self.spaced(&channel, now) {
                 report.postponed += 1;
                 continue;
             }
-            blocked.insert(channel.clone());
             let outcome = self.send(&entry).await;
-            self.last_sent().insert(channel, now);
-            self.settle(&entry, outcome, now, &mut report).await?;
+            self.last_sent().insert(channel.clone(), now);
+            self.settle(&channel, &entry, outcome, now, &mut report)
+                .await?;
         }
         Ok(report)
     }
 
+    /// Reads the entries queued since the last read into the channel queues, with the requests
+    /// whose role names a card's channel, one store call per page.
+    async fn read_new(&self) -> Result<(), StoreError> {
+        loop {
+            let from = self.queues().next_key();
+            let page = self
+                .store
+                .run(move |s| {
+                    let entries = s.outbox_from(from, READ_PAGE)?;
+                    entries
+                        .into_iter()
+                        .map(|e| {
+                            let card = match e.item.message {
+                                OutboxMessage::Notify { .. } => None,
+                                OutboxMessage::PostCard { request_id }
+                                | OutboxMessage::UpdateCard { request_id } => s.get(request_id)?,
+                            };
+                            Ok((e, card.map(|v| v.value)))
+                        })
+                        .collect::<Result<Vec<_>, StoreError>>()
+                })
+                .await?;
+            let full = page.len() == READ_PAGE;
+            let mut queues = self.queues();
+            for (entry, card) in page {
+                queues.add(self.channel_key(&entry, card.as_ref()), entry);
+            }
+            if !full {
+                return Ok(());
+            }
+        }
+    }
+
     async fn settle(
         &self,
+        channel: &str,
         entry: &OutboxEntry,
         outcome: Outcome,
         now: Timestamp,
@@ -129,7 +178,9 @@ impl Outbox {
                 self.metrics.outbound(platform, "sent");
                 report.sent += 1;
                 let key = entry.key;
-                self.store.run(move |s| s.outbox_done(key)).await
+                self.store.run(move |s| s.outbox_done(key)).await?;
+                self.queues().pop(channel);
+                Ok(())
             }
             Outcome::Retry(e) if entry.attempts + 1 < self.settings.max_attempts => {
                 self.metrics.outbound(platform, "retry");
@@ -146,15 +197,18 @@ impl Outbox {
                 let (key, error) = (entry.key, e.to_string());
                 self.store
                     .run(move |s| s.outbox_retry(key, at, &error))
-                    .await
+                    .await?;
+                self.queues().postpone(channel, at, &e.to_string());
+                Ok(())
             }
-            Outcome::Retry(e) => self.give_up(entry, &e.to_string(), report).await,
-            Outcome::Drop(why) => self.give_up(entry, &why, report).await,
+            Outcome::Retry(e) => self.give_up(channel, entry, &e.to_string(), report).await,
+            Outcome::Drop(why) => self.give_up(channel, entry, &why, report).await,
         }
     }
 
     async fn give_up(
         &self,
+        channel: &str,
         entry: &OutboxEntry,
         why: &str,
         report: &mut Delivery,
@@ -176,7 +230,9 @@ impl Outbox {
                 s.append_audit(draft, at)?;
                 s.outbox_done(key)
             })
-            .await
+            .await?;
+        self.queues().pop(channel);
+        Ok(())
     }
 
     fn spaced(&self, channel: &str, now: Timestamp) -> bool {
@@ -193,20 +249,15 @@ impl Outbox {
 
     /// The earliest moment a waiting message may be sent: the first one of each channel (FIFO)
     /// at its `not_before` or its channel's spacing, whichever is later.
-    async fn next_send_at(&self) -> Result<Option<Timestamp>, StoreError> {
-        let mut seen = BTreeSet::new();
-        let mut next: Option<Timestamp> = None;
-        for entry in self.store.run(|s| s.outbox_all()).await? {
-            let channel = self.channel_key(&entry).await;
-            if !seen.insert(channel.clone()) {
-                continue;
-            }
-            let at = self
-                .spaced_from(&channel)
-                .map_or(entry.not_before, |s| s.max(entry.not_before));
-            next = Some(next.map_or(at, |n| n.min(at)));
-        }
-        Ok(next)
+    fn next_send_at(&self) -> Option<Timestamp> {
+        self.queues()
+            .heads()
+            .iter()
+            .map(|h| {
+                self.spaced_from(&h.channel)
+                    .map_or(h.entry.not_before, |s| s.max(h.entry.not_before))
+            })
+            .min()
     }
 
     /// The spacing map; a panic elsewhere while holding it leaves plain data, so use it anyway.
@@ -216,30 +267,25 @@ impl Outbox {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    async fn channel_key(&self, entry: &OutboxEntry) -> String {
+    /// The channel queues; never held across an await.
+    fn queues(&self) -> MutexGuard<'_, Queues> {
+        self.queues.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The channel an entry goes to; `card` is the request of a card message (its role may name
+    /// its own approvers channel).
+    fn channel_key(&self, entry: &OutboxEntry, card: Option<&AccessRequest>) -> String {
         let p = entry.item.platform;
         match &entry.item.message {
             OutboxMessage::Notify { user, .. } => format!("{p}:dm:{}", user.id),
-            OutboxMessage::PostCard { request_id } | OutboxMessage::UpdateCard { request_id } => {
-                format!(
-                    "{p}:card:{}",
-                    self.card_channel(p, *request_id).await.unwrap_or_default()
-                )
+            OutboxMessage::PostCard { .. } | OutboxMessage::UpdateCard { .. } => {
+                let channel = self.chats.get(&p).zip(card).map(|(chat, req)| {
+                    self.role_channel(p, req)
+                        .unwrap_or_else(|| chat.approvers_channel().to_string())
+                });
+                format!("{p}:card:{}", channel.unwrap_or_default())
             }
         }
-    }
-
-    async fn card_channel(
-        &self,
-        platform: Platform,
-        id: crate::domain::ids::RequestId,
-    ) -> Option<String> {
-        let chat = self.chats.get(&platform)?;
-        let req = self.store.run(move |s| s.get(id)).await.ok().flatten()?;
-        Some(
-            self.role_channel(platform, &req.value)
-                .unwrap_or_else(|| chat.approvers_channel().to_string()),
-        )
     }
 
     /// The role's own approvers channel on `platform`, if the policy sets one.
@@ -347,7 +393,7 @@ impl Worker for Outbox {
     async fn work(&mut self) -> Result<WorkerState, WorkerError> {
         self.deliver().await?;
         let now = self.clock.now();
-        let state = match self.next_send_at().await? {
+        let state = match self.next_send_at() {
             Some(at) if at <= now => WorkerState::Busy,
             Some(at) => WorkerState::Idle {
                 until: Duration::try_from(at.duration_since(now))
