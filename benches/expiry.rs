@@ -22,7 +22,7 @@ use jitpe::domain::grant::{self, PlannedBinding};
 use jitpe::domain::identity::Platform;
 use jitpe::domain::ids::{InstanceId, RequestId};
 use jitpe::domain::request::State;
-use jitpe::ports::{Cluster, ClusterError, ManagedObject, ObjectRef, Store};
+use jitpe::ports::{Cluster, ClusterError, ClusterObject, ManagedObject, ObjectRef, Store};
 use jitpe::service::{ChatTargets, Service};
 use jitpe::store::sled::SledStore;
 use jitpe::testing::FakeCluster;
@@ -112,6 +112,11 @@ impl Cluster for SlowCluster {
     ) -> Result<Vec<ManagedObject>, ClusterError> {
         self.call().await;
         self.inner.list_managed(instance, request).await
+    }
+
+    async fn exists(&self, object: &ClusterObject) -> Result<bool, ClusterError> {
+        self.call().await;
+        self.inner.exists(object).await
     }
 }
 

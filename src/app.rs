@@ -18,6 +18,7 @@ use crate::workers::expiry::Expiry;
 use crate::workers::outbox::{Outbox, OutboxSettings};
 use crate::workers::probe::{Probe, StoreStatus};
 use crate::workers::reconcile::Reconcile;
+use crate::workers::role_check::{RoleCheck, RoleStatus};
 use anyhow::Context;
 use std::future::Future;
 use std::sync::Arc;
@@ -130,6 +131,7 @@ pub async fn serve(
         metrics,
         cluster_ok: Arc::new(AtomicBool::new(false)),
         store: Arc::new(StoreStatus::default()),
+        roles: Arc::new(RoleStatus::default()),
     };
     let (stop_tx, stop_rx) = watch::channel(false);
     let workers = spawn_workers(&settings, &health, chats, &stop_rx);
@@ -182,11 +184,14 @@ fn spawn_workers(
         health.cluster_ok.clone(),
     );
     let probe = Probe::new(service.clone(), health.store.clone());
+    let interval = settings.kubernetes.reconcile_interval;
+    let role_check = RoleCheck::new(service.clone(), health.roles.clone(), interval);
     vec![
         workers::spawn(Expiry::new(service.clone()), stop.clone()),
         workers::spawn(reconcile, stop.clone()),
         workers::spawn(outbox, stop.clone()),
         workers::spawn(audit_feed, stop.clone()),
         workers::spawn(probe, stop.clone()),
+        workers::spawn(role_check, stop.clone()),
     ]
 }

@@ -296,6 +296,7 @@ pub trait Clock: Send + Sync {
 }
 
 pub use crate::domain::grant::{ObjectKind, ObjectRef};
+pub use crate::domain::policy::ClusterObject;
 
 /// A jitpe-managed object found in the cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -344,7 +345,8 @@ impl ClusterError {
     }
 }
 
-/// The Kubernetes side: creating and deleting the objects of grants.
+/// The Kubernetes side: creating and deleting the objects of grants, and looking up what the
+/// roles need.
 #[async_trait]
 pub trait Cluster: Send + Sync {
     /// Creates or updates (server-side apply) the planned objects; harmless to repeat.
@@ -359,6 +361,9 @@ pub trait Cluster: Send + Sync {
         instance: &InstanceId,
         request: Option<RequestId>,
     ) -> Result<Vec<ManagedObject>, ClusterError>;
+    /// Whether a ClusterRole or Namespace a role needs exists (a GET by name: 404 is `false`).
+    /// `Forbidden` means jitpe's RBAC does not let it read that object.
+    async fn exists(&self, object: &ClusterObject) -> Result<bool, ClusterError>;
 }
 
 /// Chat failures.

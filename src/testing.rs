@@ -9,11 +9,11 @@ use crate::domain::identity::{Actor, Platform};
 use crate::domain::ids::{InstanceId, RequestId};
 use crate::domain::view::RequestView;
 use crate::ports::{
-    CardRef, Chat, ChatError, Clock, Cluster, ClusterError, ManagedObject, ObjectRef,
+    CardRef, Chat, ChatError, Clock, Cluster, ClusterError, ClusterObject, ManagedObject, ObjectRef,
 };
 use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 /// A cluster that keeps objects in a map and can be told to fail. Like the real adapter, it
@@ -23,6 +23,7 @@ pub struct FakeCluster {
     objects: Mutex<BTreeMap<ObjectRef, (Option<String>, ManagedObject)>>,
     fail_apply: Mutex<Option<ClusterError>>,
     fail_delete: Mutex<Option<ClusterError>>,
+    missing: Mutex<BTreeSet<ClusterObject>>,
 }
 
 impl FakeCluster {
@@ -34,6 +35,12 @@ impl FakeCluster {
     /// Makes every delete fail with `err` until cleared with `None`.
     pub fn fail_delete(&self, err: Option<ClusterError>) {
         *self.fail_delete.lock().expect("lock") = err;
+    }
+
+    /// Makes `exists` answer `false` for `object` (every ClusterRole and Namespace exists until
+    /// then).
+    pub fn mark_missing(&self, object: ClusterObject) {
+        self.missing.lock().expect("lock").insert(object);
     }
 
     /// The objects held now, of every instance.
@@ -109,6 +116,10 @@ impl Cluster for FakeCluster {
             .filter(ours)
             .map(|(_, o)| o.clone())
             .collect())
+    }
+
+    async fn exists(&self, object: &ClusterObject) -> Result<bool, ClusterError> {
+        Ok(!self.missing.lock().expect("lock").contains(object))
     }
 }
 

@@ -85,6 +85,40 @@ fn check_config_reports_all_three_mistakes_and_exits_1() {
 }
 
 #[test]
+fn check_config_refuses_roles_that_could_never_be_granted_naming_their_keys() {
+    let dir = TempDir::new().unwrap();
+    let example =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/jitpe.toml"))
+            .unwrap();
+    let broken = example
+        .replacen("approvals = 2", "approvals = 4", 1)
+        .replacen("\"jitpe-ingress-change\"", "\"jitpe-ingress-chnage\"", 1)
+        .replacen(
+            "resources = [\"ingresses\"]",
+            "resources = [\"secrets\"]",
+            1,
+        )
+        .replacen(
+            "verbs = [\"get\", \"update\", \"patch\"]",
+            "verbs = [\"escalate\"]",
+            1,
+        );
+    let path = dir.path().join("never.toml");
+    std::fs::write(&path, &broken).unwrap();
+    let o = jitpe(&["check-config", path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = text(&o);
+    for key in [
+        "policy.roles.change.approvals: 4 approvals are needed",
+        "policy.roles.change.bindings[0].cluster_role: `jitpe-ingress-chnage`",
+        "policy.roles.change.scoped_rules[0].resources: `secrets` cannot be granted",
+        "policy.roles.change.scoped_rules[0].verbs: `escalate` cannot be granted",
+    ] {
+        assert!(out.contains(key), "{key} missing from:\n{out}");
+    }
+}
+
+#[test]
 fn audit_verify_passes_on_an_untouched_store_and_export_writes_json_lines() {
     let dir = TempDir::new().unwrap();
     let cfg = config_in(dir.path());

@@ -11,7 +11,7 @@ use jitpe::domain::grant::PlannedBinding;
 use jitpe::domain::ids::{InstanceId, RequestId};
 use jitpe::domain::request::State;
 use jitpe::domain::view::CardAction;
-use jitpe::ports::{Cluster, ClusterError, ManagedObject, ObjectRef, Store};
+use jitpe::ports::{Cluster, ClusterError, ClusterObject, ManagedObject, ObjectRef, Store};
 use jitpe::store::memory::MemStore;
 use jitpe::store::sled::SledStore;
 use jitpe::testing::ManualClock;
@@ -190,6 +190,9 @@ impl Cluster for Crashing {
         request: Option<RequestId>,
     ) -> Result<Vec<ManagedObject>, ClusterError> {
         self.inner.list_managed(instance, request).await
+    }
+    async fn exists(&self, object: &ClusterObject) -> Result<bool, ClusterError> {
+        self.inner.exists(object).await
     }
 }
 

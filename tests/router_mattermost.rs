@@ -105,6 +105,7 @@ async fn rig() -> Rig {
         metrics,
         cluster_ok: Arc::new(AtomicBool::new(true)),
         store: Arc::new(jitpe::workers::probe::StoreStatus::default()),
+        roles: Arc::default(),
     };
     let settings = OutboxSettings {
         spacing: Duration::ZERO,

@@ -8,7 +8,8 @@ use common::world::{World, fake_world, signed_at};
 use jitpe::domain::identity::Platform;
 use jitpe::domain::ids::RequestId;
 use jitpe::domain::request::State;
-use jitpe::ports::CardRef;
+use jitpe::ports::{CardRef, ClusterObject};
+use jitpe::workers::role_check;
 
 /// Everything a refusal must leave untouched.
 fn snapshot(w: &World) -> (usize, usize, Vec<State>) {
@@ -280,4 +281,28 @@ async fn health_and_unknown_routes_answer_clearly() {
         "{metrics}"
     );
     assert_eq!(w.send(get("/nope")).await.0, 404);
+}
+
+#[tokio::test]
+async fn readyz_stays_ready_but_names_a_role_whose_cluster_role_is_missing() {
+    let (w, cluster) = fake_world();
+    let change = ClusterObject::ClusterRole("jitpe-ingress-change".into());
+    cluster.mark_missing(change);
+    w.store_status.probe(&w.service).await;
+    let problems = role_check::check(cluster.as_ref(), w.service.policy())
+        .await
+        .unwrap();
+    w.role_status.replace(problems);
+    let (status, body) = w
+        .send(Request::get("/readyz").body(Body::empty()).unwrap())
+        .await;
+    // The other roles still work, so jitpe stays in its Service; the broken one is named.
+    assert_eq!(status, 200, "{body}");
+    let warning = "warning: role `change` cannot be granted: ClusterRole `jitpe-ingress-change` \
+                   (policy.roles.change.bindings[0].cluster_role) does not exist";
+    assert!(
+        body.starts_with("ready\n") && body.contains(warning),
+        "{body}"
+    );
+    assert!(!body.contains("`debug`"), "{body}");
 }

@@ -231,7 +231,7 @@ mod tests {
     use crate::domain::policy::Policy;
     use crate::domain::policy_config::RawPolicy;
     use crate::domain::request::State;
-    use crate::ports::{Cluster, ClusterError, ManagedObject, ObjectRef};
+    use crate::ports::{Cluster, ClusterError, ClusterObject, ManagedObject, ObjectRef};
     use crate::service::ChatTargets;
     use crate::store::memory::MemStore;
     use crate::testing::ManualClock;
@@ -252,6 +252,9 @@ mod tests {
             _: &InstanceId,
             _: Option<RequestId>,
         ) -> Result<Vec<ManagedObject>, ClusterError> {
+            std::future::pending().await
+        }
+        async fn exists(&self, _: &ClusterObject) -> Result<bool, ClusterError> {
             std::future::pending().await
         }
     }
@@ -284,6 +287,9 @@ mod tests {
             _: Option<RequestId>,
         ) -> Result<Vec<ManagedObject>, ClusterError> {
             Ok(Vec::new())
+        }
+        async fn exists(&self, _: &ClusterObject) -> Result<bool, ClusterError> {
+            Ok(true)
         }
     }
 

@@ -53,7 +53,7 @@ verbs = ["get", "update", "patch"]
 [roles.auto]
 default_duration = "10m"
 max_duration = "30m"
-approvers = ["slack:UAPP1"]
+approvers = ["slack:UAPP1", "slack:UAPP2"]
 [[roles.auto.bindings]]
 cluster_role = "jitpe-ingress-debug"
 [roles.auto.auto_approve]

@@ -7,7 +7,7 @@
 use super::KubeCluster;
 use crate::domain::grant::PlannedBinding;
 use crate::domain::ids::{InstanceId, RequestId};
-use crate::ports::{Cluster, ClusterError, ManagedObject, ObjectRef};
+use crate::ports::{Cluster, ClusterError, ClusterObject, ManagedObject, ObjectRef};
 use async_trait::async_trait;
 use std::path::PathBuf;
 use tokio::sync::Mutex;
@@ -75,5 +75,9 @@ impl Cluster for LazyKubeCluster {
         request: Option<RequestId>,
     ) -> Result<Vec<ManagedObject>, ClusterError> {
         self.get().await?.list_managed(instance, request).await
+    }
+
+    async fn exists(&self, object: &ClusterObject) -> Result<bool, ClusterError> {
+        self.get().await?.exists(object).await
     }
 }

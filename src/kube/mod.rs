@@ -2,6 +2,7 @@
 //! (and resource-scoped Roles), deletion by name, listing of one instance's objects for the
 //! reconcile sweep.
 
+mod exists;
 pub mod lazy;
 
 use crate::domain::grant::{
@@ -9,7 +10,7 @@ use crate::domain::grant::{
     REQUEST_ID_LABEL, RoleRef, request_id_of,
 };
 use crate::domain::ids::{InstanceId, RequestId};
-use crate::ports::{Cluster, ClusterError, ManagedObject, ObjectKind, ObjectRef};
+use crate::ports::{Cluster, ClusterError, ClusterObject, ManagedObject, ObjectKind, ObjectRef};
 use async_trait::async_trait;
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef as K8sRoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -233,6 +234,10 @@ impl Cluster for KubeCluster {
         request: Option<RequestId>,
     ) -> Result<Vec<ManagedObject>, ClusterError> {
         self.managed(&selector(instance, request)).await
+    }
+
+    async fn exists(&self, object: &ClusterObject) -> Result<bool, ClusterError> {
+        self.get_by_name(object).await
     }
 }
 

@@ -9,7 +9,7 @@ use crate::domain::ids::{InstanceId, Namespace, RequestId, RoleName};
 use crate::domain::policy::RawPolicy;
 use crate::domain::request::{Event, State};
 use crate::domain::view::CardAction;
-use crate::ports::{ManagedObject, ObjectRef};
+use crate::ports::{ClusterObject, ManagedObject, ObjectRef};
 use crate::store::memory::MemStore;
 use crate::testing::{FakeCluster, ManualClock};
 use async_trait::async_trait;
@@ -54,6 +54,10 @@ impl Cluster for HookCluster {
         request: Option<RequestId>,
     ) -> std::result::Result<Vec<ManagedObject>, ClusterError> {
         self.inner.list_managed(instance, request).await
+    }
+
+    async fn exists(&self, object: &ClusterObject) -> std::result::Result<bool, ClusterError> {
+        self.inner.exists(object).await
     }
 }
 

@@ -1,5 +1,6 @@
-//! `/healthz` (the process is up), `/readyz` (store and cluster reachable) and `/metrics`. None
-//! of them touches the store: they read what the store probe and the reconcile sweep last found.
+//! `/healthz` (the process is up), `/readyz` (store and cluster reachable, and roles that cannot
+//! be granted) and `/metrics`. None of them touches the store or the cluster: they read what the
+//! store probe, the reconcile sweep and the role check last found.
 
 use super::HealthState;
 use axum::extract::State;
@@ -12,7 +13,9 @@ pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// Readiness: the store answers and the last reconcile sweep reached the cluster.
+/// Readiness: the store answers and the last reconcile sweep reached the cluster. Roles that
+/// cannot be granted (a ClusterRole or namespace they bind is missing) are listed as warnings
+/// without making jitpe unready, so they never take the other roles down with them.
 pub async fn readyz(State(app): State<HealthState>) -> impl IntoResponse {
     let mut problems = Vec::new();
     match app.store.last() {
@@ -24,12 +27,19 @@ pub async fn readyz(State(app): State<HealthState>) -> impl IntoResponse {
         problems
             .push("kubernetes: not reached yet (see the reconcile errors in the log)".to_string());
     }
+    let warnings: String = app
+        .roles
+        .problems()
+        .unwrap_or_default()
+        .iter()
+        .map(|w| format!("warning: {w}\n"))
+        .collect();
     if problems.is_empty() {
-        (StatusCode::OK, "ready\n".to_string())
+        (StatusCode::OK, format!("ready\n{warnings}"))
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("not ready:\n{}\n", problems.join("\n")),
+            format!("not ready:\n{}\n{warnings}", problems.join("\n")),
         )
     }
 }

@@ -8,6 +8,7 @@ mod health;
 use crate::metrics::Metrics;
 use crate::service::Service;
 use crate::workers::probe::StoreStatus;
+use crate::workers::role_check::RoleStatus;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
@@ -26,6 +27,9 @@ pub struct HealthState {
     pub cluster_ok: Arc<AtomicBool>,
     /// The last store probe (for `/readyz` and the store gauges), kept by the probe worker.
     pub store: Arc<StoreStatus>,
+    /// What the last role check found missing in the cluster (warnings in `/readyz`), kept by
+    /// the role-check worker.
+    pub roles: Arc<RoleStatus>,
 }
 
 /// The router: health endpoints plus `platforms` (each chat platform's routes); `body_limit`

@@ -5,14 +5,16 @@
 //! errors instead of unwrapping and stops on the shutdown signal.
 //!
 //! The workers: [`expiry`] (ends access on time), [`reconcile`] (the periodic sweep),
-//! [`outbox`] (chat delivery), [`audit_feed`] (the audit channels) and [`probe`] (the store
-//! figures behind `/readyz` and `/metrics`).
+//! [`outbox`] (chat delivery), [`audit_feed`] (the audit channels), [`probe`] (the store
+//! figures behind `/readyz` and `/metrics`) and [`role_check`] (whether what each role binds
+//! exists in the cluster, for `/readyz` and the log).
 
 pub mod audit_feed;
 pub mod expiry;
 pub mod outbox;
 pub mod probe;
 pub mod reconcile;
+pub mod role_check;
 
 use crate::ports::StoreError;
 use async_trait::async_trait;
@@ -58,6 +60,9 @@ pub enum WorkerError {
         /// How many failed.
         failed: usize,
     },
+    /// The cluster could not be asked.
+    #[error(transparent)]
+    Cluster(#[from] crate::ports::ClusterError),
 }
 
 /// One background job. `work` does one unit of work and never loops itself: the runner decides

@@ -20,6 +20,7 @@ use jitpe::testing::FakeCluster;
 use jitpe::testing::ManualClock;
 use jitpe::web::{HealthState, router};
 use jitpe::workers::probe::StoreStatus;
+use jitpe::workers::role_check::RoleStatus;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use tower::ServiceExt;
@@ -82,6 +83,8 @@ pub struct World {
     pub service: Service,
     /// What `/readyz` and `/metrics` show of the store; tests refresh it with `probe`.
     pub store_status: Arc<StoreStatus>,
+    /// What `/readyz` shows of the role check; tests fill it with `role_check::check`.
+    pub role_status: Arc<RoleStatus>,
 }
 
 /// A world on fakes (MemStore, FakeCluster), with the clock at the real current time.
@@ -145,14 +148,17 @@ pub fn world_of(
         slack: Arc::new(slack),
     };
     let store_status = Arc::new(StoreStatus::default());
+    let role_status = Arc::new(RoleStatus::default());
     let health = HealthState {
         service: service.clone(),
         metrics,
         cluster_ok: Arc::new(AtomicBool::new(true)),
         store: store_status.clone(),
+        roles: role_status.clone(),
     };
     World {
         store_status,
+        role_status,
         app: router(health, vec![routes::router(state)], 16 * 1024),
         store,
         clock,

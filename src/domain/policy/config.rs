@@ -36,10 +36,11 @@ impl TryFrom<RawPolicy> for Policy {
         let identities = identities(&mut is, &raw.identities);
         let mut roles = BTreeMap::new();
         for (name, r) in &raw.roles {
-            if let Some(role) = super::roles::role(&mut is, &groups, name, r) {
+            if let Some(role) = super::roles::role(&mut is, &groups, &namespaces.deny, name, r) {
                 roles.insert(role.name.clone(), role);
             }
         }
+        super::quorum::check(&mut is, &roles, &groups, &identities);
         if raw.roles.is_empty() {
             is.push(
                 "policy.roles",

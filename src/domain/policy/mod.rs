@@ -6,12 +6,19 @@
 
 mod config;
 mod issues;
+mod prerequisites;
+mod quorum;
 mod raw;
 mod roles;
+mod shape;
 
 pub use issues::{ConfigIssue, PolicyErrors};
+pub use prerequisites::{ClusterObject, Prerequisite};
 pub use raw::{
     RawAutoApprove, RawBinding, RawIdentity, RawNamespaces, RawPolicy, RawRole, RawScopedRule,
+};
+pub use shape::{
+    GRANTABLE_CLUSTER_ROLES, SCOPED_API_GROUP, SCOPED_RESOURCE, SCOPED_VERBS, SYSTEM_NAMESPACES,
 };
 
 use crate::domain::error::DomainError;
@@ -190,6 +197,12 @@ impl Policy {
         role.approvers.contains(who) || role.approver_groups.iter().any(|g| self.in_group(who, g))
     }
 
+    /// Whether two actors are one person: the same chat id, or two chat ids of one identity (a
+    /// person's Slack and Mattermost accounts). Votes and self-approval count people.
+    pub fn same_person(&self, a: &Actor, b: &Actor) -> bool {
+        quorum::Person::of(a, &self.identities) == quorum::Person::of(b, &self.identities)
+    }
+
     /// Whether `who` approves for any role (approvers see every request in `/jit list`).
     pub fn is_any_approver(&self, who: &Actor) -> bool {
         self.roles.values().any(|r| self.is_approver(r, who))
@@ -264,3 +277,5 @@ impl Role {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod unusable_tests;

@@ -3,6 +3,7 @@
 
 use super::issues::Issues;
 use super::raw::{RawAutoApprove, RawBinding, RawRole, RawScopedRule};
+use super::shape;
 use super::{AutoApprove, BindingTarget, Role, ScopedRule};
 use crate::domain::identity::{Actor, Platform};
 use crate::domain::ids::{Namespace, RoleName};
@@ -28,9 +29,12 @@ fn channels(
     out
 }
 
+/// The role `name` as written, or `None` with its problems in `is`; `deny` is the policy's
+/// namespace deny list, where no fixed binding may point.
 pub(super) fn role(
     is: &mut Issues,
     groups: &BTreeMap<String, BTreeSet<Actor>>,
+    deny: &[(String, Regex)],
     name: &str,
     r: &RawRole,
 ) -> Option<Role> {
@@ -48,7 +52,7 @@ pub(super) fn role(
             "is longer than max_duration: make it shorter or equal",
         );
     }
-    let targets = targets(is, &key, &r.bindings);
+    let targets = targets(is, &key, &r.bindings, deny);
     let approvers = is.actors(&format!("{key}.approvers"), &r.approvers);
     let approver_groups = known_groups(
         is,
@@ -105,7 +109,12 @@ pub(super) fn role(
     })
 }
 
-fn targets(is: &mut Issues, key: &str, raw: &[RawBinding]) -> Vec<BindingTarget> {
+fn targets(
+    is: &mut Issues,
+    key: &str,
+    raw: &[RawBinding],
+    deny: &[(String, Regex)],
+) -> Vec<BindingTarget> {
     if raw.is_empty() {
         is.push(
             format!("{key}.bindings"),
@@ -122,10 +131,14 @@ fn targets(is: &mut Issues, key: &str, raw: &[RawBinding]) -> Vec<BindingTarget>
             );
             continue;
         }
+        shape::cluster_role(is, &format!("{bkey}.cluster_role"), &b.cluster_role);
         let namespace = match b.namespace.as_deref() {
             None => None,
             Some(n) => match Namespace::parse(n) {
-                Ok(ns) => Some(ns),
+                Ok(ns) => {
+                    shape::binding_namespace(is, &format!("{bkey}.namespace"), &ns, deny);
+                    Some(ns)
+                }
                 Err(e) => {
                     is.push(format!("{bkey}.namespace"), e.to_string());
                     continue;
@@ -148,15 +161,7 @@ fn scoped(is: &mut Issues, key: &str, rules: &[RawScopedRule]) -> Vec<ScopedRule
         );
     }
     for (i, s) in rules.iter().enumerate() {
-        if s.resources.is_empty()
-            || s.verbs.is_empty()
-            || s.verbs.iter().chain(&s.resources).any(|v| v == "*")
-        {
-            is.push(
-                format!("{key}.scoped_rules[{i}]"),
-                "needs explicit resources and verbs (no `*`)",
-            );
-        }
+        shape::scoped_rule(is, &format!("{key}.scoped_rules[{i}]"), s);
     }
     rules
         .iter()

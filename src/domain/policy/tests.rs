@@ -152,3 +152,33 @@ fn identities_match_platform_and_id_never_names() {
     let same_id_other_platform = Actor::new(Platform::Mattermost, "UREQ");
     assert!(p.subject_for(&same_id_other_platform).is_err());
 }
+
+#[test]
+fn prerequisites_name_every_cluster_role_and_fixed_namespace_with_its_key() {
+    use crate::domain::policy::ClusterObject;
+    let p = policy();
+    let debug: Vec<_> = p
+        .prerequisites()
+        .into_iter()
+        .filter(|r| r.role.as_str() == "debug")
+        .map(|r| (r.key, r.object))
+        .collect();
+    let key = |s: &str| format!("policy.roles.debug.bindings[{s}");
+    assert_eq!(
+        debug,
+        vec![
+            (
+                key("0].cluster_role"),
+                ClusterObject::ClusterRole("jitpe-ingress-debug".into())
+            ),
+            (
+                key("1].cluster_role"),
+                ClusterObject::ClusterRole("jitpe-ingress-controller-logs".into())
+            ),
+            (
+                key("1].namespace"),
+                ClusterObject::Namespace("ingress-nginx".into())
+            ),
+        ]
+    );
+}

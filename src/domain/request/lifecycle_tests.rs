@@ -152,6 +152,29 @@ fn requester_cannot_approve_their_own_request() {
 }
 
 #[test]
+fn one_person_on_two_platforms_is_one_requester_and_one_vote() {
+    // Rachel (slack:UREQ) also approves as her Mattermost account; ann votes twice likewise.
+    let mut raw: crate::domain::policy::RawPolicy = toml::from_str(POLICY).unwrap();
+    let rachel_mm = Actor::new(Platform::Mattermost, "mmrequester00000000000000a");
+    let ann_mm = "mattermost:mmann0000000000000000000000a";
+    raw.identities[1].chat.push(ann_mm.into());
+    let sre = raw.groups.get_mut("sre").unwrap();
+    sre.extend([rachel_mm.to_string(), ann_mm.to_string()]);
+    let p = Policy::try_from(raw).unwrap();
+    let req = submit(RequestId(1), new_request("change", 30), &p, t0(), 0)
+        .unwrap()
+        .request;
+    let own = decide(&req, &Event::Approve { by: rachel_mm }, &p, at(10)).unwrap_err();
+    assert_eq!(own, DomainError::SelfApproval);
+    let one = decide(&req, &Event::Approve { by: approver() }, &p, at(11)).unwrap();
+    let ann_again = Event::Approve {
+        by: ann_mm.parse().unwrap(),
+    };
+    let twice = decide(&one.request, &ann_again, &p, at(12)).unwrap_err();
+    assert_eq!(twice, DomainError::AlreadyVoted(RequestId(1)));
+}
+
+#[test]
 fn self_approval_counts_when_the_role_allows_it() {
     let mut raw: crate::domain::policy::RawPolicy = toml::from_str(POLICY).unwrap();
     raw.groups.get_mut("sre").unwrap().push("slack:UREQ".into());

@@ -25,10 +25,11 @@ fn check_vote(
     votes: &[Vote],
 ) -> Result<(), DomainError> {
     check_approver(role, policy, by)?;
-    if *by == req.requester && !role.allow_self_approval {
+    // People, not chat ids: the requester's other platform is still the requester.
+    if policy.same_person(by, &req.requester) && !role.allow_self_approval {
         return Err(DomainError::SelfApproval);
     }
-    if votes.iter().any(|v| v.by == *by) {
+    if votes.iter().any(|v| policy.same_person(&v.by, by)) {
         return Err(DomainError::AlreadyVoted(req.id));
     }
     Ok(())

@@ -94,6 +94,7 @@ impl MattermostDriver {
             metrics: metrics.clone(),
             cluster_ok: Arc::new(AtomicBool::new(true)),
             store: Arc::new(jitpe::workers::probe::StoreStatus::default()),
+            roles: Arc::default(),
         };
         let outbox = Delivery::new(store, clock.clone(), chat, policy);
         MattermostDriver {
