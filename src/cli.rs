@@ -1,13 +1,15 @@
 //! The command line: `serve`, `check-config`, `audit verify|export`, `grants list`, `revoke`,
 //! `reconcile`. Each command is a small function over the library; `main` only dispatches.
 
+mod pages;
+
 use crate::config::{self, Settings};
-use crate::domain::audit::{AuditRecord, ChainVerifier};
+use crate::domain::audit::ChainVerifier;
 use crate::domain::duration::format_duration;
 use crate::domain::identity::{Actor, Platform};
 use crate::domain::ids::RequestId;
 use crate::domain::request::Event;
-use crate::ports::{AuditPage, Store, StoreError};
+use crate::ports::{Store, StoreError};
 use crate::store::sled::SledStore;
 use anyhow::{Context, anyhow, bail};
 use clap::{Parser, Subcommand};
@@ -112,49 +114,10 @@ pub fn check_config(path: &Path, out: &mut dyn Write) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Records read per store call by `audit verify` and `audit export`: memory stays bounded
-/// however long the log is.
-const AUDIT_PAGE: usize = 1024;
-
-/// Calls `each` on every audit record in order, one page at a time. A second thread reads and
-/// decodes the next pages meanwhile, so reading and checking use both cores; it also frees the
-/// pages that were checked, as freeing memory on the thread that allocated it is much cheaper.
-fn audit_pages(
-    store: &dyn Store,
-    mut each: impl FnMut(&AuditRecord) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
-    std::thread::scope(|scope| {
-        let (pages, received) = std::sync::mpsc::sync_channel(2);
-        let (done, checked) = std::sync::mpsc::channel::<AuditPage>();
-        scope.spawn(move || {
-            let mut from = Some(1);
-            while let Some(position) = from {
-                let page = store.audit_page(position, AUDIT_PAGE);
-                from = page.as_ref().ok().and_then(|p| p.next);
-                let failed = page.is_err();
-                // A send fails when the checker stopped at a problem: stop reading too.
-                if pages.send(page).is_err() || failed {
-                    return;
-                }
-                checked.try_iter().for_each(drop);
-            }
-        });
-        for page in received {
-            let page = page?;
-            for rec in &page.records {
-                each(rec)?;
-            }
-            // Freed by the reader; if it has finished already, here.
-            let _ = done.send(page);
-        }
-        Ok(())
-    })
-}
-
 /// `audit verify` over a store, in pages; stops at the first problem.
 pub fn audit_verify(store: &dyn Store, out: &mut dyn Write) -> anyhow::Result<()> {
     let mut verifier = ChainVerifier::default();
-    audit_pages(store, |rec| {
+    pages::each_record(store, |rec| {
         verifier
             .push(rec)
             .map_err(|e| anyhow!("audit chain BROKEN: {e}"))
@@ -175,7 +138,7 @@ pub fn audit_verify(store: &dyn Store, out: &mut dyn Write) -> anyhow::Result<()
 
 /// `audit export` over a store: JSON Lines, in pages.
 pub fn audit_export(store: &dyn Store, out: &mut dyn Write) -> anyhow::Result<()> {
-    audit_pages(store, |rec| {
+    pages::each_record(store, |rec| {
         serde_json::to_writer(&mut *out, rec)?;
         Ok(writeln!(out)?)
     })

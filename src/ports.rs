@@ -253,6 +253,10 @@ pub trait Store: Send + Sync {
     /// position to read next (`None` at the end). Positions are the store's keys, not the
     /// records' own `seq`, so a reader paging through a tampered log never skips a record.
     fn audit_page(&self, from: u64, limit: usize) -> Result<AuditPage, StoreError>;
+    /// The audit records stored at positions in `from..to`, in storage order, and the first
+    /// position at or after `to` that holds one (`None`: nothing is stored from `to` on).
+    /// Disjoint ranges can be read by several threads at once.
+    fn audit_range(&self, from: u64, to: u64) -> Result<AuditPage, StoreError>;
     /// `(seq, hash)` of the newest audit record, kept apart from the log so truncation shows.
     fn audit_head(&self) -> Result<Option<(u64, String)>, StoreError>;
     /// Every outbox entry in FIFO order (operators and tests; the worker pages).

@@ -212,7 +212,7 @@ fn audit_verify_and_export_page_through_a_long_log_and_find_tampering_at_a_page_
         audit.get(key(1024)).unwrap().unwrap(),
         audit.get(key(1025)).unwrap().unwrap(),
     );
-    audit.insert(key(1024), b).unwrap();
+    audit.insert(key(1024), b.clone()).unwrap();
     audit.insert(key(1025), a.clone()).unwrap();
     let err = verify(&s).unwrap_err();
     assert!(err.contains("record 1025 is out of order"), "{err}");
@@ -222,6 +222,21 @@ fn audit_verify_and_export_page_through_a_long_log_and_find_tampering_at_a_page_
     audit.remove(key(1025)).unwrap();
     let err = verify(&s).unwrap_err();
     assert!(err.contains("1025 to 1025 are missing"), "{err}");
+
+    // Restore it, and store a copy of record 5 at the very last position: far past every
+    // chunk, it is still read (and named) without walking the empty positions in between.
+    let fifth = audit.get(key(5)).unwrap().unwrap();
+    audit.insert(key(1025), b.clone()).unwrap();
+    assert!(verify(&s).is_ok(), "restored");
+    audit.insert(key(u64::MAX), fifth).unwrap();
+    let err = verify(&s).unwrap_err();
+    assert!(err.contains("record 5 is out of order"), "{err}");
+    let mut out = Vec::new();
+    jitpe::cli::audit_export(&s, &mut out).unwrap();
+    assert_eq!(
+        String::from_utf8(out).unwrap().lines().count() as u64,
+        N + 1
+    );
 }
 
 #[test]

@@ -328,6 +328,15 @@ fn audit_from_pages_through_the_log_in_order(s: &S) {
     assert_eq!(page(7, 3), (vec![7], None));
     assert_eq!(page(5, 3), (vec![5, 6, 7], None));
     assert_eq!(page(8, 3), (vec![], None));
+    let range = |from, to| {
+        let p = s.audit_range(from, to).expect("audit range");
+        let seqs: Vec<u64> = p.records.iter().map(|r| r.seq).collect();
+        (seqs, p.next)
+    };
+    assert_eq!(range(1, 4), (vec![1, 2, 3], Some(4)));
+    assert_eq!(range(5, 8), (vec![5, 6, 7], None));
+    assert_eq!(range(8, 20), (vec![], None));
+    assert_eq!(range(4, 4), (vec![], Some(4)));
 }
 
 /// The entries due at `now`, as the outbox worker picks them from `outbox_all`.

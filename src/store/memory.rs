@@ -260,6 +260,17 @@ impl Store for MemStore {
         Ok(AuditPage { records, next })
     }
 
+    fn audit_range(&self, from: u64, to: u64) -> Result<AuditPage, StoreError> {
+        let inner = self.lock()?;
+        let records = inner
+            .audit
+            .range(from..to.max(from))
+            .map(|(_, r)| r.clone())
+            .collect();
+        let next = inner.audit.range(to..).next().map(|(seq, _)| *seq);
+        Ok(AuditPage { records, next })
+    }
+
     fn audit_head(&self) -> Result<Option<(u64, String)>, StoreError> {
         Ok(self.lock()?.head.clone())
     }

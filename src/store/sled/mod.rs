@@ -298,6 +298,19 @@ impl Store for SledStore {
         Ok(page)
     }
 
+    fn audit_range(&self, from: u64, to: u64) -> Result<AuditPage, StoreError> {
+        let mut page = AuditPage::default();
+        for kv in self.trees.audit.range(u64_key(from)..u64_key(to.max(from))) {
+            let value = kv.map_err(backend("read the audit log"))?.1;
+            page.records.push(decode(&value, "audit record")?);
+        }
+        if let Some(kv) = self.trees.audit.range(u64_key(to)..).next() {
+            let key = kv.map_err(backend("read the audit log"))?.0;
+            page.next = Some(keys::read_u64(&key, "audit key")?);
+        }
+        Ok(page)
+    }
+
     fn audit_head(&self) -> Result<Option<(u64, String)>, StoreError> {
         let Some(bytes) = self
             .trees

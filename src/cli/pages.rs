@@ -1,0 +1,88 @@
+//! Reading the whole audit log in bounded memory and on every core, for `audit verify` and
+//! `audit export`.
+
+use crate::domain::audit::AuditRecord;
+use crate::ports::{AuditPage, Store, StoreError};
+use anyhow::anyhow;
+use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
+
+/// Positions per chunk: memory stays bounded however long the log is.
+const CHUNK: u64 = 1024;
+/// Threads reading and decoding chunks ahead of the caller.
+const READERS: u64 = 2;
+
+type Sent = Result<AuditPage, StoreError>;
+
+/// Calls `each` on every stored audit record, in storage order; stops at its first error.
+///
+/// Chunk `c` is positions `1 + c·CHUNK` up to the next chunk; reader `r` reads chunks `r`,
+/// `r + READERS`, … while the caller checks the earlier ones in order, and frees the chunks the
+/// caller hands back (freeing on the allocating thread is much cheaper). Positions are the
+/// store's keys, so a tampered log is read exactly as stored. A gap wider than a chunk (only a
+/// tampered log has one) is crossed by reading on from the next stored position, one page at a
+/// time, instead of through empty chunks.
+pub(super) fn each_record(
+    store: &dyn Store,
+    mut each: impl FnMut(&AuditRecord) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let after_gap = std::thread::scope(|scope| -> anyhow::Result<Option<u64>> {
+        let mut readers = Vec::new();
+        for first in 0..READERS {
+            let (pages, received) = sync_channel(2);
+            let (done, checked) = channel::<AuditPage>();
+            scope.spawn(move || read_chunks(store, first, &pages, &checked));
+            readers.push((received, done));
+        }
+        for chunk in 0u64.. {
+            let (received, done) = &readers[(chunk % READERS) as usize];
+            let page = received
+                .recv()
+                .map_err(|_| anyhow!("an audit log reader stopped unexpectedly"))??;
+            for rec in &page.records {
+                each(rec)?;
+            }
+            let next = page.next;
+            let _ = done.send(page);
+            match next {
+                None => return Ok(None),
+                Some(n) if n >= start(chunk).saturating_add(2 * CHUNK) => return Ok(Some(n)),
+                Some(_) => {}
+            }
+        }
+        Ok(None)
+    })?;
+    let mut from = after_gap;
+    while let Some(position) = from {
+        let page = store.audit_page(position, CHUNK as usize)?;
+        for rec in &page.records {
+            each(rec)?;
+        }
+        from = page.next;
+    }
+    Ok(())
+}
+
+/// The first position of chunk `c`.
+fn start(chunk: u64) -> u64 {
+    chunk.saturating_mul(CHUNK).saturating_add(1)
+}
+
+/// Reads chunks `first`, `first + READERS`, … until the log ends or the caller stops listening.
+fn read_chunks(
+    store: &dyn Store,
+    first: u64,
+    pages: &SyncSender<Sent>,
+    checked: &Receiver<AuditPage>,
+) {
+    let mut chunk = first;
+    loop {
+        let from = start(chunk);
+        let page = store.audit_range(from, from.saturating_add(CHUNK));
+        let last = page.as_ref().map_or(true, |p| p.next.is_none());
+        if pages.send(page).is_err() || last {
+            return;
+        }
+        checked.try_iter().for_each(drop);
+        chunk = chunk.saturating_add(READERS);
+    }
+}
