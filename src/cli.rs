@@ -117,9 +117,9 @@ pub fn check_config(path: &Path, out: &mut dyn Write) -> anyhow::Result<()> {
 /// `audit verify` over a store, in pages; stops at the first problem.
 pub fn audit_verify(store: &dyn Store, out: &mut dyn Write) -> anyhow::Result<()> {
     let mut verifier = ChainVerifier::default();
-    pages::each_record(store, |rec| {
+    pages::each_record(store, true, |rec, hash_ok| {
         verifier
-            .push(rec)
+            .push_hashed(rec, hash_ok)
             .map_err(|e| anyhow!("audit chain BROKEN: {e}"))
     })?;
     let head = store.audit_head()?;
@@ -138,7 +138,7 @@ pub fn audit_verify(store: &dyn Store, out: &mut dyn Write) -> anyhow::Result<()
 
 /// `audit export` over a store: JSON Lines, in pages.
 pub fn audit_export(store: &dyn Store, out: &mut dyn Write) -> anyhow::Result<()> {
-    pages::each_record(store, |rec| {
+    pages::each_record(store, false, |rec, _| {
         serde_json::to_writer(&mut *out, rec)?;
         Ok(writeln!(out)?)
     })

@@ -11,9 +11,13 @@ const CHUNK: u64 = 1024;
 /// Threads reading and decoding chunks ahead of the caller.
 const READERS: u64 = 2;
 
-type Sent = Result<AuditPage, StoreError>;
+/// A chunk, and whether each record's own hash matches (empty when not asked for).
+type Chunk = (AuditPage, Vec<bool>);
+type Sent = Result<Chunk, StoreError>;
 
-/// Calls `each` on every stored audit record, in storage order; stops at its first error.
+/// Calls `each` on every stored audit record, in storage order, with whether its own hash
+/// matches (checked on the reader threads when `hash` is set, else `true`); stops at the first
+/// error of `each`.
 ///
 /// Chunk `c` is positions `1 + c·CHUNK` up to the next chunk; reader `r` reads chunks `r`,
 /// `r + READERS`, … while the caller checks the earlier ones in order, and frees the chunks the
@@ -23,26 +27,27 @@ type Sent = Result<AuditPage, StoreError>;
 /// time, instead of through empty chunks.
 pub(super) fn each_record(
     store: &dyn Store,
-    mut each: impl FnMut(&AuditRecord) -> anyhow::Result<()>,
+    hash: bool,
+    mut each: impl FnMut(&AuditRecord, bool) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let after_gap = std::thread::scope(|scope| -> anyhow::Result<Option<u64>> {
         let mut readers = Vec::new();
         for first in 0..READERS {
             let (pages, received) = sync_channel(2);
-            let (done, checked) = channel::<AuditPage>();
-            scope.spawn(move || read_chunks(store, first, &pages, &checked));
+            let (done, checked) = channel::<Chunk>();
+            scope.spawn(move || read_chunks(store, first, hash, &pages, &checked));
             readers.push((received, done));
         }
         for chunk in 0u64.. {
             let (received, done) = &readers[(chunk % READERS) as usize];
-            let page = received
+            let (page, hashed) = received
                 .recv()
                 .map_err(|_| anyhow!("an audit log reader stopped unexpectedly"))??;
-            for rec in &page.records {
-                each(rec)?;
+            for (i, rec) in page.records.iter().enumerate() {
+                each(rec, hashed.get(i).copied().unwrap_or(true))?;
             }
             let next = page.next;
-            let _ = done.send(page);
+            let _ = done.send((page, hashed));
             match next {
                 None => return Ok(None),
                 Some(n) if n >= start(chunk).saturating_add(2 * CHUNK) => return Ok(Some(n)),
@@ -55,7 +60,7 @@ pub(super) fn each_record(
     while let Some(position) = from {
         let page = store.audit_page(position, CHUNK as usize)?;
         for rec in &page.records {
-            each(rec)?;
+            each(rec, !hash || rec.hash_matches())?;
         }
         from = page.next;
     }
@@ -71,14 +76,24 @@ fn start(chunk: u64) -> u64 {
 fn read_chunks(
     store: &dyn Store,
     first: u64,
+    hash: bool,
     pages: &SyncSender<Sent>,
-    checked: &Receiver<AuditPage>,
+    checked: &Receiver<Chunk>,
 ) {
     let mut chunk = first;
     loop {
         let from = start(chunk);
-        let page = store.audit_range(from, from.saturating_add(CHUNK));
-        let last = page.as_ref().map_or(true, |p| p.next.is_none());
+        let page = store
+            .audit_range(from, from.saturating_add(CHUNK))
+            .map(|p| {
+                let hashed = if hash {
+                    p.records.iter().map(AuditRecord::hash_matches).collect()
+                } else {
+                    Vec::new()
+                };
+                (p, hashed)
+            });
+        let last = page.as_ref().map_or(true, |(p, _)| p.next.is_none());
         if pages.send(page).is_err() || last {
             return;
         }

@@ -70,6 +70,12 @@ impl Default for ChainVerifier {
 impl ChainVerifier {
     /// Checks the next record. After an error the verifier must not be used further.
     pub fn push(&mut self, rec: &AuditRecord) -> Result<(), ChainError> {
+        self.push_hashed(rec, rec.hash_matches())
+    }
+
+    /// [`Self::push`] for a record whose own hash was already checked (`hash_ok`, from
+    /// [`AuditRecord::hash_matches`]), e.g. on another thread.
+    pub fn push_hashed(&mut self, rec: &AuditRecord, hash_ok: bool) -> Result<(), ChainError> {
         if let Some((expected, found)) = self.gap {
             if rec.seq == expected {
                 return Err(ChainError::Reordered { expected, found });
@@ -88,7 +94,7 @@ impl ChainVerifier {
             self.gap = Some((expected, rec.seq));
             return Ok(());
         }
-        if !rec.hash_matches() {
+        if !hash_ok {
             return Err(ChainError::Edited { seq: rec.seq });
         }
         if rec.prev_hash != self.prev {
