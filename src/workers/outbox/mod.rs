@@ -9,6 +9,9 @@
 //! down never delays it; the audit channels are fed by [`super::audit_feed`].
 
 mod queues;
+mod retry;
+
+pub use retry::retry_backoff;
 
 use super::{Worker, WorkerError, WorkerState};
 use crate::domain::audit::AuditDraft;
@@ -185,15 +188,7 @@ impl Outbox {
             Outcome::Retry(e) if entry.attempts + 1 < self.settings.max_attempts => {
                 self.metrics.outbound(platform, "retry");
                 report.postponed += 1;
-                let wait = match &e {
-                    ChatError::RateLimited(d) => *d + jitter(entry.key),
-                    _ => retry_backoff(entry.attempts),
-                };
-                let at = now
-                    .checked_add(
-                        SignedDuration::try_from(wait).unwrap_or(SignedDuration::from_secs(60)),
-                    )
-                    .unwrap_or(now);
+                let at = retry::at(now, &e, entry);
                 let (key, error) = (entry.key, e.to_string());
                 self.store
                     .run(move |s| s.outbox_retry(key, at, &error))
@@ -370,17 +365,6 @@ fn request_of(m: &OutboxMessage) -> Option<crate::domain::ids::RequestId> {
         | OutboxMessage::UpdateCard { request_id }
         | OutboxMessage::Notify { request_id, .. } => Some(*request_id),
     }
-}
-
-/// Exponential backoff for outages: 2^attempts seconds, at most 5 minutes.
-pub fn retry_backoff(attempts: u32) -> Duration {
-    Duration::from_secs(2u64.saturating_pow(attempts.min(9)).min(300))
-}
-
-/// Up to 250 ms of spread so that many messages waiting on one `Retry-After` do not all return
-/// at the same instant; derived from the key so it needs no random source.
-fn jitter(key: u64) -> Duration {
-    Duration::from_millis(key.wrapping_mul(2_654_435_761) % 250)
 }
 
 #[async_trait]
