@@ -8,10 +8,10 @@ mod common;
 
 use axum::body::Body;
 use axum::http::Request;
-use common::grants::{Spaces, jitpe_cluster};
+use common::grants::{Spaces, jitpe_cluster, policy_with_logs_in};
 use common::kube::{Who, cluster};
 use http_body_util::BodyExt;
-use jitpe::domain::policy::{Policy, RawPolicy};
+use jitpe::domain::policy::Policy;
 use jitpe::metrics::Metrics;
 use jitpe::ports::Cluster;
 use jitpe::service::{ChatTargets, Service};
@@ -27,37 +27,6 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tower::ServiceExt;
-
-/// `debug` binds the logs role in `logs_ns`; `change` binds nothing fixed.
-fn policy(s: &Spaces, logs_ns: &str) -> Policy {
-    let text = format!(
-        r#"
-[namespaces]
-allow = ["{ns}"]
-[[identities]]
-kube_user = "alice"
-chat = ["slack:UREQ"]
-[roles.debug]
-default_duration = "15m"
-max_duration = "1h"
-approvers = ["slack:UAPP1"]
-[[roles.debug.bindings]]
-cluster_role = "jitpe-ingress-debug"
-[[roles.debug.bindings]]
-cluster_role = "jitpe-ingress-controller-logs"
-namespace = "{logs_ns}"
-[roles.change]
-default_duration = "30m"
-max_duration = "2h"
-approvers = ["slack:UAPP1"]
-[[roles.change.bindings]]
-cluster_role = "jitpe-ingress-change"
-"#,
-        ns = s.ns,
-    );
-    let raw: RawPolicy = toml::from_str(&text).expect("test policy is TOML");
-    Policy::try_from(raw).expect("test policy is valid")
-}
 
 /// Runs the check until the RBAC just applied has settled (jitpe may read its ClusterRoles).
 async fn settled_check(cluster: &dyn Cluster, policy: &Policy) -> Vec<String> {
@@ -118,11 +87,11 @@ async fn roles_whose_cluster_objects_are_missing_are_warned_about_and_the_rest_s
     let s = Spaces::new().await;
     let jitpe = jitpe_cluster();
     // Everything there: no problem.
-    let fine = settled_check(jitpe.as_ref(), &policy(&s, &s.ctrl)).await;
+    let fine = settled_check(jitpe.as_ref(), &policy_with_logs_in(&s, &s.ctrl)).await;
     assert_eq!(fine, Vec::<String>::new());
 
     // The example's `ingress-nginx`, absent from this cluster.
-    let (status, body) = readyz_with_worker(policy(&s, "ingress-nginx")).await;
+    let (status, body) = readyz_with_worker(policy_with_logs_in(&s, "ingress-nginx")).await;
     assert_eq!(status, 200, "{body}");
     let warning = "warning: role `debug` cannot be granted: namespace `ingress-nginx` \
                    (policy.roles.debug.bindings[1].namespace) does not exist";
@@ -141,7 +110,9 @@ async fn roles_whose_cluster_objects_are_missing_are_warned_about_and_the_rest_s
         .delete("jitpe-ingress-controller-logs", &DeleteParams::default())
         .await
         .expect("deleting the logs ClusterRole");
-    let problems = check(jitpe.as_ref(), &policy(&s, &s.ctrl)).await.unwrap();
+    let problems = check(jitpe.as_ref(), &policy_with_logs_in(&s, &s.ctrl))
+        .await
+        .unwrap();
     let missing = "role `debug` cannot be granted: ClusterRole `jitpe-ingress-controller-logs` \
                    (policy.roles.debug.bindings[1].cluster_role) does not exist";
     assert_eq!(problems.len(), 1, "{problems:#?}");

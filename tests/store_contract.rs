@@ -2,6 +2,7 @@
 //! `SledStore` in a temporary directory), in the manner of garage's `src/db/test.rs`.
 //! Restart, locking and tampering checks that only make sense on disk are in `sled_store.rs`.
 
+#[macro_use]
 mod store_fixtures;
 
 use jitpe::domain::audit::verify;
@@ -10,18 +11,6 @@ use jitpe::domain::request::State;
 use jitpe::ports::{CardRef, Store, StoreError};
 use std::sync::{Arc, Barrier};
 use store_fixtures::{activated, create, draft, ended, pending, post_card, ts};
-
-/// Runs each named contract function once per adapter, as `mem::<name>` and `sled::<name>`.
-macro_rules! contract_suite {
-    ($($test:ident),+ $(,)?) => {
-        mod mem {
-            $(#[test] fn $test() { let h = super::store_fixtures::mem(); super::$test(&h.store); })+
-        }
-        mod sled {
-            $(#[test] fn $test() { let h = super::store_fixtures::sled(); super::$test(&h.store); })+
-        }
-    };
-}
 
 contract_suite!(
     ids_are_sequential_from_one_and_never_reused,

@@ -2,6 +2,7 @@
 //! auto-approval tally, id, request, audit record and outbox together), on every adapter; and on
 //! sled, that an acknowledged submit survives the process being killed right after the ack.
 
+#[macro_use]
 mod store_fixtures;
 
 use jitpe::domain::DomainError;
@@ -12,17 +13,6 @@ use std::sync::{Arc, Barrier};
 use store_fixtures::{draft, pending, post_card, ts};
 
 type S = Arc<dyn Store>;
-
-macro_rules! contract_suite {
-    ($($test:ident),+ $(,)?) => {
-        mod mem {
-            $(#[test] fn $test() { let h = super::store_fixtures::mem(); super::$test(&h.store); })+
-        }
-        mod sled {
-            $(#[test] fn $test() { let h = super::store_fixtures::sled(); super::$test(&h.store); })+
-        }
-    };
-}
 
 contract_suite!(
     a_submit_allocates_the_next_id_and_stores_request_audit_and_outbox,

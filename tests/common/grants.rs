@@ -59,6 +59,12 @@ impl Spaces {
 /// The policy for `spaces`: `debug` (1 approval, max 1h), `change` (scopable to one Ingress),
 /// `pair` (two approvers).
 pub fn policy(s: &Spaces) -> Policy {
+    policy_with_logs_in(s, &s.ctrl)
+}
+
+/// [`policy`] with `debug`'s controller-logs binding in `logs_ns` instead of the spaces' own
+/// controller namespace (a namespace that may not exist, for the role check).
+pub fn policy_with_logs_in(s: &Spaces, logs_ns: &str) -> Policy {
     let text = format!(
         r#"
 [namespaces]
@@ -95,7 +101,7 @@ verbs = ["get", "update", "patch"]
 "#,
         ns = s.ns,
         other = s.other,
-        ctrl = s.ctrl
+        ctrl = logs_ns
     );
     let raw: RawPolicy = toml::from_str(&text).expect("test policy is TOML");
     Policy::try_from(raw).expect("test policy is valid")

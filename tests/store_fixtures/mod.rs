@@ -15,6 +15,20 @@ use std::sync::Arc;
 use std::time::Duration;
 use tempfile::TempDir;
 
+/// Runs each named contract function once per adapter, as `mem::<name>` and `sled::<name>`.
+/// Needs `#[macro_use] mod store_fixtures;`.
+#[allow(unused_macros)] // not every test crate that uses the fixtures runs a suite
+macro_rules! contract_suite {
+    ($($test:ident),+ $(,)?) => {
+        mod mem {
+            $(#[test] fn $test() { let h = super::store_fixtures::mem(); super::$test(&h.store); })+
+        }
+        mod sled {
+            $(#[test] fn $test() { let h = super::store_fixtures::sled(); super::$test(&h.store); })+
+        }
+    };
+}
+
 /// A store under test, with the directory that must outlive it.
 pub struct Harness {
     pub store: Arc<dyn Store>,
