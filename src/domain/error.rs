@@ -29,6 +29,10 @@ pub enum DomainError {
         /// The maximum, formatted.
         max: String,
     },
+    /// An extension would take the grant past the role's maximum; says how much can still be
+    /// asked (whole minutes, so the advice still holds a moment later) and why.
+    #[error("{}", extension_too_long(.0))]
+    ExtensionTooLong(Box<ExtensionTooLong>),
     /// The chat user has no Kubernetes identity in the policy.
     #[error(
         "your chat account ({0}) is not mapped to a Kubernetes user; ask the jitpe operators to add it to the policy's identities"
@@ -88,4 +92,33 @@ pub enum DomainError {
     /// A time computation went out of range (a clock far in the future).
     #[error("the time {0} is out of range")]
     TimeOutOfRange(String),
+}
+
+/// The text of [`DomainError::ExtensionTooLong`].
+fn extension_too_long(e: &ExtensionTooLong) -> String {
+    let why = format!(
+        "request #{} has {} left and role `{}` allows at most {} of access from now, so {} more is too long",
+        e.id, e.left, e.role, e.max, e.asked
+    );
+    match &e.room {
+        Some(room) => format!("{why}: extend by at most {room}"),
+        None => format!("{why}: it cannot be extended further; when it ends, make a new request"),
+    }
+}
+
+/// The details of [`DomainError::ExtensionTooLong`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtensionTooLong {
+    /// The request.
+    pub id: RequestId,
+    /// The role.
+    pub role: RoleName,
+    /// The extension asked for, formatted.
+    pub asked: String,
+    /// The time the grant has left, formatted.
+    pub left: String,
+    /// The role's maximum time left after an extension, formatted.
+    pub max: String,
+    /// The longest extension that still fits, whole minutes; `None` when less than a minute fits.
+    pub room: Option<String>,
 }

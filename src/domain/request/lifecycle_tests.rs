@@ -2,6 +2,7 @@
 //! lifecycle's invariants.
 
 use super::*;
+use crate::domain::duration::format_duration;
 use crate::domain::fixtures::*;
 use crate::domain::ids::ResourceName;
 use crate::domain::request::State::*;
@@ -315,7 +316,55 @@ fn an_extension_beyond_the_role_maximum_is_refused() {
         reason: "x".into(),
     };
     let err = decide(&in_state(Active), &ext, &policy(), at(100)).unwrap_err();
-    assert!(matches!(err, DomainError::DurationTooLong { .. }), "{err}");
+    assert!(matches!(err, DomainError::ExtensionTooLong(_)), "{err}");
+}
+
+/// The advice counts the time already left: the old message offered the role's maximum, which
+/// was refused again when asked for.
+#[test]
+fn a_too_long_extension_says_how_much_can_still_be_asked() {
+    let req = in_state(Active);
+    let p = policy();
+    let role = p.role(&req.role).unwrap();
+    let now = at(100);
+    let left = req.time_left(now).unwrap();
+    let ext = |secs| Event::RequestExtension {
+        by: requester(),
+        duration: Duration::from_secs(secs),
+        reason: "x".into(),
+    };
+    let err = decide(&req, &ext(role.max_duration.as_secs()), &p, now).unwrap_err();
+    let room = (role.max_duration - left).as_secs() / 60 * 60;
+    let advice = format!(
+        "extend by at most {}",
+        format_duration(Duration::from_secs(room))
+    );
+    assert!(err.to_string().ends_with(&advice), "{err}");
+    assert!(
+        err.to_string()
+            .contains(&format!("has {} left", format_duration(left))),
+        "{err}"
+    );
+    decide(&req, &ext(room), &p, now).expect("the advised extension is accepted");
+}
+
+#[test]
+fn a_grant_already_at_the_maximum_is_told_it_cannot_be_extended() {
+    let p = policy();
+    let mut req = in_state(Active);
+    let role = p.role(&req.role).unwrap().clone();
+    let now = at(100);
+    req.expires_at = Some(now + jiff::SignedDuration::try_from(role.max_duration).unwrap());
+    let ext = Event::RequestExtension {
+        by: requester(),
+        duration: Duration::from_secs(60),
+        reason: "x".into(),
+    };
+    let err = decide(&req, &ext, &p, now).unwrap_err();
+    assert!(
+        err.to_string().contains("cannot be extended further"),
+        "{err}"
+    );
 }
 
 #[test]

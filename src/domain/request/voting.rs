@@ -3,8 +3,10 @@
 
 use super::transition::{Outcome, add, draft};
 use super::{AccessRequest, Effect, Extension, Notice, State, Vote};
-use crate::domain::error::DomainError;
+use crate::domain::duration::format_duration;
+use crate::domain::error::{DomainError, ExtensionTooLong};
 use crate::domain::identity::Actor;
+use crate::domain::ids::RequestId;
 use crate::domain::policy::{Policy, Role};
 use jiff::Timestamp;
 use std::time::Duration;
@@ -110,6 +112,28 @@ pub(super) fn approve_extension(
     Ok((fx, audit))
 }
 
+/// Refuses an extension that would leave more than the role's maximum; the refusal names the
+/// longest extension that fits, rounded down to a minute (a moment later, a little more fits).
+fn check_extension(
+    id: RequestId,
+    role: &Role,
+    left: Duration,
+    asked: Duration,
+) -> Result<(), DomainError> {
+    if left.saturating_add(asked) <= role.max_duration {
+        return Ok(());
+    }
+    let room = role.max_duration.saturating_sub(left).as_secs() / 60 * 60;
+    Err(DomainError::ExtensionTooLong(Box::new(ExtensionTooLong {
+        id,
+        role: role.name.clone(),
+        asked: format_duration(asked),
+        left: format_duration(left),
+        max: format_duration(role.max_duration),
+        room: (room > 0).then(|| format_duration(Duration::from_secs(room))),
+    })))
+}
+
 pub(super) fn request_extension(
     next: &mut AccessRequest,
     role: &Role,
@@ -126,7 +150,7 @@ pub(super) fn request_extension(
         return Err(DomainError::ExtensionPending(next.id));
     }
     let left = next.time_left(now).unwrap_or(Duration::ZERO);
-    role.check_duration(left + duration)?;
+    check_extension(next.id, role, left, duration)?;
     next.extension = Some(Extension {
         duration,
         reason: reason.to_string(),
@@ -135,10 +159,7 @@ pub(super) fn request_extension(
         approvals: Vec::new(),
     });
     let audit = draft(by, "extension_requested", next)
-        .with(
-            "duration",
-            crate::domain::duration::format_duration(duration),
-        )
+        .with("duration", format_duration(duration))
         .with("reason", reason);
     Ok((vec![Effect::PostCard], audit))
 }
