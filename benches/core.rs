@@ -85,16 +85,12 @@ fn bench_decide() {
 /// scan the store and skew its own figures).
 async fn grant(svc: &Service, minutes: u64) -> jitpe::domain::ids::RequestId {
     let reply = svc
-        .command(
-            &Actor::new(Platform::Slack, "UREQ"),
-            request(minutes),
-            None,
-            &|a| a.to_string(),
-        )
+        .command(&Actor::new(Platform::Slack, "UREQ"), request(minutes), None)
         .await
         .expect("submit");
     let id = reply
         .text
+        .to_string()
         .strip_prefix("Request #")
         .and_then(|t| t.split_whitespace().next())
         .and_then(|n| n.parse().ok())

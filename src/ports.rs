@@ -7,6 +7,7 @@ use crate::domain::grant::PlannedBinding;
 use crate::domain::identity::{Actor, Platform};
 use crate::domain::ids::{InstanceId, RequestId};
 use crate::domain::request::{AccessRequest, Notice};
+use crate::domain::text::Text;
 use crate::domain::view::RequestView;
 use async_trait::async_trait;
 use jiff::Timestamp;
@@ -394,16 +395,12 @@ pub trait Chat: Send + Sync {
     fn approvers_channel(&self) -> &str;
     /// Where audit lines go.
     fn audit_channel(&self) -> &str;
-    /// How this platform mentions a user in text.
-    fn mention(&self, user: &Actor) -> String {
-        user.to_string()
-    }
     /// Posts an approval card; returns where it landed.
     async fn post_card(&self, channel: &str, view: &RequestView) -> Result<CardRef, ChatError>;
     /// Replaces a card in place.
     async fn update_card(&self, card: &CardRef, view: &RequestView) -> Result<(), ChatError>;
-    /// Sends a direct message.
-    async fn direct_message(&self, user: &Actor, text: &str) -> Result<(), ChatError>;
+    /// Sends a direct message, rendered with the platform's one text function.
+    async fn direct_message(&self, user: &Actor, text: &Text) -> Result<(), ChatError>;
     /// Posts one line to a channel (audit lines, chain heads).
     async fn post_line(&self, channel: &str, text: &str) -> Result<(), ChatError>;
 }

@@ -7,6 +7,7 @@
 use crate::domain::grant::{INSTANCE_LABEL, PlannedBinding};
 use crate::domain::identity::{Actor, Platform};
 use crate::domain::ids::{InstanceId, RequestId};
+use crate::domain::text::Text;
 use crate::domain::view::RequestView;
 use crate::ports::{
     CardRef, Chat, ChatError, Clock, Cluster, ClusterError, ClusterObject, ManagedObject, ObjectRef,
@@ -226,10 +227,10 @@ impl Chat for RecordingChat {
         })
     }
 
-    async fn direct_message(&self, user: &Actor, text: &str) -> Result<(), ChatError> {
+    async fn direct_message(&self, user: &Actor, text: &Text) -> Result<(), ChatError> {
         self.record(ChatCall::Direct {
             user: user.clone(),
-            text: text.into(),
+            text: text.to_string(),
         })
     }
 

@@ -10,6 +10,7 @@ use jitpe::chat::mattermost::sign::{self, ButtonContext, SignError};
 use jitpe::domain::identity::{Actor, Platform};
 use jitpe::domain::ids::RequestId;
 use jitpe::domain::request::State;
+use jitpe::domain::text::Text;
 use jitpe::domain::view::{CardAction, RequestView};
 use jitpe::ports::{Chat, ChatError};
 use serde_json::Value;
@@ -202,10 +203,13 @@ async fn a_direct_message_asks_for_the_bot_id_and_the_dm_once_then_posts_into_it
     let s = setup().await;
     s.fake.add_user(&user_id("bob"), "bob", UserKind::Active);
     s.chat
-        .direct_message(&mm("bob"), "Your request `#42` was approved")
+        .direct_message(&mm("bob"), &Text::ours("Your request `#42` was approved"))
         .await
         .unwrap();
-    s.chat.direct_message(&mm("bob"), "expired").await.unwrap();
+    s.chat
+        .direct_message(&mm("bob"), &Text::ours("expired"))
+        .await
+        .unwrap();
 
     let routes: Vec<String> = s.fake.calls().into_iter().map(|c| c.route).collect();
     assert_eq!(
@@ -232,7 +236,10 @@ async fn a_configured_bot_user_id_saves_the_users_me_call() {
     let fake_bot = user_id("jitpebot");
     let s = setup_with(|c| c.bot_user_id = Some(fake_bot)).await;
     s.fake.add_user(&user_id("bob"), "bob", UserKind::Active);
-    s.chat.direct_message(&mm("bob"), "hi").await.unwrap();
+    s.chat
+        .direct_message(&mm("bob"), &Text::ours("hi"))
+        .await
+        .unwrap();
     assert!(s.fake.calls_to("GET users/me").is_empty());
     assert_eq!(s.fake.calls().len(), 2);
 }
@@ -245,7 +252,11 @@ async fn direct_messages_to_non_mattermost_actors_or_malformed_ids_are_refused_w
         Actor::new(Platform::Slack, "U0REQ"),
         Actor::new(Platform::Mattermost, "../../users/me"),
     ] {
-        let err = s.chat.direct_message(&who, "hi").await.unwrap_err();
+        let err = s
+            .chat
+            .direct_message(&who, &Text::ours("hi"))
+            .await
+            .unwrap_err();
         assert!(matches!(err, ChatError::Refused(_)), "{who}: {err:?}");
     }
     assert!(s.fake.calls().is_empty());

@@ -100,9 +100,7 @@ async fn submit(r: &Rig) -> RequestId {
         reason: "INC-9 <b>&".into(),
     };
     r.svc
-        .command(&Actor::new(Platform::Slack, "UREQ"), cmd, None, &|a| {
-            a.to_string()
-        })
+        .command(&Actor::new(Platform::Slack, "UREQ"), cmd, None)
         .await
         .unwrap();
     r.store.list().unwrap().last().unwrap().value.id

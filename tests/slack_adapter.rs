@@ -10,6 +10,7 @@ use jitpe::chat::slack::client::{SlackChat, SlackConfig};
 use jitpe::domain::identity::{Actor, Platform};
 use jitpe::domain::ids::RequestId;
 use jitpe::domain::request::State;
+use jitpe::domain::text::Text;
 use jitpe::domain::view::{CardAction, RequestView};
 use jitpe::ports::{CardRef, Chat, ChatError};
 use serde_json::Value;
@@ -196,10 +197,15 @@ async fn an_active_card_offers_revoke_behind_a_confirmation() {
 #[tokio::test]
 async fn a_direct_message_opens_the_dm_once_then_posts_into_it() {
     let (fake, chat) = setup().await;
-    chat.direct_message(&slack("U0REQ"), "approved, <@U0APP> said")
-        .await
-        .unwrap();
-    chat.direct_message(&slack("U0REQ"), "expired")
+    chat.direct_message(
+        &slack("U0REQ"),
+        &Text::ours("approved, ")
+            .person(&slack("U0APP"))
+            .and(" said"),
+    )
+    .await
+    .unwrap();
+    chat.direct_message(&slack("U0REQ"), &Text::ours("expired"))
         .await
         .unwrap();
 
@@ -221,7 +227,7 @@ async fn a_direct_message_opens_the_dm_once_then_posts_into_it() {
 async fn a_direct_message_to_someone_outside_slack_is_refused_without_a_call() {
     let (fake, chat) = setup().await;
     let err = chat
-        .direct_message(&Actor::system(), "hi")
+        .direct_message(&Actor::system(), &Text::ours("hi"))
         .await
         .unwrap_err();
     assert!(matches!(err, ChatError::Refused(_)), "{err:?}");

@@ -3,8 +3,8 @@
 //! ```text
 //!  slack/routes, mattermost/routes: verify → platform fields → Actor, text / click
 //!      │ refuse(...)   authentication failures: counted, logged, audited (capped per minute)
-//!      │ command(...)  parse → Service::command with the de-duplication key → reply text
-//!      │ click(...)    Service::click (on jitpe's own card?) → reply text
+//!      │ command(...)  parse → Service::command with the de-duplication key → reply Text
+//!      │ click(...)    Service::click (on jitpe's own card?) → reply Text
 //!      ▼
 //!  every service call runs in its own task with the acknowledgement deadline: a slow store or
 //!  cluster gets a "working on it" answer in time, and the work still finishes. At most
@@ -14,13 +14,15 @@
 //! ```
 //!
 //! Each platform keeps only what is really its own: the signature or token check, its payload
-//! fields, its mention syntax and how an answer is shaped.
+//! fields, and how an answer is shaped: each renders the returned [`Text`] with its one text
+//! function, which escapes whatever a person typed.
 
 use super::limit::AuthAuditLimiter;
 use crate::domain::audit::AuditDraft;
 use crate::domain::command;
 use crate::domain::identity::{Actor, Platform};
 use crate::domain::ids::RequestId;
+use crate::domain::text::Text;
 use crate::domain::view::CardAction;
 use crate::metrics::Metrics;
 use crate::ports::CardRef;
@@ -37,9 +39,6 @@ use tracing::warn;
 /// How long a request waits for the service before it is answered anyway. Slack gives up after
 /// 3 s; Mattermost waits up to 30 s, but a person should not stare at a spinner either.
 pub const ACK_DEADLINE: Duration = Duration::from_millis(2500);
-
-/// How a platform writes a mention of a user in text.
-pub type MentionFn = fn(&Actor) -> String;
 
 /// The answer to a command or click shed because jitpe is at `server.max_in_flight`.
 pub const BUSY: &str = "jitpe is busy, try again in a minute. Nothing was done.";
@@ -114,7 +113,7 @@ impl Inbound {
 
     /// Counts an authentic request that jitpe does not act on (another workspace, a payload it
     /// cannot use) and returns `text`, the answer for the user.
-    pub fn turn_away(&self, route: &str, result: &str, text: impl Into<String>) -> String {
+    pub fn turn_away(&self, route: &str, result: &str, text: impl Into<Text>) -> Text {
         self.metrics.inbound(route, result);
         text.into()
     }
@@ -132,14 +131,13 @@ impl Inbound {
         actor: Actor,
         text: &str,
         dedupe: Option<String>,
-        mention: MentionFn,
-    ) -> String {
+    ) -> Text {
         let parsed = match command::parse(text) {
             Ok(c) => c,
             Err(e) => return self.turn_away(route, "refused", e.to_string()),
         };
         let Some(permit) = self.admit(route) else {
-            return BUSY.to_string();
+            return Text::ours(BUSY);
         };
         let service = self.service.clone();
         let key = dedupe
@@ -147,9 +145,7 @@ impl Inbound {
             .map(|k| format!("{}:{k}", actor.platform.as_str()));
         let work = async move {
             let _permit = permit;
-            service
-                .command(&actor, parsed, key.as_deref(), &mention)
-                .await
+            service.command(&actor, parsed, key.as_deref()).await
         };
         let late = "Working on it: this is taking longer than usual. The card and a DM will tell you the outcome.";
         self.within_deadline(route, work, late.to_string()).await
@@ -164,9 +160,9 @@ impl Inbound {
         id: RequestId,
         action: CardAction,
         origin: CardRef,
-    ) -> String {
+    ) -> Text {
         let Some(permit) = self.admit(route) else {
-            return BUSY.to_string();
+            return Text::ours(BUSY);
         };
         let service = self.service.clone();
         let work = async move {
@@ -184,9 +180,10 @@ impl Inbound {
         route: &str,
         actor: &Actor,
         id: Option<RequestId>,
-        why: String,
-    ) -> String {
-        self.service.refuse_click(actor, id, &why).await;
+        why: impl Into<Text>,
+    ) -> Text {
+        let why = why.into();
+        self.service.refuse_click(actor, id, &why.to_string()).await;
         self.turn_away(route, "refused", why)
     }
 
@@ -202,7 +199,7 @@ impl Inbound {
 
     /// Runs `work` in its own task and answers with its reply, its refusal, or `late` if it has
     /// not finished by the deadline ([`ACK_DEADLINE`]) (the task goes on; cards and DMs carry the outcome).
-    async fn within_deadline<F>(&self, route: &str, work: F, late: String) -> String
+    async fn within_deadline<F>(&self, route: &str, work: F, late: String) -> Text
     where
         F: Future<Output = crate::service::Result<Reply>> + Send + 'static,
     {
@@ -321,21 +318,17 @@ mod tests {
     async fn a_click_that_outlasts_the_deadline_is_answered_in_time_and_still_finishes_its_work() {
         let inbound = inbound().with_ack_deadline(DEADLINE);
         let reply = inbound
-            .command(
-                "/t",
-                requester(),
-                "request debug shop 15m INC-1 x",
-                None,
-                |a| a.to_string(),
-            )
-            .await;
+            .command("/t", requester(), "request debug shop 15m INC-1 x", None)
+            .await
+            .to_string();
         assert!(reply.starts_with("Request #1"), "{reply}");
         let id = RequestId(1);
         inbound.service.store().put_card(id, &card(id)).unwrap();
         let started = tokio::time::Instant::now();
         let answer = inbound
             .click("/t", approver(), id, CardAction::Approve, card(id))
-            .await;
+            .await
+            .to_string();
         assert_eq!(
             answer,
             "Working on #1; the card will update when it is done."
@@ -352,24 +345,23 @@ mod tests {
     #[tokio::test]
     async fn the_same_invocation_delivered_twice_is_one_request() {
         let inbound = inbound();
-        let mention: MentionFn = |a| a.to_string();
         let mut replies = Vec::new();
         for _ in 0..2 {
             let key = Some("trigger-1".to_string());
             let text = "request debug shop 15m INC-1 x";
-            replies.push(inbound.command("/t", requester(), text, key, mention).await);
+            replies.push(
+                inbound
+                    .command("/t", requester(), text, key)
+                    .await
+                    .to_string(),
+            );
         }
         assert!(replies[0].starts_with("Request #1"), "{}", replies[0]);
         assert!(replies[1].contains("already received"), "{}", replies[1]);
         let fresh = inbound
-            .command(
-                "/t",
-                requester(),
-                "request debug shop 15m INC-1 x",
-                None,
-                mention,
-            )
-            .await;
+            .command("/t", requester(), "request debug shop 15m INC-1 x", None)
+            .await
+            .to_string();
         assert!(fresh.starts_with("Request #2"), "{fresh}");
     }
 
@@ -380,20 +372,21 @@ mod tests {
             .with_max_in_flight(1)
             .with_ack_deadline(DEADLINE);
         let text = "request debug shop 15m INC-1 x";
-        let mention: MentionFn = |a| a.to_string();
         let first = inbound
-            .command("/t", requester(), text, None, mention)
-            .await;
+            .command("/t", requester(), text, None)
+            .await
+            .to_string();
         assert!(first.starts_with("Request #1"), "{first}");
         let id = RequestId(1);
         inbound.service.store().put_card(id, &card(id)).unwrap();
         // The approval's activation waits on the cluster and keeps the only place.
         let click = inbound.click("/t", approver(), id, CardAction::Approve, card(id));
-        assert!(click.await.starts_with("Working on #1"));
+        assert!(click.await.to_string().starts_with("Working on #1"));
         let started = std::time::Instant::now();
         let shed = inbound
-            .command("/t", requester(), text, None, mention)
-            .await;
+            .command("/t", requester(), text, None)
+            .await
+            .to_string();
         assert_eq!(shed, BUSY);
         assert!(started.elapsed() < DEADLINE, "shed without waiting");
         assert_eq!(
@@ -402,14 +395,15 @@ mod tests {
             "nothing stored"
         );
         let shed_click = inbound.click("/t", approver(), id, CardAction::Deny, card(id));
-        assert_eq!(shed_click.await, BUSY);
+        assert_eq!(shed_click.await.to_string(), BUSY);
         // Once the cluster answers, the place is free and the same command goes through.
         cluster.gate.add_permits(1);
         let mut retried = String::new();
         for _ in 0..100 {
             retried = inbound
-                .command("/t", requester(), text, None, mention)
-                .await;
+                .command("/t", requester(), text, None)
+                .await
+                .to_string();
             if retried != BUSY {
                 break;
             }

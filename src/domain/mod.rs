@@ -24,6 +24,7 @@ pub mod identity;
 pub mod ids;
 pub mod policy;
 pub mod request;
+pub mod text;
 pub mod view;
 
 pub use error::DomainError;

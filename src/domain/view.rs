@@ -7,6 +7,7 @@ use super::duration::format_duration;
 use super::identity::Actor;
 use super::ids::RequestId;
 use super::request::{AccessRequest, Notice, State};
+use super::text::Text;
 use jiff::Timestamp;
 
 /// A button a card offers.
@@ -125,73 +126,81 @@ impl RequestView {
         }
     }
 
-    /// One-line summary, used as notification fallback text.
-    pub fn summary(&self, mention: &dyn Fn(&Actor) -> String) -> String {
-        format!(
-            "JIT request #{} from {}: {} on {} for {} ({})",
-            self.id,
-            mention(&self.requester),
-            self.role,
-            self.target,
-            self.duration,
-            self.status(mention)
-        )
+    /// One-line summary, used as notification fallback text and in `/jit status`.
+    pub fn summary(&self) -> Text {
+        Text::ours(format!("JIT request #{} from ", self.id))
+            .person(&self.requester)
+            .and(format!(
+                ": {} on {} for {} (",
+                self.role, self.target, self.duration
+            ))
+            .then(self.status())
+            .and(")")
     }
 
     /// The status line: state, who decided, and the relevant time.
-    pub fn status(&self, mention: &dyn Fn(&Actor) -> String) -> String {
-        let by = |prefix: &str| {
-            self.ended_by
-                .as_ref()
-                .map_or(String::new(), |a| format!(" {prefix} {}", mention(a)))
+    pub fn status(&self) -> Text {
+        let by = |prefix: &str| match &self.ended_by {
+            Some(a) => Text::ours(format!(" {prefix} ")).person(a),
+            None => Text::default(),
         };
         let votes = || {
-            let who: Vec<String> = self.votes.iter().map(mention).collect();
-            let who = if who.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", who.join(", "))
-            };
-            format!(
-                "{} of {} approvals{who}",
+            let mut t = Text::ours(format!(
+                "{} of {} approvals",
                 self.votes.len(),
                 self.votes_needed
-            )
+            ));
+            for (i, v) in self.votes.iter().enumerate() {
+                t = t.and(if i == 0 { ": " } else { ", " }).person(v);
+            }
+            t
         };
         match self.state {
-            State::Pending => format!("PENDING, {}, until {}", votes(), hm(self.pending_until)),
-            State::Approved => format!("APPROVED ({}), granting access…", votes()),
-            State::Active => {
-                let ends = self
-                    .expires_at
-                    .map_or(String::new(), |t| format!(", ends {}", hm(t)));
-                let ext = self.extension.as_ref().map_or(String::new(), |(d, _)| {
-                    format!("; extension by {d} requested ({})", votes())
-                });
-                let how = if self.auto_approved {
-                    "auto-approved".to_string()
-                } else {
-                    "approved".to_string()
-                };
-                format!("ACTIVE ({how}){ends}{ext}")
-            }
-            State::Expired => format!("EXPIRED at {}", self.ended_at.map_or(String::new(), hm)),
-            State::Denied => format!("DENIED{}", by("by")),
-            State::TimedOut => "TIMED OUT: nobody decided in time".to_string(),
-            State::Cancelled => "CANCELLED by the requester".to_string(),
-            State::Failed => format!(
-                "FAILED: {}",
+            State::Pending => Text::ours("PENDING, ")
+                .then(votes())
+                .and(format!(", until {}", hm(self.pending_until))),
+            State::Approved => Text::ours("APPROVED (")
+                .then(votes())
+                .and("), granting access…"),
+            State::Active => self.active_status(votes),
+            State::Expired => Text::ours(format!(
+                "EXPIRED at {}",
+                self.ended_at.map_or(String::new(), hm)
+            )),
+            State::Denied => Text::ours("DENIED").then(by("by")),
+            State::TimedOut => Text::ours("TIMED OUT: nobody decided in time"),
+            State::Cancelled => Text::ours("CANCELLED by the requester"),
+            State::Failed => Text::ours("FAILED: ").typed(
                 self.end_reason
                     .as_deref()
-                    .unwrap_or("access could not be granted")
+                    .unwrap_or("access could not be granted"),
             ),
-            State::Revoked => format!(
-                "REVOKED{}{}",
-                by("by"),
-                self.end_reason
-                    .as_ref()
-                    .map_or(String::new(), |r| format!(" ({r})"))
-            ),
+            State::Revoked => {
+                let why = match &self.end_reason {
+                    Some(r) => Text::ours(" (").typed(r.as_str()).and(")"),
+                    None => Text::default(),
+                };
+                Text::ours("REVOKED").then(by("by")).then(why)
+            }
+        }
+    }
+
+    fn active_status(&self, votes: impl Fn() -> Text) -> Text {
+        let how = if self.auto_approved {
+            "auto-approved"
+        } else {
+            "approved"
+        };
+        let ends = self
+            .expires_at
+            .map_or(String::new(), |t| format!(", ends {}", hm(t)));
+        let text = Text::ours(format!("ACTIVE ({how}){ends}"));
+        match &self.extension {
+            Some((d, _)) => text
+                .and(format!("; extension by {d} requested ("))
+                .then(votes())
+                .and(")"),
+            None => text,
         }
     }
 }
@@ -202,41 +211,44 @@ pub fn hm(t: Timestamp) -> String {
 }
 
 /// The direct message text for a notice about `view`.
-pub fn notice_text(
-    notice: &Notice,
-    view: &RequestView,
-    mention: &dyn Fn(&Actor) -> String,
-) -> String {
+pub fn notice_text(notice: &Notice, view: &RequestView) -> Text {
     let what = format!("#{} ({} on {})", view.id, view.role, view.target);
     let ends = view
         .expires_at
         .map_or(String::new(), |t| format!(" until {}", hm(t)));
+    let ours = |s: String| Text::ours(s);
     match notice {
-        Notice::Approved => format!("Your request {what} was approved: access is active{ends}."),
-        Notice::Denied { by } => format!("Your request {what} was denied by {}.", mention(by)),
-        Notice::ExpiringSoon => format!(
+        Notice::Approved => ours(format!(
+            "Your request {what} was approved: access is active{ends}."
+        )),
+        Notice::Denied { by } => ours(format!("Your request {what} was denied by "))
+            .person(by)
+            .and("."),
+        Notice::ExpiringSoon => ours(format!(
             "Your access {what} ends soon{ends}. `/jit extend {} <duration> <reason>` asks for more time.",
             view.id
-        ),
-        Notice::Expired => format!("Your access {what} has expired and was removed."),
-        Notice::Revoked { by, reason } => format!(
-            "Your access {what} was revoked by {}: {reason}.",
-            mention(by)
-        ),
-        Notice::TimedOut => format!(
+        )),
+        Notice::Expired => ours(format!("Your access {what} has expired and was removed.")),
+        Notice::Revoked { by, reason } => ours(format!("Your access {what} was revoked by "))
+            .person(by)
+            .and(": ")
+            .typed(reason.as_str())
+            .and("."),
+        Notice::TimedOut => ours(format!(
             "Your request {what} timed out: nobody decided in time. Ask again if you still need it."
-        ),
-        Notice::Failed { error } => format!(
-            "Your request {what} was approved but access could not be granted: {error}. Nothing was left behind."
-        ),
-        Notice::Extended => format!("Your access {what} was extended{ends}."),
-        Notice::ExtensionDenied { by } => format!(
-            "The extension of {what} was denied by {}; access still ends{ends}.",
-            mention(by)
-        ),
-        Notice::ExtensionTimedOut => {
-            format!("Nobody decided on the extension of {what}; access still ends{ends}.")
-        }
+        )),
+        Notice::Failed { error } => ours(format!(
+            "Your request {what} was approved but access could not be granted: "
+        ))
+        .typed(error.as_str())
+        .and(". Nothing was left behind."),
+        Notice::Extended => ours(format!("Your access {what} was extended{ends}.")),
+        Notice::ExtensionDenied { by } => ours(format!("The extension of {what} was denied by "))
+            .person(by)
+            .and(format!("; access still ends{ends}.")),
+        Notice::ExtensionTimedOut => ours(format!(
+            "Nobody decided on the extension of {what}; access still ends{ends}."
+        )),
     }
 }
 
@@ -245,16 +257,16 @@ mod tests {
     use super::*;
     use crate::domain::fixtures::*;
 
-    fn plain(a: &Actor) -> String {
-        format!("<{}>", a.id)
+    fn plain(t: &Text) -> String {
+        t.render(str::to_string, str::to_string, |a| format!("<{}>", a.id))
     }
 
     #[test]
     fn a_pending_card_offers_approve_and_deny_and_counts_votes() {
         let v = RequestView::of(&in_state(State::Pending), 1);
         assert_eq!(v.actions, vec![CardAction::Approve, CardAction::Deny]);
-        assert!(v.status(&plain).starts_with("PENDING, 0 of 1 approvals"));
-        assert!(v.summary(&plain).contains("debug on shop for 15m"));
+        assert!(plain(&v.status()).starts_with("PENDING, 0 of 1 approvals"));
+        assert!(plain(&v.summary()).contains("debug on shop for 15m"));
     }
 
     #[test]
@@ -267,13 +279,13 @@ mod tests {
             assert!(RequestView::of(&in_state(s), 9).actions.is_empty(), "{s:?}");
         }
         let revoked = RequestView::of(&in_state(State::Revoked), 4);
-        assert_eq!(revoked.status(&plain), "REVOKED by <UAPP1> (done)");
+        assert_eq!(plain(&revoked.status()), "REVOKED by <UAPP1> (done)");
     }
 
     #[test]
     fn notices_name_the_request_and_who_acted() {
         let v = RequestView::of(&in_state(State::Denied), 2);
-        let text = notice_text(&Notice::Denied { by: approver() }, &v, &plain);
+        let text = plain(&notice_text(&Notice::Denied { by: approver() }, &v));
         assert_eq!(
             text,
             "Your request #7 (debug on shop) was denied by <UAPP1>."

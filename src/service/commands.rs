@@ -10,26 +10,24 @@ use crate::domain::identity::Actor;
 use crate::domain::ids::RequestId;
 use crate::domain::lifecycle::{self, NewRequest};
 use crate::domain::request::{AccessRequest, Event, State};
+use crate::domain::text::Text;
 use crate::domain::view::{CardAction, RequestView};
 use crate::ports::{CardRef, NewRecord, Submission, SubmitOutcome};
 use jiff::tz::TimeZone;
 use tracing::instrument;
 
-/// Text for the user who typed the command or clicked (ephemeral).
+/// Text for the user who typed the command or clicked (ephemeral); the platform renders it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
     /// The message.
-    pub text: String,
+    pub text: Text,
 }
 
 impl Reply {
-    fn new(text: impl Into<String>) -> Self {
+    fn new(text: impl Into<Text>) -> Self {
         Self { text: text.into() }
     }
 }
-
-/// Turns an actor into a mention in the caller's platform syntax.
-pub type Mention<'a> = &'a (dyn Fn(&Actor) -> String + Sync);
 
 impl Service {
     /// Runs a `/jit` command for `actor`. `dedupe_key` (e.g. Slack's `trigger_id`) makes retried
@@ -40,7 +38,6 @@ impl Service {
         actor: &Actor,
         cmd: Command,
         dedupe_key: Option<&str>,
-        mention: Mention<'_>,
     ) -> Result<Reply> {
         match cmd {
             Command::Help => Ok(Reply::new(help_text())),
@@ -61,8 +58,8 @@ impl Service {
                 };
                 self.submit(new, dedupe_key).await
             }
-            Command::List => self.list(actor, mention).await,
-            Command::Status { id } => self.status(actor, id, mention).await,
+            Command::List => self.list(actor).await,
+            Command::Status { id } => self.status(actor, id).await,
             Command::Revoke { id } => {
                 let event = Event::Revoke {
                     by: actor.clone(),
@@ -230,39 +227,34 @@ impl Service {
         })
     }
 
-    async fn list(&self, actor: &Actor, mention: Mention<'_>) -> Result<Reply> {
+    async fn list(&self, actor: &Actor) -> Result<Reply> {
         let approver = self.policy.is_any_approver(actor);
-        let lines: Vec<String> = self
-            .db
-            .run(|s| s.list_open())
-            .await?
+        let open = self.db.run(|s| s.list_open()).await?;
+        let mut text = Text::default();
+        for r in open
             .into_iter()
             .filter(|r| approver || r.value.requester == *actor)
-            .map(|r| {
-                let v = RequestView::of(&r.value, r.version);
-                format!(
-                    "#{} {} {} on {} for {}: {}",
-                    v.id,
-                    mention(&v.requester),
-                    v.role,
-                    v.target,
-                    v.duration,
-                    v.status(mention)
-                )
-            })
-            .collect();
-        Ok(Reply::new(if lines.is_empty() {
-            "No pending or active requests.".to_string()
+        {
+            let v = RequestView::of(&r.value, r.version);
+            let sep = if text.spans().is_empty() { "" } else { "\n" };
+            text = text
+                .and(format!("{sep}#{} ", v.id))
+                .person(&v.requester)
+                .and(format!(" {} on {} for {}: ", v.role, v.target, v.duration))
+                .then(v.status());
+        }
+        Ok(Reply::new(if text.spans().is_empty() {
+            Text::ours("No pending or active requests.")
         } else {
-            lines.join("\n")
+            text
         }))
     }
 
-    async fn status(&self, actor: &Actor, id: RequestId, mention: Mention<'_>) -> Result<Reply> {
+    async fn status(&self, actor: &Actor, id: RequestId) -> Result<Reply> {
         let cur = self.load(id).await?;
         self.check_can_see(actor, &cur.value)?;
         let view = RequestView::of(&cur.value, cur.version);
-        let text = format!("{}\nReason: {}", view.summary(mention), view.reason);
+        let text = view.summary().and("\nReason: ").typed(view.reason.as_str());
         Ok(Reply::new(text))
     }
 

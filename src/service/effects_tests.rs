@@ -106,11 +106,7 @@ impl World {
             duration: Some(Duration::from_secs(15 * 60)),
             reason: "INC-1 checkout 502s".into(),
         };
-        let plain = |a: &Actor| a.to_string();
-        self.svc
-            .command(&requester(), cmd, None, &plain)
-            .await
-            .unwrap();
+        self.svc.command(&requester(), cmd, None).await.unwrap();
         self.store.list().unwrap().last().unwrap().value.id
     }
 

@@ -45,9 +45,7 @@ async fn active_grants() -> (Service, Arc<MemStore>, Arc<FakeCluster>, Arc<Manua
             duration: Some(Duration::from_secs(15 * 60)),
             reason: format!("INC-{n} checkout 502s"),
         };
-        svc.command(&requester(), cmd, None, &|a| a.to_string())
-            .await
-            .unwrap();
+        svc.command(&requester(), cmd, None).await.unwrap();
         let id = RequestId(n + 1);
         store.put_card(id, &card(id)).unwrap();
         svc.click(&approver(), id, CardAction::Approve, &card(id))

@@ -144,7 +144,7 @@ pub async fn request(
         duration: Some(Duration::from_secs(minutes * 60)),
         reason: "INC-1 checkout 502s".into(),
     };
-    svc.command(&requester(), cmd, None, &|a| a.to_string())
+    svc.command(&requester(), cmd, None)
         .await
         .expect("request accepted");
     svc.store().list().unwrap().last().unwrap().value.id

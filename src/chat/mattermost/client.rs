@@ -24,11 +24,10 @@ pub use super::api::{
 use super::api::{
     http_url, path_pattern, rate_limit_reset, read_answer, require_id, transport_error,
 };
-use super::render::{
-    MAX_MESSAGE_CHARS, button, card_props, clip, defuse_mentions, mention, neutralise_lines,
-};
+use super::render::{MAX_MESSAGE_CHARS, button, card_props, clip, neutralise_lines, render_text};
 use super::sign::ButtonContext;
 use crate::domain::identity::{Actor, Platform};
+use crate::domain::text::Text;
 use crate::domain::view::RequestView;
 use crate::ports::{CardRef, Chat, ChatError, Clock};
 use async_trait::async_trait;
@@ -297,10 +296,6 @@ impl Chat for MattermostChat {
         &self.config.audit_channel
     }
 
-    fn mention(&self, user: &Actor) -> String {
-        mention(user)
-    }
-
     async fn post_card(&self, channel: &str, view: &RequestView) -> Result<CardRef, ChatError> {
         let props = self.card(channel, view);
         self.create_post(channel, "", Some(props)).await
@@ -320,7 +315,7 @@ impl Chat for MattermostChat {
         self.call(Method::PUT, &path, Some(&body)).await.map(drop)
     }
 
-    async fn direct_message(&self, user: &Actor, text: &str) -> Result<(), ChatError> {
+    async fn direct_message(&self, user: &Actor, text: &Text) -> Result<(), ChatError> {
         if user.platform != Platform::Mattermost {
             return Err(ChatError::Refused(format!(
                 "{user} is not a Mattermost user; no Mattermost DM possible"
@@ -328,9 +323,7 @@ impl Chat for MattermostChat {
         }
         require_id("user", &user.id)?;
         let channel = self.dm_channel(&user.id).await?;
-        // jitpe's own wording may use Markdown (code spans); only mentions are defused.
-        // Clipped to half the limit because defusing may double the length.
-        let text = defuse_mentions(&clip(text, MAX_MESSAGE_CHARS / 2));
+        let text = clip(&render_text(text), MAX_MESSAGE_CHARS);
         let sent = self.create_post(&channel, &text, None).await;
         if sent.is_err() {
             // The DM channel may be gone (user deactivated and back); open it afresh next time.
@@ -396,9 +389,10 @@ mod tests {
 
     #[test]
     fn mentions_name_users_by_id_and_the_trailing_slash_of_the_url_is_dropped() {
+        use super::super::render::mention;
         let chat = build(config()).unwrap();
         let a = Actor::new(Platform::Mattermost, "rd49ehbqyjytddasoownkuqrxe");
-        assert_eq!(chat.mention(&a), "mattermost:rd49ehbqyjytddasoownkuqrxe");
+        assert_eq!(mention(&a), "mattermost:rd49ehbqyjytddasoownkuqrxe");
         assert_eq!(chat.config.base_url, "https://mm.example.com");
         assert_eq!(chat.platform(), Platform::Mattermost);
     }

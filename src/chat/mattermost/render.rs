@@ -17,6 +17,7 @@
 
 use crate::domain::identity::Actor;
 use crate::domain::request::State;
+use crate::domain::text::Text;
 use crate::domain::view::{CardAction, RequestView};
 use serde_json::{Value, json};
 
@@ -54,6 +55,13 @@ pub fn defuse_mentions(text: &str) -> String {
         }
     }
     out
+}
+
+/// The one function that turns a [`Text`] into Mattermost Markdown: typed words are
+/// [`neutralise`]d, jitpe's own words keep their code spans but cannot mention anyone, people
+/// are named without a notification.
+pub fn render_text(text: &Text) -> String {
+    text.render(defuse_mentions, neutralise, |a| neutralise(&mention(a)))
 }
 
 /// User text for one line of a card: inert mentions, escaped Markdown, no line breaks.
@@ -125,7 +133,8 @@ pub fn color(view: &RequestView) -> &'static str {
 /// The plain-text summary Mattermost shows in notifications (`fallback`).
 pub fn fallback(view: &RequestView) -> String {
     let line: String = view
-        .summary(&mention)
+        .summary()
+        .render(str::to_string, str::to_string, mention)
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
@@ -149,7 +158,7 @@ pub fn card_text(view: &RequestView) -> String {
             neutralise(&clip(reason, MAX_REASON_CHARS)),
         );
     }
-    text += &format!("\n**Status:** {}", neutralise(&view.status(&mention)));
+    text += &format!("\n**Status:** {}", render_text(&view.status()));
     text
 }
 

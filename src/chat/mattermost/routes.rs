@@ -8,11 +8,12 @@
 //! ([`crate::chat::inbound`]), like Slack's.
 
 use super::client::{MattermostChat, is_mattermost_id};
-use super::render::mention;
+use super::render::render_text;
 use super::sign::ButtonContext;
 use crate::chat::inbound::Inbound;
 use crate::domain::identity::{Actor, Platform};
 use crate::domain::ids::RequestId;
+use crate::domain::text::Text;
 use crate::domain::view::CardAction;
 use crate::ports::CardRef;
 use axum::body::Bytes;
@@ -78,7 +79,8 @@ struct SlashCommand {
     trigger_id: String,
 }
 
-fn ephemeral(text: &str) -> Response {
+fn ephemeral(text: &Text) -> Response {
+    let text = render_text(text);
     Json(json!({"response_type": "ephemeral", "text": text})).into_response()
 }
 
@@ -128,13 +130,11 @@ pub async fn command(
         let why = "This jitpe serves another Mattermost team; nothing was done.";
         inbound.turn_away(route, "refused", why)
     } else if cmd.command != "/jit" {
-        let why = format!("jitpe only answers /jit, not {}", cmd.command);
+        let why = Text::ours("jitpe only answers /jit, not ").typed(cmd.command);
         inbound.turn_away(route, "refused", why)
     } else if let Some(actor) = mm_actor(&cmd.user_id) {
         let trigger = Some(cmd.trigger_id.clone());
-        inbound
-            .command(route, actor, &cmd.text, trigger, mention)
-            .await
+        inbound.command(route, actor, &cmd.text, trigger).await
     } else {
         let why = "Mattermost sent no valid user id; nothing was done.";
         inbound.turn_away(route, "refused", why)
@@ -150,8 +150,8 @@ struct ActionCall {
     context: ButtonContext,
 }
 
-fn ephemeral_action(text: &str) -> Response {
-    Json(json!({"ephemeral_text": text})).into_response()
+fn ephemeral_action(text: &Text) -> Response {
+    Json(json!({"ephemeral_text": render_text(text)})).into_response()
 }
 
 /// `POST /mattermost/actions`: a button click on a card.

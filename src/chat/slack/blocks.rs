@@ -10,10 +10,9 @@
 //! ```
 
 use crate::domain::identity::{Actor, Platform};
+use crate::domain::text::Text;
 use crate::domain::view::{CardAction, RequestView};
-use regex::Regex;
 use serde_json::{Value, json};
-use std::sync::LazyLock;
 
 /// Longest section `text` Slack accepts, in characters.
 pub const MAX_SECTION_TEXT: usize = 3000;
@@ -67,18 +66,11 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-/// Escapes text that mixes our own user mentions with user-typed words (status lines, DMs):
-/// everything is escaped, then plain user mentions (`<@U…>`, `<@W…>`) are restored.
-///
-/// NB: user text that spells out `<@U123>` therefore still mentions that user; broadcasts
-/// (`<!channel>`), channel links and disguised URLs stay escaped.
-pub fn escape_keeping_mentions(text: &str) -> String {
-    static ESCAPED_MENTION: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"&lt;@([UW][A-Z0-9]{1,40})&gt;").expect("the mention pattern is valid")
-    });
-    ESCAPED_MENTION
-        .replace_all(&escape(text), "<@$1>")
-        .into_owned()
+/// The one function that turns a [`Text`] into Slack mrkdwn: jitpe's words and typed words
+/// are both [`escape`]d (jitpe never means a link or a broadcast), people become mentions. A
+/// typed `<@U…>` therefore stays text: only jitpe names people.
+pub fn render_text(text: &Text) -> String {
+    text.render(escape, escape, mention)
 }
 
 /// Cuts escaped mrkdwn to at most `max` characters, ending with `…` when cut. The cut never
@@ -101,10 +93,7 @@ pub fn clip(text: &str, max: usize) -> String {
 
 /// The notification and screen-reader text of a card: the neutral one-line summary.
 pub fn fallback_text(view: &RequestView) -> String {
-    clip(
-        &escape_keeping_mentions(&view.summary(&mention)),
-        MAX_MESSAGE_TEXT,
-    )
+    clip(&render_text(&view.summary()), MAX_MESSAGE_TEXT)
 }
 
 /// The Block Kit `blocks` of a card. Block ids carry the revision because Slack wants new ids
@@ -145,10 +134,7 @@ fn summary_section(view: &RequestView) -> Value {
         text += &label;
         text += &clip(&escape(reason), budget);
     }
-    let status = format!(
-        "*Status:*\n{}",
-        escape_keeping_mentions(&view.status(&mention))
-    );
+    let status = format!("*Status:*\n{}", render_text(&view.status()));
     json!({
         "type": "section",
         "block_id": format!("jit_summary_{}_v{}", view.id, view.revision),
@@ -237,11 +223,15 @@ mod tests {
     }
 
     #[test]
-    fn mixed_text_keeps_user_mentions_but_not_broadcasts_or_links() {
-        let s = "by <@U0APP> <!here> <https://evil|docs> a&b";
+    fn only_jitpe_names_people_typed_mentions_broadcasts_and_links_stay_text() {
+        let by = Actor::new(Platform::Slack, "U0APP");
+        let text = Text::ours("by ")
+            .person(&by)
+            .and(": ")
+            .typed("<@U0APR001> <!here> <https://evil|docs> a&b");
         assert_eq!(
-            escape_keeping_mentions(s),
-            "by <@U0APP> &lt;!here&gt; &lt;https://evil|docs&gt; a&amp;b"
+            render_text(&text),
+            "by <@U0APP>: &lt;@U0APR001&gt; &lt;!here&gt; &lt;https://evil|docs&gt; a&amp;b"
         );
     }
 

@@ -10,10 +10,9 @@
 //! other ok:false codes, other HTTP 4xx      -> Refused(code) (dropped: retrying cannot help)
 //! ```
 
-use super::blocks::{
-    MAX_MESSAGE_TEXT, card_blocks, clip, escape, escape_keeping_mentions, fallback_text,
-};
+use super::blocks::{MAX_MESSAGE_TEXT, card_blocks, clip, escape, fallback_text, render_text};
 use crate::domain::identity::{Actor, Platform};
+use crate::domain::text::Text;
 use crate::domain::view::RequestView;
 use crate::ports::{CardRef, Chat, ChatError};
 use async_trait::async_trait;
@@ -295,10 +294,6 @@ impl Chat for SlackChat {
         &self.config.audit_channel
     }
 
-    fn mention(&self, user: &Actor) -> String {
-        mention(user)
-    }
-
     async fn post_card(&self, channel: &str, view: &RequestView) -> Result<CardRef, ChatError> {
         self.post_message(json!({
             "channel": channel,
@@ -326,14 +321,14 @@ impl Chat for SlackChat {
         self.call("chat.update", &body).await.map(drop)
     }
 
-    async fn direct_message(&self, user: &Actor, text: &str) -> Result<(), ChatError> {
+    async fn direct_message(&self, user: &Actor, text: &Text) -> Result<(), ChatError> {
         if user.platform != Platform::Slack {
             return Err(ChatError::Refused(format!(
                 "{user} is not a Slack user; no Slack DM possible"
             )));
         }
         let channel = self.dm_channel(&user.id).await?;
-        let text = clip(&escape_keeping_mentions(text), MAX_MESSAGE_TEXT);
+        let text = clip(&render_text(text), MAX_MESSAGE_TEXT);
         let body = json!({"channel": channel, "text": text});
         let sent = self.post_message(body).await;
         if sent.is_err() {

@@ -5,12 +5,13 @@
 //! The handlers then hand the command or click to the shared pipeline ([`crate::chat::inbound`]),
 //! which answers within Slack's 3 seconds; slower work goes on after the answer.
 
-use super::blocks::{mention, parse_action_id};
+use super::blocks::{parse_action_id, render_text};
 use super::respond::SlackResponder;
 use super::verify::verify_slack;
 use crate::chat::inbound::Inbound;
 use crate::domain::identity::{Actor, Platform};
 use crate::domain::ids::RequestId;
+use crate::domain::text::Text;
 use crate::domain::view::CardAction;
 use crate::ports::CardRef;
 use axum::body::Bytes;
@@ -128,7 +129,8 @@ pub struct SlashCommand {
     pub api_app_id: Option<String>,
 }
 
-fn ephemeral(text: &str) -> Response {
+fn ephemeral(text: &Text) -> Response {
+    let text = render_text(text);
     Json(json!({"response_type": "ephemeral", "text": text})).into_response()
 }
 
@@ -159,13 +161,11 @@ pub async fn command(
         let why = "This jitpe serves another Slack workspace or app; nothing was done.";
         inbound.turn_away(route, "refused", why)
     } else if cmd.command != "/jit" {
-        let why = format!("jitpe only answers /jit, not {}", cmd.command);
+        let why = Text::ours("jitpe only answers /jit, not ").typed(cmd.command);
         inbound.turn_away(route, "refused", why)
     } else if let Some(actor) = slack_actor(&cmd.user_id) {
         let trigger = Some(cmd.trigger_id.clone());
-        inbound
-            .command(route, actor, &cmd.text, trigger, mention)
-            .await
+        inbound.command(route, actor, &cmd.text, trigger).await
     } else {
         inbound.turn_away(
             route,
@@ -245,10 +245,9 @@ pub async fn interaction(
                 app.inbound.click(route, actor, id, act, origin).await
             }
             None => {
-                let why = format!(
-                    "button {} is not one of jitpe's; nothing was done",
-                    action.action_id
-                );
+                let why = Text::ours("button ")
+                    .typed(action.action_id.as_str())
+                    .and(" is not one of jitpe's; nothing was done");
                 app.inbound.refuse_click(route, &actor, None, why).await
             }
         }
@@ -275,8 +274,9 @@ fn origin(container: Option<&Container>) -> CardRef {
 }
 
 /// Acknowledges the click with 200 and sends the clicker's answer through `response_url`.
-fn respond(responder: &SlackResponder, url: Option<String>, text: String) -> Response {
+fn respond(responder: &SlackResponder, url: Option<String>, text: Text) -> Response {
     if let Some(url) = url {
+        let text = render_text(&text);
         let responder = responder.clone();
         tokio::spawn(async move {
             if let Err(e) = responder.ephemeral(&url, &text).await {

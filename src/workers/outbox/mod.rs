@@ -311,7 +311,7 @@ impl Outbox {
                     .await
             }
             OutboxMessage::Notify { user, notice, .. } => {
-                let text = notice_text(notice, &view, &|a| chat.mention(a));
+                let text = notice_text(notice, &view);
                 chat.direct_message(user, &text).await
             }
         };
