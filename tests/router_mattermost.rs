@@ -337,3 +337,47 @@ async fn deactivated_users_bots_and_the_requester_cannot_approve() {
     assert_eq!(r.state(id), State::Pending);
     assert!(r.cluster.objects().is_empty());
 }
+
+/// The issue's reproduction: a reason with a disguised link and a remote image.
+const HOSTILE_REASON: &str =
+    "INC-2 [runbook](https://evil.example) ![x](https://evil.example/p.png) @channel";
+
+#[tokio::test]
+async fn status_and_list_replies_show_a_typed_reason_as_text() {
+    let r = rig().await;
+    let asked = format!("request debug shop 15m {HOSTILE_REASON}");
+    let (status, body) = r.send(r.command(Some(COMMAND_TOKEN), &asked)).await;
+    assert_eq!(status, 200, "{body}");
+    let id = r.store.list().unwrap()[0].value.id;
+
+    for cmd in [format!("status {id}"), "list".into()] {
+        let (status, body) = r.send(r.command(Some(COMMAND_TOKEN), &cmd)).await;
+        assert_eq!(status, 200, "{body}");
+        let json: Value = serde_json::from_str(&body).unwrap();
+        let text = json["text"].as_str().unwrap();
+        let unescaped = text.replace(r"\]", "").replace(r"\!", "");
+        assert!(
+            !unescaped.contains("]("),
+            "{cmd}: a link survives in {text}"
+        );
+        assert!(
+            !unescaped.contains("!["),
+            "{cmd}: an image survives in {text}"
+        );
+        assert!(
+            !text.contains("@channel"),
+            "{cmd}: a broadcast survives in {text}"
+        );
+    }
+    let (_, body) = r
+        .send(r.command(Some(COMMAND_TOKEN), &format!("status {id}")))
+        .await;
+    let json: Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        json["text"]
+            .as_str()
+            .unwrap()
+            .contains(r"\[runbook\](https://evil.example) \!\[x\](https://evil.example/p.png)"),
+        "the reason is shown as typed: {body}"
+    );
+}

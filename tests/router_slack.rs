@@ -306,3 +306,43 @@ async fn readyz_stays_ready_but_names_a_role_whose_cluster_role_is_missing() {
     );
     assert!(!body.contains("`debug`"), "{body}");
 }
+
+/// The reproduction: a reason with a disguised link and a typed mention.
+const HOSTILE_REASON: &str = "INC-1 <https://evil.example/login|INC-1 runbook> <@U0APR001>";
+
+/// What Slack would make live in `text`, besides mentions jitpe wrote itself (`<@UREQ>`).
+fn live_markup(text: &str) -> Vec<String> {
+    let theirs = text.replace("<@UREQ>", "");
+    theirs
+        .match_indices('<')
+        .map(|(i, _)| theirs[i..].chars().take(30).collect())
+        .collect()
+}
+
+#[tokio::test]
+async fn status_and_list_replies_show_a_typed_reason_as_text_to_an_approver() {
+    let (w, _) = fake_world();
+    let asked = format!("request debug shop 15m {HOSTILE_REASON}");
+    let (status, body) = w.send(w.command("UREQ", &asked, "t-1")).await;
+    assert_eq!(status, 200, "{body}");
+    let id = w.store.list().unwrap()[0].value.id;
+
+    for (cmd, trigger) in [(format!("status {id}"), "t-2"), ("list".into(), "t-3")] {
+        let (status, body) = w.send(w.command("UAPP1", &cmd, trigger)).await;
+        assert_eq!(status, 200, "{body}");
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let text = json["text"].as_str().unwrap();
+        assert!(
+            text.contains("<@UREQ>"),
+            "jitpe's own mention stays: {text}"
+        );
+        assert_eq!(live_markup(text), Vec::<String>::new(), "{cmd}: {text}");
+    }
+    let (_, body) = w
+        .send(w.command("UAPP1", &format!("status {id}"), "t-4"))
+        .await;
+    assert!(
+        body.contains("&lt;https://evil.example/login|INC-1 runbook&gt; &lt;@U0APR001&gt;"),
+        "the reason is shown as typed: {body}"
+    );
+}
