@@ -164,7 +164,7 @@ fn spawn_workers(
         Arc::new(settings.policy.clone()),
         OutboxSettings {
             spacing: settings.outbox.per_channel_interval,
-            max_attempts: settings.outbox.max_attempts,
+            give_up_after: settings.outbox.give_up_after,
         },
         metrics.clone(),
     )

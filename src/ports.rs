@@ -77,10 +77,33 @@ pub struct OutboxEntry {
     pub item: OutboxItem,
     /// Not to be sent before this time (backoff, `Retry-After`).
     pub not_before: Timestamp,
-    /// Failed attempts so far.
+    /// Failed attempts so far; a rate limit (`Retry-After`) is a wait, not a failure, and does
+    /// not count. Sets the backoff.
     pub attempts: u32,
     /// The last delivery error, for operators.
     pub last_error: Option<String>,
+    /// Failed attempts that got no answer, so the platform may have carried them out (a card
+    /// posted again after one is marked as a copy).
+    #[serde(default)]
+    pub unanswered: u32,
+    /// When delivery first failed; the message is given up once this is long enough ago.
+    #[serde(default)]
+    pub failing_since: Option<Timestamp>,
+}
+
+impl OutboxEntry {
+    /// A new entry, due at `at`.
+    pub fn new(key: u64, item: OutboxItem, at: Timestamp) -> Self {
+        Self {
+            key,
+            item,
+            not_before: at,
+            attempts: 0,
+            last_error: None,
+            unanswered: 0,
+            failing_since: None,
+        }
+    }
 }
 
 /// Where a request's card was posted, so it can be updated in place later.
@@ -267,13 +290,9 @@ pub trait Store: Send + Sync {
     /// Up to `limit` outbox entries with `key >= from`, in FIFO order. Keys only grow, so a
     /// reader that resumes after the last key it saw misses nothing.
     fn outbox_from(&self, from: u64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError>;
-    /// Reschedules an entry after a failed attempt.
-    fn outbox_retry(
-        &self,
-        key: u64,
-        not_before: Timestamp,
-        last_error: &str,
-    ) -> Result<(), StoreError>;
+    /// Stores a rescheduled entry (its `not_before` and delivery bookkeeping, under its key) if
+    /// it still waits; one already removed stays removed.
+    fn outbox_retry(&self, entry: &OutboxEntry) -> Result<(), StoreError>;
     /// Removes a delivered entry.
     fn outbox_done(&self, key: u64) -> Result<(), StoreError>;
     /// Remembers where a request's card was posted (one per platform).
@@ -380,6 +399,10 @@ pub enum ChatError {
     /// Network trouble or a 5xx; retried with backoff.
     #[error("chat platform unavailable: {0}")]
     Unavailable(String),
+    /// The call went out but no answer came back (a timeout, a dropped connection): the
+    /// platform may have carried it out. Retried with backoff, so at-least-once.
+    #[error("chat platform did not answer: {0}")]
+    NoAnswer(String),
     /// The platform refused the call for good (bad token, unknown channel, invalid blocks).
     #[error("chat platform refused: {0}")]
     Refused(String),

@@ -35,6 +35,7 @@ fn pending() -> RequestView {
         ended_at: None,
         extension: None,
         actions: vec![CardAction::Approve, CardAction::Deny],
+        copy: None,
     }
 }
 

@@ -51,7 +51,7 @@ fn rig(dir: &Path, fake: &FakeSlack, clock: Arc<ManualClock>) -> Rig {
     let chat: Arc<dyn Chat> = Arc::new(SlackChat::new(config).unwrap());
     let settings = OutboxSettings {
         spacing: Duration::from_secs(1),
-        max_attempts: 5,
+        give_up_after: Duration::from_secs(6 * 3600),
     };
     let outbox = Outbox::new(
         store.clone(),
@@ -304,7 +304,10 @@ async fn a_long_card_backlog_does_not_hold_back_a_direct_message_queued_after_it
         message: OutboxMessage::Notify {
             request_id: RequestId(600),
             user: Actor::new(Platform::Slack, "UREQ"),
-            notice: Notice::Approved,
+            // True of the pending request #600 (an approval notice would be stale and dropped).
+            notice: Notice::CardUndelivered {
+                error: "test".into(),
+            },
         },
     };
     let req = store_fixtures::pending(601, 60);
@@ -313,10 +316,11 @@ async fn a_long_card_backlog_does_not_hold_back_a_direct_message_queued_after_it
         .create(&req, draft, store_fixtures::ts(0), &[dm])
         .unwrap();
     let chat = Arc::new(RecordingChat::new(Platform::Slack));
-    let clock = Arc::new(ManualClock::at(jiff::Timestamp::now()));
+    // Before the fixtures' rounds end (at 60 s), so their cards are current.
+    let clock = Arc::new(ManualClock::at(store_fixtures::ts(0)));
     let settings = OutboxSettings {
         spacing: Duration::from_secs(1),
-        max_attempts: 5,
+        give_up_after: Duration::from_secs(6 * 3600),
     };
     let policy = Arc::new(common::world::policy("rachel", &["shop"]));
     let outbox = Outbox::new(

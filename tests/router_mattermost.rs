@@ -109,7 +109,7 @@ async fn rig() -> Rig {
     };
     let settings = OutboxSettings {
         spacing: Duration::ZERO,
-        max_attempts: 3,
+        give_up_after: Duration::from_secs(6 * 3600),
     };
     let all: Vec<Arc<dyn Chat>> = vec![chat];
     let outbox = Outbox::new(

@@ -43,6 +43,7 @@ fn pending(needed: usize) -> RequestView {
         ended_at: None,
         extension: None,
         actions: vec![CardAction::Approve, CardAction::Deny],
+        copy: None,
     }
 }
 

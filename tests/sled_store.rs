@@ -62,7 +62,10 @@ fn reopening_keeps_requests_versions_audit_outbox_cursors_and_ids() {
             .expect("update");
         create(&s, 2, 300);
         s.set_cursor("audit/slack", 3).expect("cursor");
-        s.outbox_retry(1, ts(50), "timeout").expect("retry");
+        let mut retried = s.outbox_all().expect("outbox")[0].clone();
+        (retried.not_before, retried.attempts) = (ts(50), 1);
+        retried.last_error = Some("timeout".into());
+        s.outbox_retry(&retried).expect("retry");
         (
             s.list().expect("list"),
             s.audit_from(1, 100).expect("audit"),

@@ -355,9 +355,13 @@ fn the_outbox_is_fifo_and_new_items_are_due_at_once(s: &S) {
 fn outbox_retry_postpones_an_entry_and_counts_the_attempt(s: &S) {
     create(&**s, 1, 60);
     create(&**s, 2, 60);
-    let first = s.outbox_all().expect("outbox")[0].key;
-    s.outbox_retry(first, ts(30), "slack said 429")
-        .expect("retry");
+    let mut retried = s.outbox_all().expect("outbox")[0].clone();
+    retried.not_before = ts(30);
+    retried.attempts = 1;
+    retried.unanswered = 1;
+    retried.failing_since = Some(ts(0));
+    retried.last_error = Some("slack timed out".into());
+    s.outbox_retry(&retried).expect("retry");
     let due_now = due_at(s, 29);
     assert_eq!(
         due_now.iter().map(|e| e.item.clone()).collect::<Vec<_>>(),
@@ -366,15 +370,14 @@ fn outbox_retry_postpones_an_entry_and_counts_the_attempt(s: &S) {
     let later = due_at(s, 30);
     assert_eq!(later.len(), 2);
     assert_eq!(
-        later[0].key, first,
-        "a retried entry keeps its place in the queue"
+        later[0], retried,
+        "a retried entry keeps its place in the queue, with its bookkeeping"
     );
-    assert_eq!(
-        (later[0].attempts, later[0].last_error.as_deref()),
-        (1, Some("slack said 429"))
-    );
-    s.outbox_retry(999, ts(30), "gone")
+    let mut gone = retried.clone();
+    gone.key = 999;
+    s.outbox_retry(&gone)
         .expect("retrying a delivered entry is a no-op");
+    assert_eq!(s.outbox_all().expect("outbox").len(), 2);
 }
 
 fn outbox_from_pages_in_fifo_order(s: &S) {

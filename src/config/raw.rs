@@ -158,8 +158,10 @@ pub struct RawAudit {
 pub struct RawOutbox {
     /// Least time between two messages to one channel (default `1s`).
     pub per_channel_interval: Option<String>,
-    /// Attempts before a message is given up (default 20).
-    pub max_attempts: Option<u32>,
+    /// How long a message may keep failing before it is given up (default `6h`).
+    pub give_up_after: Option<String>,
+    /// Replaced by `give_up_after`; refused with a message saying so.
+    pub max_attempts: Option<IgnoredAny>,
 }
 
 fn yes() -> bool {

@@ -136,6 +136,7 @@ pub struct AuditSettings {
 pub struct OutboxSettings {
     /// Least time between two messages to one channel.
     pub per_channel_interval: Duration,
-    /// Attempts before a message is given up.
-    pub max_attempts: u32,
+    /// How long a message may keep failing (outages; rate limits count as time too) before it
+    /// is given up, audited and, for a card, the requester told.
+    pub give_up_after: Duration,
 }

@@ -57,9 +57,9 @@ pub fn summary(s: &Settings) -> String {
     );
     let _ = writeln!(
         out,
-        "outbox: one message per {} per channel, up to {} attempts",
+        "outbox: one message per {} per channel, given up after {} of failures",
         fd(s.outbox.per_channel_interval),
-        s.outbox.max_attempts
+        fd(s.outbox.give_up_after)
     );
     for w in s.warnings() {
         let _ = writeln!(out, "warning: {w}");

@@ -80,7 +80,7 @@ fn a_policy_alone_is_a_valid_config_with_defaults() {
     assert_eq!(s.audit.chain_head_interval.as_secs(), 3600);
     assert!(s.audit.k8s_audit_token.is_none());
     assert_eq!(s.outbox.per_channel_interval.as_secs(), 1);
-    assert_eq!(s.outbox.max_attempts, 20);
+    assert_eq!(s.outbox.give_up_after.as_secs(), 6 * 3600);
     assert!(s.slack.is_none() && s.mattermost.is_none());
 }
 
@@ -285,13 +285,20 @@ fn unknown_key_is_refused_with_its_name_and_line() {
 }
 
 #[test]
-fn zero_durations_and_zero_attempts_are_refused() {
-    let text = format!("[outbox]\nper_channel_interval = \"0m\"\nmax_attempts = 0\n{POLICY}");
+fn zero_durations_are_refused_and_max_attempts_points_at_give_up_after() {
+    let text = format!(
+        "[outbox]\nper_channel_interval = \"0m\"\ngive_up_after = \"0s\"\nmax_attempts = 20\n{POLICY}"
+    );
     let err = parse(&text, &env_of(&[])).unwrap_err();
     assert_eq!(
         keys(&err),
-        ["outbox.per_channel_interval", "outbox.max_attempts"]
+        [
+            "outbox.per_channel_interval",
+            "outbox.give_up_after",
+            "outbox.max_attempts"
+        ]
     );
+    assert!(err.to_string().contains("set `give_up_after`"), "{err}");
 }
 
 #[test]

@@ -21,6 +21,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// Default `server.body_limit`: chat payloads are a few KiB; anything bigger is not from them.
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 const BODY_LIMIT_RANGE: std::ops::RangeInclusive<usize> = 1024..=16 * 1024 * 1024;
+/// Default `outbox.give_up_after`: long enough to ride out a chat platform's bad afternoon.
+const DEFAULT_GIVE_UP_AFTER: Duration = Duration::from_secs(6 * 3600);
 const DEFAULT_STORE_PATH: &str = "./data/jitpe";
 const DEFAULT_FIELD_MANAGER: &str = "jitpe";
 
@@ -238,12 +240,20 @@ fn outbox(cx: &mut Ctx<'_>, raw: RawOutbox) -> OutboxSettings {
         raw.per_channel_interval.as_deref(),
         Duration::from_secs(1),
     );
-    let max_attempts = raw.max_attempts.unwrap_or(20);
-    if max_attempts == 0 {
-        cx.issue("outbox.max_attempts", "must be at least 1 (default 20)");
+    let give_up_after = cx.duration(
+        "outbox.give_up_after",
+        raw.give_up_after.as_deref(),
+        DEFAULT_GIVE_UP_AFTER,
+    );
+    if raw.max_attempts.is_some() {
+        cx.issue(
+            "outbox.max_attempts",
+            "is no longer used: a rate limit no longer counts as a failed attempt; set \
+             `give_up_after` (how long a message may keep failing, default \"6h\") instead",
+        );
     }
     OutboxSettings {
         per_channel_interval,
-        max_attempts,
+        give_up_after,
     }
 }

@@ -81,6 +81,9 @@ pub struct RequestView {
     pub extension: Option<(String, String)>,
     /// Buttons to show; empty once final.
     pub actions: Vec<CardAction>,
+    /// Set on a card posted again after an earlier post got no answer (and so may be in the
+    /// channel too): this card's copy number, shown so readers know the highest is the live one.
+    pub copy: Option<u32>,
 }
 
 impl RequestView {
@@ -123,6 +126,26 @@ impl RequestView {
                 .as_ref()
                 .map(|e| (format_duration(e.duration), e.reason.clone())),
             actions,
+            copy: None,
+        }
+    }
+
+    /// The same view as copy `n` of the card (see [`RequestView::copy`]).
+    pub fn as_copy(mut self, n: u32) -> Self {
+        self.copy = Some(n).filter(|n| *n > 1);
+        self
+    }
+
+    /// The status line of a card: [`RequestView::status`], and which copy it is if it was
+    /// posted again after a lost answer.
+    pub fn card_status(&self) -> Text {
+        match self.copy {
+            Some(n) => self.status().and(format!(
+                ". Copy {n} of this card: an earlier post got no answer, so copies with a lower \
+                 number may be in this channel too; they are out of date and their buttons do \
+                 nothing. This copy is kept up to date."
+            )),
+            None => self.status(),
         }
     }
 
@@ -248,6 +271,14 @@ pub fn notice_text(notice: &Notice, view: &RequestView) -> Text {
             .and(format!("; access still ends{ends}.")),
         Notice::ExtensionTimedOut => ours(format!(
             "Nobody decided on the extension of {what}; access still ends{ends}."
+        )),
+        Notice::CardUndelivered { error } => ours(format!(
+            "Your request {what} could not be shown to the approvers: "
+        ))
+        .typed(error.as_str())
+        .and(format!(
+            ". They may not know of it: tell them, or withdraw it with `/jit cancel {}`.",
+            view.id
         )),
     }
 }

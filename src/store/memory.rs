@@ -93,13 +93,7 @@ impl Inner {
     fn push_outbox(&mut self, items: &[OutboxItem], at: Timestamp) {
         for item in items {
             self.outbox_last += 1;
-            let entry = OutboxEntry {
-                key: self.outbox_last,
-                item: item.clone(),
-                not_before: at,
-                attempts: 0,
-                last_error: None,
-            };
+            let entry = OutboxEntry::new(self.outbox_last, item.clone(), at);
             self.outbox.insert(entry.key, entry);
         }
     }
@@ -293,17 +287,10 @@ impl Store for MemStore {
             .collect())
     }
 
-    fn outbox_retry(
-        &self,
-        key: u64,
-        not_before: Timestamp,
-        last_error: &str,
-    ) -> Result<(), StoreError> {
+    fn outbox_retry(&self, entry: &OutboxEntry) -> Result<(), StoreError> {
         // A missing entry was delivered meanwhile; there is nothing to postpone.
-        if let Some(entry) = self.lock()?.outbox.get_mut(&key) {
-            entry.not_before = not_before;
-            entry.attempts = entry.attempts.saturating_add(1);
-            entry.last_error = Some(last_error.to_string());
+        if let Some(stored) = self.lock()?.outbox.get_mut(&entry.key) {
+            *stored = entry.clone();
         }
         Ok(())
     }

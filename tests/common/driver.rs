@@ -129,7 +129,7 @@ impl Delivery {
     ) -> Self {
         let settings = OutboxSettings {
             spacing: Duration::ZERO,
-            max_attempts: 5,
+            give_up_after: Duration::from_secs(6 * 3600),
         };
         let metrics = Arc::new(Metrics::default());
         let outbox = Outbox::new(

@@ -150,12 +150,20 @@ pub(super) fn rate_limit_reset(headers: &HeaderMap) -> Duration {
 
 /// Network failures and timeouts are always worth retrying.
 pub(super) fn transport_error(what: &str, e: reqwest::Error) -> ChatError {
+    let connect = e.is_connect();
     let how = if e.is_timeout() {
         "timed out"
     } else {
         "failed"
     };
-    ChatError::Unavailable(format!("{what} {how}: {}", e.without_url()))
+    let text = format!("{what} {how}: {}", e.without_url());
+    // Only a failed connection surely did nothing; after a timeout or a dropped answer the
+    // server may have carried the call out.
+    if connect {
+        ChatError::Unavailable(text)
+    } else {
+        ChatError::NoAnswer(text)
+    }
 }
 
 #[cfg(test)]

@@ -158,7 +158,7 @@ pub fn card_text(view: &RequestView) -> String {
             neutralise(&clip(reason, MAX_REASON_CHARS)),
         );
     }
-    text += &format!("\n**Status:** {}", render_text(&view.status()));
+    text += &format!("\n**Status:** {}", render_text(&view.card_status()));
     text
 }
 

@@ -134,7 +134,7 @@ fn summary_section(view: &RequestView) -> Value {
         text += &label;
         text += &clip(&escape(reason), budget);
     }
-    let status = format!("*Status:*\n{}", render_text(&view.status()));
+    let status = format!("*Status:*\n{}", render_text(&view.card_status()));
     json!({
         "type": "section",
         "block_id": format!("jit_summary_{}_v{}", view.id, view.revision),

@@ -260,15 +260,22 @@ fn retry_after(headers: &HeaderMap) -> Duration {
         .map_or(DEFAULT_RETRY_AFTER, Duration::from_secs)
 }
 
-/// Network failures and timeouts are always worth retrying.
+/// Network failures and timeouts are always worth retrying. Only a failed connection surely
+/// did nothing; after a timeout or a dropped answer Slack may have carried the call out.
 fn transport_error(method: &str, e: reqwest::Error) -> ChatError {
+    let connect = e.is_connect();
     let what = if e.is_timeout() {
         "timed out"
     } else {
         "failed"
     };
     // without_url: the URL is not secret, but the method name says more and stays short.
-    ChatError::Unavailable(format!("{method} {what}: {}", e.without_url()))
+    let text = format!("{method} {what}: {}", e.without_url());
+    if connect {
+        ChatError::Unavailable(text)
+    } else {
+        ChatError::NoAnswer(text)
+    }
 }
 
 /// Maps an `ok:false` code.

@@ -1,6 +1,7 @@
 //! The access request and its lifecycle: the data here, the state machine in [`lifecycle`]
 //! (with the votes and extensions in `voting.rs`, and what both build in `transition.rs`).
 
+mod current;
 pub mod lifecycle;
 mod transition;
 mod voting;
@@ -263,6 +264,11 @@ pub enum Notice {
     },
     /// Nobody decided on the extension in time.
     ExtensionTimedOut,
+    /// The card never reached the approvers (given up after a refusal or a long outage).
+    CardUndelivered {
+        /// The last delivery error.
+        error: String,
+    },
 }
 
 /// Work for the adapters, produced by a transition and carried out by the service.

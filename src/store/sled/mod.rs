@@ -345,15 +345,10 @@ impl Store for SledStore {
             .collect()
     }
 
-    fn outbox_retry(
-        &self,
-        key: u64,
-        not_before: Timestamp,
-        last_error: &str,
-    ) -> Result<(), StoreError> {
+    fn outbox_retry(&self, entry: &OutboxEntry) -> Result<(), StoreError> {
         self.trees
             .outbox
-            .transaction(|out| tx::retry_outbox(out, key, not_before, last_error))
+            .transaction(|out| tx::retry_outbox(out, entry))
             .map_err(tx::unwrap_tx_error)?;
         self.flush()
     }

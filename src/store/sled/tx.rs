@@ -219,35 +219,21 @@ pub(super) fn push_outbox(
     let mut key = meta_u64(meta, META_OUTBOX_LAST, "last outbox key")?;
     for item in items {
         key += 1;
-        let entry = OutboxEntry {
-            key,
-            item: item.clone(),
-            not_before: at,
-            attempts: 0,
-            last_error: None,
-        };
+        let entry = OutboxEntry::new(key, item.clone(), at);
         out.insert(&u64_key(key), abort(encode(&entry))?)?;
     }
     meta.insert(META_OUTBOX_LAST, &u64_key(key))?;
     Ok(())
 }
 
-/// Postpones an outbox entry after a failed attempt. A missing entry was delivered meanwhile (or
-/// removed by an operator), so there is nothing to postpone.
-pub(super) fn retry_outbox(
-    out: &TransactionalTree,
-    key: u64,
-    not_before: Timestamp,
-    last_error: &str,
-) -> Tx<()> {
-    let Some(bytes) = out.get(u64_key(key))? else {
+/// Stores a rescheduled outbox entry. A missing entry was delivered meanwhile (or removed by an
+/// operator), so there is nothing to postpone.
+pub(super) fn retry_outbox(out: &TransactionalTree, entry: &OutboxEntry) -> Tx<()> {
+    let key = u64_key(entry.key);
+    if out.get(key)?.is_none() {
         return Ok(());
-    };
-    let mut entry: OutboxEntry = abort(decode(&bytes, "outbox entry"))?;
-    entry.not_before = not_before;
-    entry.attempts = entry.attempts.saturating_add(1);
-    entry.last_error = Some(last_error.to_string());
-    out.insert(&u64_key(key), abort(encode(&entry))?)?;
+    }
+    out.insert(&key, abort(encode(entry))?)?;
     Ok(())
 }
 

@@ -2,25 +2,31 @@
 //!
 //! Every message was stored before anyone tried to send it, so a restart loses nothing. Delivery
 //! keeps FIFO order per channel (each entry is read from the store once into per-channel
-//! queues, `queues.rs`, so a pass costs the channels waiting, not the backlog), sends at most one message per `spacing` per channel, honours
-//! `Retry-After`, backs off on outages and gives up (audited) on permanent refusals. Between
+//! queues, `queues.rs`, so a pass costs the channels waiting, not the backlog) and sends at
+//! most one message per `spacing` per channel. A rate limit is waited out without counting as a
+//! failure; outages back off exponentially (`retry.rs`); a message is given up only when the
+//! platform refuses it or after `give_up_after` of failures (`give_up.rs`: audited, and the
+//! requester told when it was a card). What is sent is rendered at delivery time and never
+//! reports a state that is over (`send.rs`). Delivery is at-least-once. Between
 //! passes it sleeps until the earliest moment a waiting message may go out, and the service
 //! wakes it when a commit queues new messages. Expiry runs in its own worker, so chat being
 //! down never delays it; the audit channels are fed by [`super::audit_feed`].
 
+mod give_up;
 mod queues;
 mod retry;
+mod send;
 
-pub use retry::retry_backoff;
+pub use retry::{FIRST_BACKOFF, MAX_BACKOFF, retry_backoff};
 
 use super::{Worker, WorkerError, WorkerState};
-use crate::domain::audit::AuditDraft;
-use crate::domain::identity::{Actor, Platform};
+use crate::domain::duration::format_duration;
+use crate::domain::identity::Platform;
+use crate::domain::ids::RequestId;
 use crate::domain::policy::Policy;
 use crate::domain::request::AccessRequest;
-use crate::domain::view::{RequestView, notice_text};
 use crate::metrics::Metrics;
-use crate::ports::{CardRef, Chat, ChatError, Clock, OutboxEntry, OutboxMessage, StoreError};
+use crate::ports::{Chat, ChatError, Clock, OutboxEntry, OutboxMessage, StoreError};
 use crate::store::threads::StoreThreads;
 use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
@@ -29,7 +35,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 use tokio::sync::Notify;
-use tracing::warn;
 
 /// Longest idle sleep: a message queued without a wake-up still goes out within this.
 const MAX_IDLE: Duration = Duration::from_secs(5);
@@ -42,8 +47,8 @@ const READ_PAGE: usize = 512;
 pub struct OutboxSettings {
     /// Minimum time between two messages to one channel (Slack: one per second).
     pub spacing: Duration,
-    /// Attempts before a message is given up (and the failure audited).
-    pub max_attempts: u32,
+    /// How long a message may keep failing before it is given up (and the failure audited).
+    pub give_up_after: Duration,
 }
 
 /// The delivery worker's state.
@@ -68,12 +73,20 @@ pub struct Delivery {
     pub postponed: usize,
     /// Messages given up.
     pub dropped: usize,
+    /// Messages dropped because what they say is no longer true.
+    pub stale: usize,
 }
 
 enum Outcome {
     Sent,
+    /// Not sent; try again later.
     Retry(ChatError),
+    /// Refused for good.
     Drop(String),
+    /// No longer true; not to be sent.
+    Stale,
+    /// Not to be sent yet: the request's state is about to change.
+    Wait(Duration),
 }
 
 impl Outbox {
@@ -126,8 +139,10 @@ impl Outbox {
                 report.postponed += 1;
                 continue;
             }
-            let outcome = self.send(&entry).await;
-            self.last_sent().insert(channel.clone(), now);
+            let outcome = self.send(&entry, now).await;
+            if !matches!(outcome, Outcome::Stale | Outcome::Wait(_)) {
+                self.last_sent().insert(channel.clone(), now);
+            }
             self.settle(&channel, &entry, outcome, now, &mut report)
                 .await?;
         }
@@ -185,49 +200,38 @@ impl Outbox {
                 self.queues().pop(channel);
                 Ok(())
             }
-            Outcome::Retry(e) if entry.attempts + 1 < self.settings.max_attempts => {
-                self.metrics.outbound(platform, "retry");
-                report.postponed += 1;
-                let at = retry::at(now, &e, entry);
-                let (key, error) = (entry.key, e.to_string());
-                self.store
-                    .run(move |s| s.outbox_retry(key, at, &error))
-                    .await?;
-                self.queues().postpone(channel, at, &e.to_string());
+            Outcome::Stale => {
+                self.metrics.outbound(platform, "stale");
+                report.stale += 1;
+                let key = entry.key;
+                self.store.run(move |s| s.outbox_done(key)).await?;
+                self.queues().pop(channel);
                 Ok(())
             }
-            Outcome::Retry(e) => self.give_up(channel, entry, &e.to_string(), report).await,
+            Outcome::Wait(wait) => {
+                report.postponed += 1;
+                let mut later = entry.clone();
+                let wait = SignedDuration::try_from(wait).unwrap_or(SignedDuration::ZERO);
+                later.not_before = now.checked_add(wait).unwrap_or(now);
+                self.queues().reschedule(channel, later);
+                Ok(())
+            }
+            Outcome::Retry(e) => {
+                let next = retry::postponed(entry, &e, now);
+                if retry::is_overdue(&next, now, self.settings.give_up_after) {
+                    let after = format_duration(self.settings.give_up_after);
+                    let why = format!("{e} (still failing after {after})");
+                    return self.give_up(channel, entry, &why, report).await;
+                }
+                self.metrics.outbound(platform, "retry");
+                report.postponed += 1;
+                let stored = next.clone();
+                self.store.run(move |s| s.outbox_retry(&stored)).await?;
+                self.queues().reschedule(channel, next);
+                Ok(())
+            }
             Outcome::Drop(why) => self.give_up(channel, entry, &why, report).await,
         }
-    }
-
-    async fn give_up(
-        &self,
-        channel: &str,
-        entry: &OutboxEntry,
-        why: &str,
-        report: &mut Delivery,
-    ) -> Result<(), StoreError> {
-        warn!(key = entry.key, error = why, "chat message given up");
-        self.metrics
-            .outbound(entry.item.platform.as_str(), "dropped");
-        report.dropped += 1;
-        let draft = AuditDraft::new(
-            Actor::system(),
-            "chat_delivery_failed",
-            request_of(&entry.item.message),
-        )
-        .with("platform", entry.item.platform)
-        .with("error", why);
-        let (key, at) = (entry.key, self.clock.now());
-        self.store
-            .run(move |s| {
-                s.append_audit(draft, at)?;
-                s.outbox_done(key)
-            })
-            .await?;
-        self.queues().pop(channel);
-        Ok(())
     }
 
     fn spaced(&self, channel: &str, now: Timestamp) -> bool {
@@ -289,81 +293,14 @@ impl Outbox {
         role.approvers_channel(platform).map(str::to_string)
     }
 
-    async fn send(&self, entry: &OutboxEntry) -> Outcome {
-        let Some(chat) = self.chats.get(&entry.item.platform) else {
-            return Outcome::Drop(format!("{} is not configured", entry.item.platform));
-        };
-        let id = match request_of(&entry.item.message) {
-            Some(id) => id,
-            None => return Outcome::Drop("message names no request".into()),
-        };
-        let req = match self.store.run(move |s| s.get(id)).await {
-            Ok(Some(r)) => r,
-            Ok(None) => return Outcome::Drop(format!("request #{id} is gone")),
-            Err(e) => return Outcome::Retry(ChatError::Unavailable(e.to_string())),
-        };
-        let view = RequestView::of(&req.value, req.version);
-        let result = match &entry.item.message {
-            OutboxMessage::PostCard { .. } | OutboxMessage::UpdateCard { .. } => {
-                let post = matches!(entry.item.message, OutboxMessage::PostCard { .. });
-                let channel = self.role_channel(chat.platform(), &req.value);
-                self.card(chat.as_ref(), &view, channel.as_deref(), post)
-                    .await
-            }
-            OutboxMessage::Notify { user, notice, .. } => {
-                let text = notice_text(notice, &view);
-                chat.direct_message(user, &text).await
-            }
-        };
-        match result {
-            Ok(()) => Outcome::Sent,
-            Err(ChatError::Refused(why)) => Outcome::Drop(why),
-            Err(e) => Outcome::Retry(e),
-        }
-    }
-
-    /// Posts a card, or updates the existing ones (a re-post after a crash, or an update).
-    async fn card(
-        &self,
-        chat: &dyn Chat,
-        view: &RequestView,
-        role_channel: Option<&str>,
-        post: bool,
-    ) -> Result<(), ChatError> {
-        let unavailable = |e: StoreError| ChatError::Unavailable(e.to_string());
-        let id = view.id;
-        let cards: Vec<CardRef> = self
-            .store
-            .run(move |s| s.cards(id))
-            .await
-            .map_err(unavailable)?
-            .into_iter()
-            .filter(|c| c.platform == chat.platform())
-            .collect();
-        if cards.is_empty() {
-            if !post {
-                return Ok(()); // the post itself was given up; nothing to update
-            }
-            let channel = role_channel.unwrap_or(chat.approvers_channel());
-            let card = chat.post_card(channel, view).await?;
-            return self
-                .store
-                .run(move |s| s.put_card(id, &card))
-                .await
-                .map_err(unavailable);
-        }
-        for card in &cards {
-            chat.update_card(card, view).await?;
-        }
-        Ok(())
-    }
 }
 
-fn request_of(m: &OutboxMessage) -> Option<crate::domain::ids::RequestId> {
+/// The request a message is about.
+fn request_of(m: &OutboxMessage) -> RequestId {
     match m {
         OutboxMessage::PostCard { request_id }
         | OutboxMessage::UpdateCard { request_id }
-        | OutboxMessage::Notify { request_id, .. } => Some(*request_id),
+        | OutboxMessage::Notify { request_id, .. } => *request_id,
     }
 }
 

@@ -6,7 +6,6 @@
 //! store and these queues change together; a restart reads the store again from the start.
 
 use crate::ports::OutboxEntry;
-use jiff::Timestamp;
 use std::collections::{BTreeMap, VecDeque};
 
 /// Entries by channel, and where the next store read starts.
@@ -65,12 +64,11 @@ impl Queues {
         }
     }
 
-    /// Reschedules a channel's head after a failed attempt, as the store did.
-    pub fn postpone(&mut self, channel: &str, not_before: Timestamp, error: &str) {
+    /// Replaces a channel's head with itself rescheduled (after a failed attempt, as the store
+    /// did), keeping its place.
+    pub fn reschedule(&mut self, channel: &str, entry: OutboxEntry) {
         if let Some(head) = self.channels.get_mut(channel).and_then(VecDeque::front_mut) {
-            head.not_before = not_before;
-            head.attempts += 1;
-            head.last_error = Some(error.to_string());
+            *head = entry;
         }
     }
 
@@ -87,20 +85,16 @@ mod tests {
     use crate::domain::identity::Platform;
     use crate::domain::ids::RequestId;
     use crate::ports::{OutboxItem, OutboxMessage};
+    use jiff::Timestamp;
 
     fn entry(key: u64) -> OutboxEntry {
-        OutboxEntry {
-            key,
-            item: OutboxItem {
-                platform: Platform::Slack,
-                message: OutboxMessage::PostCard {
-                    request_id: RequestId(key),
-                },
+        let item = OutboxItem {
+            platform: Platform::Slack,
+            message: OutboxMessage::PostCard {
+                request_id: RequestId(key),
             },
-            not_before: Timestamp::UNIX_EPOCH,
-            attempts: 0,
-            last_error: None,
-        }
+        };
+        OutboxEntry::new(key, item, Timestamp::UNIX_EPOCH)
     }
 
     #[test]
@@ -126,12 +120,15 @@ mod tests {
     }
 
     #[test]
-    fn a_postponed_head_keeps_its_place_and_counts_the_attempt() {
+    fn a_rescheduled_head_keeps_its_place_and_its_bookkeeping() {
         let mut q = Queues::default();
         q.add("a".into(), entry(1));
         q.add("a".into(), entry(2));
         let later = Timestamp::from_second(60).unwrap();
-        q.postpone("a", later, "429");
+        let mut retried = entry(1);
+        (retried.not_before, retried.attempts) = (later, 1);
+        retried.last_error = Some("429".into());
+        q.reschedule("a", retried);
         let head = &q.heads()[0];
         assert_eq!((head.entry.key, head.entry.attempts), (1, 1));
         assert_eq!(head.entry.not_before, later);

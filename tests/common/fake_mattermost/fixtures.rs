@@ -61,6 +61,7 @@ pub fn pending(needed: usize) -> RequestView {
         ended_at: None,
         extension: None,
         actions: vec![CardAction::Approve, CardAction::Deny],
+        copy: None,
     }
 }
 
