@@ -5,106 +5,17 @@ mod common;
 mod store_fixtures;
 
 use common::fake_slack::{Failure, FakeSlack, dm_channel_of};
-use jitpe::chat::slack::client::{SlackChat, SlackConfig};
-use jitpe::domain::command::Command;
+use common::outbox_rig::{TOKEN, rig, started, submit};
 use jitpe::domain::identity::{Actor, Platform};
-use jitpe::domain::ids::{Namespace, RequestId, RoleName};
+use jitpe::domain::ids::RequestId;
 use jitpe::domain::request::{Event, State};
 use jitpe::metrics::Metrics;
 use jitpe::ports::{Chat, Store};
-use jitpe::service::{ChatTargets, Service};
-use jitpe::store::sled::SledStore;
-use jitpe::testing::FakeCluster;
 use jitpe::testing::ManualClock;
-use jitpe::workers::audit_feed::{AuditFeed, AuditFeedSettings};
 use jitpe::workers::outbox::{Outbox, OutboxSettings};
 use jitpe::workers::{Worker, WorkerState};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-
-const TOKEN: &str = "xoxb-test-token";
-
-struct Rig {
-    svc: Service,
-    outbox: Outbox,
-    audit: AuditFeed,
-    clock: Arc<ManualClock>,
-    store: Arc<dyn Store>,
-}
-
-fn rig(dir: &Path, fake: &FakeSlack, clock: Arc<ManualClock>) -> Rig {
-    let store: Arc<dyn Store> = Arc::new(SledStore::open(dir).unwrap());
-    let policy = Arc::new(common::world::policy("rachel", &["shop"]));
-    let targets = ChatTargets {
-        approvers_channels: [(Platform::Slack, "CAPPROVERS".to_string())].into(),
-    };
-    let svc = Service::new(
-        store.clone(),
-        Arc::new(FakeCluster::default()),
-        clock.clone(),
-        policy.clone(),
-        targets,
-    );
-    let mut config = SlackConfig::new(TOKEN, "CAPPROVERS", "CAUDIT");
-    config.api_base_url = fake.base_url.clone();
-    let chat: Arc<dyn Chat> = Arc::new(SlackChat::new(config).unwrap());
-    let settings = OutboxSettings {
-        spacing: Duration::from_secs(1),
-        give_up_after: Duration::from_secs(6 * 3600),
-    };
-    let outbox = Outbox::new(
-        store.clone(),
-        clock.clone(),
-        vec![chat.clone()],
-        policy,
-        settings,
-        Arc::new(Metrics::default()),
-    );
-    let audit = AuditFeed::new(
-        store.clone(),
-        clock.clone(),
-        vec![chat],
-        AuditFeedSettings {
-            spacing: Duration::from_secs(1),
-            chain_head_interval: Duration::from_secs(3600),
-        },
-    );
-    Rig {
-        svc,
-        outbox,
-        audit,
-        clock,
-        store,
-    }
-}
-
-/// A fake Slack, a fresh store directory and a rig over them, with the clock at now.
-async fn started() -> (FakeSlack, tempfile::TempDir, Rig) {
-    let fake = FakeSlack::start(TOKEN).await;
-    let dir = tempfile::TempDir::new().unwrap();
-    let r = rig(
-        dir.path(),
-        &fake,
-        Arc::new(ManualClock::at(jiff::Timestamp::now())),
-    );
-    (fake, dir, r)
-}
-
-async fn submit(r: &Rig) -> RequestId {
-    let cmd = Command::Request {
-        role: RoleName::parse("debug").unwrap(),
-        namespace: Namespace::parse("shop").unwrap(),
-        resource: None,
-        duration: Some(Duration::from_secs(900)),
-        reason: "INC-9 <b>&".into(),
-    };
-    r.svc
-        .command(&Actor::new(Platform::Slack, "UREQ"), cmd, None)
-        .await
-        .unwrap();
-    r.store.list().unwrap().last().unwrap().value.id
-}
 
 #[tokio::test]
 async fn a_rate_limited_card_is_delivered_once_after_retry_after() {

@@ -6,6 +6,7 @@
 //! ```text
 //! let slack = FakeSlack::start("xoxb-test").await;    // base_url = http://127.0.0.1:<port>/api
 //! slack.fail_next(1, Failure::RateLimited(3));       // next call: 429 + Retry-After: 3
+//! slack.fail_next(2, Failure::Lost(Duration::from_secs(2))); // performed, answer held back
 //! ... exercise the code ...
 //! slack.calls_to("chat.postMessage")[0].body["channel"]
 //! ```
@@ -40,6 +41,9 @@ pub enum Failure {
     Error(String),
     /// Wait this long, then answer normally (for client timeouts).
     Delay(Duration),
+    /// Carry the call out, then hold the answer this long: with a shorter client timeout the
+    /// answer is lost although the message was posted (as behind a proxy that drops answers).
+    Lost(Duration),
 }
 
 /// One call the fake received, with its answer.
@@ -80,6 +84,8 @@ struct Inner {
     calls: Vec<Call>,
     /// Scripted failures; `None` as method matches any method.
     script: VecDeque<(Option<String>, Failure)>,
+    /// Failures for every call naming a channel, until cleared.
+    failing_channels: BTreeMap<String, Failure>,
     messages: BTreeMap<(String, String), Message>,
     next_ts: u64,
 }
@@ -138,6 +144,16 @@ impl FakeSlack {
         self.script(Some(method.to_string()), n, failure);
     }
 
+    /// Answers every call naming `channel` with `failure` (until called with `None`), before
+    /// any scripted failure: one channel down while the others work.
+    pub fn fail_channel(&self, channel: &str, failure: Option<Failure>) {
+        let mut inner = self.inner.lock().expect("lock");
+        match failure {
+            Some(f) => inner.failing_channels.insert(channel.to_string(), f),
+            None => inner.failing_channels.remove(channel),
+        };
+    }
+
     fn script(&self, method: Option<String>, n: usize, failure: Failure) {
         let mut inner = self.inner.lock().expect("lock");
         for _ in 0..n {
@@ -176,10 +192,19 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let scripted = take_script(&inner, &method);
+    let json_body: Option<Value> = serde_json::from_slice(&body).ok();
+    let mut scripted = channel_failure(&inner, json_body.as_ref())
+        .or_else(|| take_script(&inner, &method));
     if let Some(Failure::Delay(d)) = &scripted {
         tokio::time::sleep(*d).await;
     }
+    let hold = match scripted {
+        Some(Failure::Lost(d)) => {
+            scripted = None;
+            Some(d)
+        }
+        _ => None,
+    };
     let header = |name| {
         headers
             .get(name)
@@ -187,7 +212,6 @@ async fn handle(
     };
     let authorization = header(header::AUTHORIZATION).map(str::to_string);
     let content_type = header(header::CONTENT_TYPE).map(str::to_string);
-    let json_body: Option<Value> = serde_json::from_slice(&body).ok();
     let (status, retry_after, response) = {
         let mut guard = inner.lock().expect("lock");
         let check = Request {
@@ -206,12 +230,21 @@ async fn handle(
         status: status.as_u16(),
         response: response.clone(),
     });
+    if let Some(d) = hold {
+        tokio::time::sleep(d).await;
+    }
     let mut resp = (status, axum::Json(response)).into_response();
     if let Some(secs) = retry_after {
         let v = HeaderValue::from_str(&secs).expect("a scripted Retry-After is a header value");
         resp.headers_mut().insert(header::RETRY_AFTER, v);
     }
     resp
+}
+
+fn channel_failure(inner: &Shared, body: Option<&Value>) -> Option<Failure> {
+    let channel = body?.get("channel")?.as_str()?;
+    let inner = inner.lock().expect("lock");
+    inner.failing_channels.get(channel).cloned()
 }
 
 fn take_script(inner: &Shared, method: &str) -> Option<Failure> {
@@ -258,7 +291,7 @@ fn answer(
             return (status, None, json!({"ok": false, "error": "fatal_error"}));
         }
         Some(Failure::Error(code)) => return err(&code),
-        Some(Failure::Delay(_)) | None => {}
+        Some(Failure::Delay(_) | Failure::Lost(_)) | None => {}
     }
     let expected = format!("Bearer {}", inner.token);
     match req.authorization {

@@ -8,4 +8,5 @@ pub mod fake_slack;
 pub mod grants;
 pub mod kube;
 pub mod manifests;
+pub mod outbox_rig;
 pub mod world;
