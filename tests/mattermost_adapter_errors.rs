@@ -129,6 +129,23 @@ async fn a_slow_server_has_not_answered_after_the_timeout() {
     );
 }
 
+/// An answer lost after the post was made (a proxy dropping it, a timeout) is `NoAnswer`, so the
+/// outbox counts the card as possibly posted; a server that cannot be reached is `Unavailable`.
+#[tokio::test]
+async fn a_lost_answer_is_no_answer_and_an_unreachable_server_is_unavailable() {
+    let s = setup().await;
+    s.fake.fail_next(1, Failure::Lost(Duration::from_secs(3)));
+    let err = s.chat.post_card(&approvers(), &pending(1)).await.unwrap_err();
+    assert!(matches!(&err, ChatError::NoAnswer(_)), "{err:?}");
+    assert_eq!(s.fake.posts(&approvers()).len(), 1, "the post was made");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let down = setup_with(|c| c.base_url = url).await;
+    let err = down.chat.post_line(&audit(), "x").await.unwrap_err();
+    assert!(matches!(&err, ChatError::Unavailable(_)), "{err:?}");
+}
+
 #[tokio::test]
 async fn updating_a_vanished_post_or_another_platforms_card_is_refused() {
     let s = setup().await;

@@ -46,6 +46,9 @@ pub enum Failure {
     Status(u16),
     /// Wait this long, then answer normally (for client timeouts).
     Delay(Duration),
+    /// Carry the call out, then hold the answer this long: with a shorter client timeout the
+    /// answer is lost although the post was made.
+    Lost(Duration),
 }
 
 /// What kind of account a fake user is.
@@ -280,13 +283,17 @@ async fn handle(
         }
         Some(Failure::RateLimitedRaw(h)) => return record(&inner, call, rate_limited(h)),
         Some(Failure::Status(s)) => app_error(s, "fake.scripted.app_error", "scripted failure"),
-        Some(Failure::Delay(_)) | None => {
+        Some(Failure::Delay(_) | Failure::Lost(_)) | None => {
             let mut guard = inner.lock().expect("lock");
             answer(&mut guard, &method, &rest, &call, json_body.as_ref())
         }
     };
     call.response = response.clone();
-    record(&inner, call, (status, axum::Json(response)).into_response())
+    let resp = record(&inner, call, (status, axum::Json(response)).into_response());
+    if let Some(Failure::Lost(d)) = scripted {
+        tokio::time::sleep(d).await;
+    }
+    resp
 }
 
 /// Keeps the call with the status it got, and passes the answer on.
