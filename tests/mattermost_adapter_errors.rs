@@ -135,7 +135,11 @@ async fn a_slow_server_has_not_answered_after_the_timeout() {
 async fn a_lost_answer_is_no_answer_and_an_unreachable_server_is_unavailable() {
     let s = setup().await;
     s.fake.fail_next(1, Failure::Lost(Duration::from_secs(3)));
-    let err = s.chat.post_card(&approvers(), &pending(1)).await.unwrap_err();
+    let err = s
+        .chat
+        .post_card(&approvers(), &pending(1))
+        .await
+        .unwrap_err();
     assert!(matches!(&err, ChatError::NoAnswer(_)), "{err:?}");
     assert_eq!(s.fake.posts(&approvers()).len(), 1, "the post was made");
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

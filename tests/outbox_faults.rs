@@ -67,7 +67,10 @@ async fn an_outage_past_give_up_after_gives_the_card_up_audits_it_and_tells_the_
         "not given up before 30 min of failures"
     );
     let calls = fake.calls_to("chat.postMessage").len();
-    assert!((7..=14).contains(&calls), "backed off: {calls} calls in 25 min");
+    assert!(
+        (7..=14).contains(&calls),
+        "backed off: {calls} calls in 25 min"
+    );
     drain(&r, MINUTE, 10).await;
     assert!(audit_actions(&r).contains(&"chat_delivery_failed".to_string()));
     assert!(fake.messages("CAPPROVERS").is_empty());
@@ -86,7 +89,11 @@ async fn a_refused_card_is_given_up_at_once_and_the_requester_is_told() {
     fake.fail_channel("CAPPROVERS", Some(Failure::Error("not_in_channel".into())));
     submit(&r).await;
     drain(&r, SECOND, 5).await;
-    assert_eq!(fake.calls_to("chat.postMessage").len(), 2, "the card, then the DM");
+    assert_eq!(
+        fake.calls_to("chat.postMessage").len(),
+        2,
+        "the card, then the DM"
+    );
     let told = dms(&fake);
     assert!(told[0].contains("not_in_channel"), "{told:?}");
 }
@@ -117,8 +124,15 @@ async fn lost_answers_back_off_and_the_live_copy_of_the_card_says_which_it_is() 
     assert_eq!(copies.len(), 3, "posted, lost, posted, lost, posted");
     let stored = r.store.cards(id).unwrap();
     assert_eq!(stored.len(), 1);
-    assert_eq!(stored[0].message_id, copies[2].ts, "jitpe knows the last copy");
-    let shows = |m: &Message, n: u32| m.blocks.to_string().contains(&format!("Copy {n} of this card"));
+    assert_eq!(
+        stored[0].message_id, copies[2].ts,
+        "jitpe knows the last copy"
+    );
+    let shows = |m: &Message, n: u32| {
+        m.blocks
+            .to_string()
+            .contains(&format!("Copy {n} of this card"))
+    };
     assert!(shows(&copies[1], 2) && shows(&copies[2], 3), "{copies:?}");
     approve(&r, id).await;
     drain(&r, SECOND, 10).await;
@@ -144,7 +158,10 @@ async fn an_ends_soon_warning_delayed_past_the_expiry_is_dropped() {
     drain(&r, SECOND, 3).await;
     r.clock.advance(5 * MINUTE);
     r.svc.run_due().await.unwrap();
-    assert_eq!(r.store.get(id).unwrap().unwrap().value.state, State::Expired);
+    assert_eq!(
+        r.store.get(id).unwrap().unwrap().value.state,
+        State::Expired
+    );
     fake.fail_channel(&dm_channel_of("UREQ"), None);
     drain(&r, 10 * SECOND, 60).await;
     let told = dms(&fake);

@@ -193,8 +193,8 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let json_body: Option<Value> = serde_json::from_slice(&body).ok();
-    let mut scripted = channel_failure(&inner, json_body.as_ref())
-        .or_else(|| take_script(&inner, &method));
+    let mut scripted =
+        channel_failure(&inner, json_body.as_ref()).or_else(|| take_script(&inner, &method));
     if let Some(Failure::Delay(d)) = &scripted {
         tokio::time::sleep(*d).await;
     }

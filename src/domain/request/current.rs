@@ -77,7 +77,10 @@ mod tests {
         let mut expired = active_until(end);
         expired.state = State::Expired;
         assert!(!Notice::Approved.is_current(&expired, now));
-        assert!(Notice::Expired.is_current(&expired, now), "an ending stays true");
+        assert!(
+            Notice::Expired.is_current(&expired, now),
+            "an ending stays true"
+        );
     }
 
     #[test]

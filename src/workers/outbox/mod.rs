@@ -292,7 +292,6 @@ impl Outbox {
         let role = self.policy.role(&req.role).ok()?;
         role.approvers_channel(platform).map(str::to_string)
     }
-
 }
 
 /// The request a message is about.

@@ -103,7 +103,10 @@ mod tests {
             e = postponed(&e, &ChatError::Unavailable("503".into()), now);
             let base = retry_backoff(n);
             let wait = waited(&e, now);
-            assert!(wait >= base * 4 / 5 && wait <= base * 6 / 5, "{n}: {wait:?}");
+            assert!(
+                wait >= base * 4 / 5 && wait <= base * 6 / 5,
+                "{n}: {wait:?}"
+            );
         }
         assert_eq!(e.attempts, 10);
         assert_eq!(e.failing_since, Some(now));

@@ -8,9 +8,9 @@
 use super::{Outbox, Outcome, request_of};
 use crate::domain::identity::Platform;
 use crate::domain::ids::RequestId;
+use crate::domain::request::AccessRequest;
 use crate::domain::view::{RequestView, notice_text};
 use crate::ports::{CardRef, Chat, ChatError, OutboxEntry, OutboxMessage, StoreError, Versioned};
-use crate::domain::request::AccessRequest;
 use jiff::Timestamp;
 use std::time::Duration;
 
@@ -82,7 +82,10 @@ impl Outbox {
             .run(move |s| Ok((s.cards(id)?, s.cursor(&cursor)?)))
             .await
             .map_err(unavailable)?;
-        let cards: Vec<CardRef> = cards.into_iter().filter(|c| c.platform == platform).collect();
+        let cards: Vec<CardRef> = cards
+            .into_iter()
+            .filter(|c| c.platform == platform)
+            .collect();
         if !cards.is_empty() {
             let view = view.as_copy(u32::try_from(copy).unwrap_or(u32::MAX));
             for card in &cards {
