@@ -311,6 +311,27 @@ async fn a_wrong_token_is_refused_as_invalid_auth() {
     );
 }
 
+/// A post whose answer is lost was made: `NoAnswer`, so the outbox numbers the next copy; a
+/// refused connection did nothing: `Unavailable`.
+#[tokio::test]
+async fn a_lost_answer_is_no_answer_and_a_refused_connection_is_unavailable() {
+    let (fake, chat) = setup().await;
+    fake.fail_next(1, Failure::Lost(Duration::from_secs(4)));
+    let err = chat
+        .post_card("C0APPROVERS", &pending(1))
+        .await
+        .unwrap_err();
+    assert!(matches!(&err, ChatError::NoAnswer(_)), "{err:?}");
+    assert_eq!(fake.messages("C0APPROVERS").len(), 1, "the card was posted");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut config = SlackConfig::new(TOKEN, "C0APPROVERS", "C0AUDIT");
+    config.api_base_url = format!("http://{}/api", closed.local_addr().unwrap());
+    drop(closed);
+    let down = SlackChat::new(config).unwrap();
+    let err = down.post_line("C0AUDIT", "x").await.unwrap_err();
+    assert!(matches!(&err, ChatError::Unavailable(_)), "{err:?}");
+}
+
 #[tokio::test]
 async fn a_slow_slack_has_not_answered_after_the_timeout() {
     let (fake, chat) = setup().await;

@@ -195,18 +195,12 @@ impl Outbox {
             Outcome::Sent => {
                 self.metrics.outbound(platform, "sent");
                 report.sent += 1;
-                let key = entry.key;
-                self.store.run(move |s| s.outbox_done(key)).await?;
-                self.queues().pop(channel);
-                Ok(())
+                self.remove(channel, entry).await
             }
             Outcome::Stale => {
                 self.metrics.outbound(platform, "stale");
                 report.stale += 1;
-                let key = entry.key;
-                self.store.run(move |s| s.outbox_done(key)).await?;
-                self.queues().pop(channel);
-                Ok(())
+                self.remove(channel, entry).await
             }
             Outcome::Wait(wait) => {
                 report.postponed += 1;
@@ -216,22 +210,41 @@ impl Outbox {
                 self.queues().reschedule(channel, later);
                 Ok(())
             }
-            Outcome::Retry(e) => {
-                let next = retry::postponed(entry, &e, now);
-                if retry::is_overdue(&next, now, self.settings.give_up_after) {
-                    let after = format_duration(self.settings.give_up_after);
-                    let why = format!("{e} (still failing after {after})");
-                    return self.give_up(channel, entry, &why, report).await;
-                }
-                self.metrics.outbound(platform, "retry");
-                report.postponed += 1;
-                let stored = next.clone();
-                self.store.run(move |s| s.outbox_retry(&stored)).await?;
-                self.queues().reschedule(channel, next);
-                Ok(())
-            }
+            Outcome::Retry(e) => self.retry(channel, entry, &e, now, report).await,
             Outcome::Drop(why) => self.give_up(channel, entry, &why, report).await,
         }
+    }
+
+    /// Removes a channel's head from the store and its queue (sent, or no longer true).
+    async fn remove(&self, channel: &str, entry: &OutboxEntry) -> Result<(), StoreError> {
+        let key = entry.key;
+        self.store.run(move |s| s.outbox_done(key)).await?;
+        self.queues().pop(channel);
+        Ok(())
+    }
+
+    /// Reschedules a channel's head after `error`, or gives it up once it has been failing for
+    /// `give_up_after`.
+    async fn retry(
+        &self,
+        channel: &str,
+        entry: &OutboxEntry,
+        error: &ChatError,
+        now: Timestamp,
+        report: &mut Delivery,
+    ) -> Result<(), StoreError> {
+        let next = retry::postponed(entry, error, now);
+        if retry::is_overdue(&next, now, self.settings.give_up_after) {
+            let after = format_duration(self.settings.give_up_after);
+            let why = format!("{error} (still failing after {after})");
+            return self.give_up(channel, entry, &why, report).await;
+        }
+        self.metrics.outbound(entry.item.platform.as_str(), "retry");
+        report.postponed += 1;
+        let stored = next.clone();
+        self.store.run(move |s| s.outbox_retry(&stored)).await?;
+        self.queues().reschedule(channel, next);
+        Ok(())
     }
 
     fn spaced(&self, channel: &str, now: Timestamp) -> bool {
