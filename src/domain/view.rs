@@ -301,6 +301,15 @@ mod tests {
     }
 
     #[test]
+    fn only_a_card_posted_again_says_which_copy_it_is_and_status_replies_never_do() {
+        let v = RequestView::of(&in_state(State::Pending), 1);
+        assert_eq!(v.clone().as_copy(1).card_status(), v.status());
+        let copy = v.clone().as_copy(3);
+        assert!(plain(&copy.card_status()).contains("Copy 3 of this card"));
+        assert_eq!(copy.status(), v.status(), "/jit status shows no copy note");
+    }
+
+    #[test]
     fn an_active_card_offers_revoke_and_final_cards_offer_nothing() {
         assert_eq!(
             RequestView::of(&in_state(State::Active), 3).actions,
