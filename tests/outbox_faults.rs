@@ -200,3 +200,31 @@ async fn after_a_restart_past_the_expiry_no_active_card_or_approval_message_is_s
     assert_eq!(told.len(), 1, "{told:?}");
     assert!(told[0].contains("has expired"), "{told:?}");
 }
+
+/// Slack takes every post to the approvers channel but its answers never arrive: the card is
+/// posted at most five times, then given up (audited) and the requester told.
+#[tokio::test]
+async fn answers_that_never_arrive_give_a_card_up_after_five_copies() {
+    let opts = Options {
+        client_timeout: Duration::from_millis(100),
+        ..Options::default()
+    };
+    let (fake, _dir, r) = started_with(opts).await;
+    fake.fail_channel(
+        "CAPPROVERS",
+        Some(Failure::Lost(Duration::from_millis(500))),
+    );
+    submit(&r).await;
+    drain(&r, MINUTE, 30).await;
+    assert_eq!(
+        fake.messages("CAPPROVERS").len(),
+        5,
+        "duplicates are bounded"
+    );
+    assert!(audit_actions(&r).contains(&"chat_delivery_failed".to_string()));
+    let told = dms(&fake);
+    assert!(
+        told.len() == 1 && told[0].contains("without an answer"),
+        "{told:?}"
+    );
+}

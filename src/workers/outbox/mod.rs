@@ -17,10 +17,9 @@ mod queues;
 mod retry;
 mod send;
 
-pub use retry::{FIRST_BACKOFF, MAX_BACKOFF, retry_backoff};
+pub use retry::{FIRST_BACKOFF, MAX_BACKOFF, MAX_UNANSWERED, retry_backoff};
 
 use super::{Worker, WorkerError, WorkerState};
-use crate::domain::duration::format_duration;
 use crate::domain::identity::Platform;
 use crate::domain::ids::RequestId;
 use crate::domain::policy::Policy;
@@ -234,9 +233,8 @@ impl Outbox {
         report: &mut Delivery,
     ) -> Result<(), StoreError> {
         let next = retry::postponed(entry, error, now);
-        if retry::is_overdue(&next, now, self.settings.give_up_after) {
-            let after = format_duration(self.settings.give_up_after);
-            let why = format!("{error} (still failing after {after})");
+        if let Some(why) = retry::give_up_reason(&next, now, self.settings.give_up_after) {
+            let why = format!("{error} ({why})");
             return self.give_up(channel, entry, &why, report).await;
         }
         self.metrics.outbound(entry.item.platform.as_str(), "retry");

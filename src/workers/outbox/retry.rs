@@ -4,8 +4,11 @@
 //! so it costs no attempt and no backoff. An outage (5xx, network trouble, no answer) backs off
 //! exponentially, 5 s doubling to 5 min, each wait spread by up to ±20 % so that messages that
 //! failed together do not all return together. A message is given up only when the platform
-//! refuses it, or once it has been failing for the configured `give_up_after`.
+//! refuses it, once it has been failing for the configured `give_up_after`, or once it went out
+//! [`MAX_UNANSWERED`] times without an answer: it has most likely arrived, and each further try
+//! may only add a copy, so duplicates stay bounded.
 
+use crate::domain::duration::format_duration;
 use crate::ports::{ChatError, OutboxEntry};
 use jiff::{SignedDuration, Timestamp};
 use std::time::Duration;
@@ -15,6 +18,9 @@ pub const FIRST_BACKOFF: Duration = Duration::from_secs(5);
 
 /// The longest wait after an outage.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// Calls that went out without an answer after which a message is given up.
+pub const MAX_UNANSWERED: u32 = 5;
 
 /// The backoff after `attempts` failed attempts, before the spread: 1 → 5 s, 2 → 10 s, 3 → 20 s,
 /// … at most 5 min.
@@ -47,12 +53,27 @@ pub(super) fn postponed(entry: &OutboxEntry, error: &ChatError, now: Timestamp) 
     next
 }
 
-/// Whether `entry` has been failing for `give_up_after` or longer at `now`.
-pub(super) fn is_overdue(entry: &OutboxEntry, now: Timestamp, give_up_after: Duration) -> bool {
+/// Why `entry`, as rescheduled, is given up at `now`, if it is: it has been failing for
+/// `give_up_after`, or went out [`MAX_UNANSWERED`] times without an answer.
+pub(super) fn give_up_reason(
+    entry: &OutboxEntry,
+    now: Timestamp,
+    give_up_after: Duration,
+) -> Option<String> {
     let limit = SignedDuration::try_from(give_up_after).unwrap_or(SignedDuration::MAX);
-    entry
-        .failing_since
-        .is_some_and(|since| now.duration_since(since) >= limit)
+    let failing = entry.failing_since.map(|since| now.duration_since(since));
+    if failing.is_some_and(|f| f >= limit) {
+        return Some(format!(
+            "still failing after {}",
+            format_duration(give_up_after)
+        ));
+    }
+    (entry.unanswered >= MAX_UNANSWERED).then(|| {
+        format!(
+            "sent {} times without an answer: it has most likely arrived, and is not repeated",
+            entry.unanswered
+        )
+    })
 }
 
 /// Up to 250 ms of spread so that many messages waiting on one `Retry-After` do not all return
@@ -126,14 +147,27 @@ mod tests {
     }
 
     #[test]
-    fn a_lost_answer_is_counted_and_a_message_is_overdue_after_give_up_after() {
+    fn a_message_is_given_up_after_give_up_after_or_five_lost_answers() {
         let start = Timestamp::from_second(1_000).unwrap();
-        let e = postponed(&entry(1), &ChatError::NoAnswer("timed out".into()), start);
+        let lost = ChatError::NoAnswer("timed out".into());
+        let e = postponed(&entry(1), &lost, start);
         assert_eq!((e.attempts, e.unanswered), (1, 1));
         let hour = Duration::from_secs(3600);
         let later = |s: i64| start.checked_add(SignedDuration::from_secs(s)).unwrap();
-        assert!(!is_overdue(&e, later(3599), hour));
-        assert!(is_overdue(&e, later(3600), hour));
-        assert!(!is_overdue(&entry(1), later(9999), hour), "never failed");
+        assert_eq!(give_up_reason(&e, later(3599), hour), None);
+        let why = give_up_reason(&e, later(3600), hour).unwrap();
+        assert!(why.contains("still failing after 1h"), "{why}");
+        assert_eq!(
+            give_up_reason(&entry(1), later(9999), hour),
+            None,
+            "never failed"
+        );
+        let mut e = entry(1);
+        for n in 1..=MAX_UNANSWERED {
+            assert_eq!(give_up_reason(&e, start, hour), None, "{n}");
+            e = postponed(&e, &lost, start);
+        }
+        let why = give_up_reason(&e, start, hour).unwrap();
+        assert!(why.contains("5 times without an answer"), "{why}");
     }
 }
