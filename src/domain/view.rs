@@ -142,8 +142,8 @@ impl RequestView {
         match self.copy {
             Some(n) => self.status().and(format!(
                 ". Copy {n} of this card: an earlier post got no answer, so copies with a lower \
-                 number may be in this channel too; they are out of date and their buttons do \
-                 nothing. This copy is kept up to date."
+                 number may be in this channel too. Only the copy jitpe heard back about is kept \
+                 up to date (the highest number); buttons on the others do nothing."
             )),
             None => self.status(),
         }
