@@ -14,6 +14,7 @@ use crate::store::sled::SledStore;
 use crate::web::{HealthState, router};
 use crate::workers;
 use crate::workers::audit_feed::{AuditFeed, AuditFeedSettings};
+use crate::workers::breakglass::{BreakGlass, Spool};
 use crate::workers::expiry::Expiry;
 use crate::workers::outbox::{Outbox, OutboxSettings};
 use crate::workers::probe::{Probe, StoreStatus};
@@ -178,11 +179,13 @@ fn spawn_workers(
             chain_head_interval: settings.audit.chain_head_interval,
         },
     );
+    let spool = Spool::new(settings.store.path.clone());
     let reconcile = Reconcile::new(
         service.clone(),
         settings.kubernetes.reconcile_interval,
         health.cluster_ok.clone(),
-    );
+    )
+    .with_spool(spool.clone());
     let probe = Probe::new(service.clone(), health.store.clone());
     let interval = settings.kubernetes.reconcile_interval;
     let role_check = RoleCheck::new(service.clone(), health.roles.clone(), interval);
@@ -193,5 +196,6 @@ fn spawn_workers(
         workers::spawn(audit_feed, stop.clone()),
         workers::spawn(probe, stop.clone()),
         workers::spawn(role_check, stop.clone()),
+        workers::spawn(BreakGlass::new(service.clone(), spool), stop.clone()),
     ]
 }

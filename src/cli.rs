@@ -3,13 +3,14 @@
 
 mod pages;
 
-use crate::config::{self, Settings};
+use crate::config::{self, Settings, StoreSettings};
 use crate::domain::audit::ChainVerifier;
 use crate::domain::duration::format_duration;
 use crate::domain::identity::{Actor, Platform};
 use crate::domain::ids::RequestId;
 use crate::domain::request::Event;
 use crate::ports::{Store, StoreError};
+use crate::store::breakglass::{self, Note};
 use crate::store::sled::SledStore;
 use anyhow::{Context, anyhow, bail};
 use clap::{Parser, Subcommand};
@@ -58,6 +59,10 @@ pub enum Cmd {
         /// Why (recorded in the audit log and shown to the requester).
         #[arg(long)]
         reason: String,
+        /// Who is doing this, for the audit log: the local user unless named (in a pod, where
+        /// `$USER` is not the person, name yourself).
+        #[arg(long, env = "USER")]
+        operator: String,
         /// The config file.
         #[arg(long, env = "JITPE_CONFIG")]
         config: PathBuf,
@@ -104,6 +109,12 @@ pub enum GrantsCmd {
 /// Loads settings with the real environment.
 pub fn settings(path: &Path) -> anyhow::Result<Settings> {
     Ok(config::load(path, &|k| std::env::var(k).ok())?)
+}
+
+/// Loads only the `[store]` settings, for the offline commands: they read the store and nothing
+/// else, so they work on a machine without the chat secrets.
+pub fn store_settings(path: &Path) -> anyhow::Result<StoreSettings> {
+    Ok(config::load_store(path, &|k| std::env::var(k).ok())?)
 }
 
 /// `check-config`: prints the summary, or the problems and fails.
@@ -169,11 +180,8 @@ pub fn grants_list(
 /// Opens the store read-write, with the configured cache so a long `audit verify` stays within
 /// it. A store held by `jitpe serve` fails with [`StoreError::Locked`], whose message says what
 /// to do.
-pub fn open_store(s: &Settings) -> anyhow::Result<SledStore> {
-    Ok(SledStore::open_with_cache(
-        &s.store.path,
-        s.store.cache_bytes,
-    )?)
+pub fn open_store(s: &StoreSettings) -> anyhow::Result<SledStore> {
+    Ok(SledStore::open_with_cache(&s.path, s.cache_bytes)?)
 }
 
 /// Whether `e` is the store's lock being held by another process (`jitpe serve`), and only that:
@@ -182,42 +190,72 @@ fn is_locked(e: &anyhow::Error) -> bool {
     matches!(e.downcast_ref(), Some(StoreError::Locked { .. }))
 }
 
-/// `revoke`: as the local user, through the service (bindings first, then the record). When
-/// `jitpe serve` holds the store, the bindings are deleted directly so access still ends now;
-/// the running jitpe then records the grant as removed outside jitpe at its next sweep.
+/// `revoke`: as `operator`, through the service (bindings first, then the record). When
+/// `jitpe serve` holds the store, a break-glass note (`store::breakglass`) is left for it first
+/// and the bindings are then deleted directly, so access ends now and the running jitpe records
+/// the revocation by `operator` with `reason` within seconds.
 pub async fn revoke(
     s: &Settings,
     id: RequestId,
     reason: String,
+    operator: String,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let who = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    if reason.trim().is_empty() {
+        bail!("--reason is empty: say why access is being ended, for the audit log");
+    }
     let service = match crate::app::open_service(s).await {
         Ok(service) => service,
-        Err(e) if is_locked(&e) => {
-            let cluster = crate::kube::lazy::LazyKubeCluster::new(
-                s.kubernetes.kubeconfig.clone(),
-                &s.kubernetes.field_manager,
-            );
-            let n = delete_directly(&cluster, &s.kubernetes.instance, id).await?;
-            writeln!(
-                out,
-                "the store is in use by a running jitpe: deleted {n} object(s) of request #{id} directly."
-            )?;
-            writeln!(
-                out,
-                "The running jitpe ends the grant as \"bindings removed outside jitpe\" at its next reconcile; record who did this ({who}) and why in your incident notes."
-            )?;
-            return Ok(());
-        }
+        Err(e) if is_locked(&e) => return revoke_beside_serve(s, id, reason, operator, out).await,
         Err(e) => return Err(e),
     };
-    let by = Actor::new(Platform::Cli, who);
+    let by = Actor::new(Platform::Cli, operator);
     let req = service.apply(id, Event::Revoke { by, reason }).await?;
     writeln!(
         out,
         "request #{} is {}; its bindings were deleted",
         req.id, req.state
+    )?;
+    Ok(())
+}
+
+/// The break-glass path while `serve` holds the store: the note is durable before any binding
+/// goes, so the running jitpe can never take the deletion for one outside jitpe.
+async fn revoke_beside_serve(
+    s: &Settings,
+    id: RequestId,
+    reason: String,
+    operator: String,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let note = Note {
+        request_id: id,
+        operator,
+        reason,
+        at: jiff::Timestamp::now(),
+    };
+    let store_dir = s.store.path.clone();
+    let path = tokio::task::spawn_blocking(move || breakglass::write(&store_dir, &note))
+        .await?
+        .with_context(|| {
+            format!(
+                "cannot leave the break-glass note in {}; nothing was deleted",
+                breakglass::spool_dir(&s.store.path).display()
+            )
+        })?;
+    let cluster = crate::kube::lazy::LazyKubeCluster::new(
+        s.kubernetes.kubeconfig.clone(),
+        &s.kubernetes.field_manager,
+    );
+    let n = delete_directly(&cluster, &s.kubernetes.instance, id).await?;
+    writeln!(
+        out,
+        "the store is in use by a running jitpe: deleted {n} object(s) of request #{id} directly."
+    )?;
+    writeln!(
+        out,
+        "The running jitpe records the revocation with your name and reason within seconds (note {}).",
+        path.display()
     )?;
     Ok(())
 }

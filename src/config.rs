@@ -126,11 +126,36 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Setting
     parse_named(text, "the config", env)
 }
 
-fn parse_named(text: &str, origin: &str, env: &Env<'_>) -> Result<Settings, ConfigErrors> {
-    let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigErrors::Syntax {
+/// Like [`load`], but validates only `[store]`: the offline commands (`audit verify|export`,
+/// `grants list`) run where the chat secrets are not, so they must not need them. The file must
+/// still parse as a whole.
+pub fn load_store(
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<StoreSettings, ConfigErrors> {
+    let origin = path.display().to_string();
+    let raw = read_raw(path, &origin)?;
+    validate::validate_store(raw.store, env)
+        .map_err(|issues| ConfigErrors::Invalid { origin, issues })
+}
+
+fn read_raw(path: &Path, origin: &str) -> Result<RawConfig, ConfigErrors> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigErrors::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    syntax(&text, origin)
+}
+
+fn syntax(text: &str, origin: &str) -> Result<RawConfig, ConfigErrors> {
+    toml::from_str(text).map_err(|e| ConfigErrors::Syntax {
         origin: origin.to_string(),
         message: e.to_string(),
-    })?;
+    })
+}
+
+fn parse_named(text: &str, origin: &str, env: &Env<'_>) -> Result<Settings, ConfigErrors> {
+    let raw = syntax(text, origin)?;
     validate::validate(raw, env).map_err(|issues| ConfigErrors::Invalid {
         origin: origin.to_string(),
         issues,

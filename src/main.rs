@@ -23,20 +23,23 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<()> {
         Cmd::CheckConfig { config } => cli::check_config(&config, out),
         Cmd::Audit {
             action: AuditCmd::Verify { config },
-        } => cli::audit_verify(&cli::open_store(&cli::settings(&config)?)?, out),
+        } => cli::audit_verify(&cli::open_store(&cli::store_settings(&config)?)?, out),
         Cmd::Audit {
             action: AuditCmd::Export { config },
-        } => cli::audit_export(&cli::open_store(&cli::settings(&config)?)?, out),
+        } => cli::audit_export(&cli::open_store(&cli::store_settings(&config)?)?, out),
         Cmd::Grants {
             action: GrantsCmd::List { config },
         } => cli::grants_list(
-            &cli::open_store(&cli::settings(&config)?)?,
+            &cli::open_store(&cli::store_settings(&config)?)?,
             jiff::Timestamp::now(),
             out,
         ),
-        Cmd::Revoke { id, reason, config } => {
-            cli::revoke(&cli::settings(&config)?, id, reason, out).await
-        }
+        Cmd::Revoke {
+            id,
+            reason,
+            operator,
+            config,
+        } => cli::revoke(&cli::settings(&config)?, id, reason, operator, out).await,
         Cmd::Reconcile { dry_run, config } => {
             cli::reconcile(&cli::settings(&config)?, dry_run, out).await
         }

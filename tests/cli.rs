@@ -270,5 +270,46 @@ fn a_store_that_cannot_be_opened_is_not_blamed_on_a_running_serve() {
     let o = jitpe(&["grants", "list", "--config", cfg.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("cannot open the store"), "{}", text(&o));
+    assert!(
+        text(&o).contains("restore it from a backup"),
+        "{}",
+        text(&o)
+    );
     assert!(!text(&o).contains("serve may be running"), "{}", text(&o));
+}
+
+/// The offline commands read the store only: a config with both chat platforms on and none of
+/// their secrets in the environment (they live in the running pod) still serves them, while
+/// `check-config` still refuses it for `serve`.
+#[test]
+fn offline_commands_need_only_the_store_not_the_chat_secrets() {
+    let dir = TempDir::new().unwrap();
+    let cfg = config_in(dir.path());
+    let text_on = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("enabled = false", "enabled = true");
+    std::fs::write(&cfg, text_on).unwrap();
+    store_with_records(dir.path(), 3);
+    let cfg = cfg.to_str().unwrap();
+    let refused = jitpe(&["check-config", cfg]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("JITPE_SLACK_BOT_TOKEN"),
+        "{}",
+        text(&refused)
+    );
+    for args in [
+        ["audit", "verify", "--config", cfg],
+        ["audit", "export", "--config", cfg],
+        ["grants", "list", "--config", cfg],
+    ] {
+        let o = jitpe(&args);
+        assert!(o.status.success(), "{args:?}: {}", text(&o));
+    }
+    let verify = jitpe(&["audit", "verify", "--config", cfg]);
+    assert!(
+        text(&verify).contains("audit chain OK: 3 records"),
+        "{}",
+        text(&verify)
+    );
 }

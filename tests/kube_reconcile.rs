@@ -11,7 +11,9 @@ use jitpe::domain::request::State;
 use jitpe::kube::KubeCluster;
 use jitpe::ports::Cluster;
 use jitpe::store::memory::MemStore;
+use jitpe::store::sled::SledStore;
 use jitpe::testing::ManualClock;
+use jitpe::workers::breakglass::Spool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -168,4 +170,83 @@ async fn one_instances_expiry_and_sweep_leave_another_instances_grant_in_place()
         blue.store().get(blue_id).unwrap().unwrap().value.state,
         State::Active
     );
+}
+
+/// Break glass while `serve` holds the store: `jitpe revoke` (the real binary) cannot write the
+/// record, so it leaves a note and deletes the bindings itself. The running jitpe then records
+/// the revocation as the operator with their reason, and its sweep never calls it "removed
+/// outside jitpe".
+#[tokio::test]
+async fn break_glass_revoke_beside_a_running_serve_is_recorded_as_the_operator_with_the_reason() {
+    let c = cluster();
+    let s = Spaces::new().await;
+    let dir = tempfile::TempDir::new().unwrap();
+    let store_dir = dir.path().join("store");
+    // Held open here, as `serve` holds it: the command line finds it locked.
+    let store = Arc::new(SledStore::open(&store_dir).unwrap());
+    let clock = Arc::new(ManualClock::at(jiff::Timestamp::now()));
+    let svc = service_with(store, jitpe_cluster(), &s, clock.clone());
+    let id = request(&svc, "debug", &s.ns, None, 15).await;
+    approve(&svc, id).await;
+    c.eventually_sar(&alice_reads(&s.ns), true).await;
+
+    let out = run_revoke(&store_dir, &s, id).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("deleted 2 object(s)"), "{said}");
+    c.eventually_sar(&alice_reads(&s.ns), false).await;
+
+    // The sweep runs first here, as it may in `serve`: it must not claim the deletion.
+    clock.advance(Duration::from_secs(1));
+    let spool = Spool::new(store_dir.clone());
+    let reconcile = jitpe::workers::reconcile::Reconcile::new(
+        svc.clone(),
+        Duration::from_secs(300),
+        Default::default(),
+    )
+    .with_spool(spool.clone());
+    let mut reconcile = reconcile;
+    jitpe::workers::Worker::work(&mut reconcile).await.unwrap();
+    let req = svc.store().get(id).unwrap().unwrap().value;
+    assert_eq!(req.state, State::Revoked);
+    assert_eq!(req.end_reason.as_deref(), Some("INC-5 break glass"));
+    let audit = svc.store().audit_from(1, 1000).unwrap();
+    let revoked = audit
+        .iter()
+        .find(|r| r.action == "revoked")
+        .expect("a revoked record");
+    assert_eq!(revoked.actor.to_string(), "cli:carol");
+    assert_eq!(
+        revoked.details.get("reason").map(String::as_str),
+        Some("INC-5 break glass")
+    );
+    assert!(
+        !audit
+            .iter()
+            .any(|r| r.actor.to_string() == "system:jitpe" && r.action == "revoked"),
+        "{audit:?}"
+    );
+    assert_eq!(spool.drain(&svc).await.unwrap(), 0, "the note is used once");
+}
+
+async fn run_revoke(
+    store_dir: &std::path::Path,
+    s: &Spaces,
+    id: jitpe::domain::ids::RequestId,
+) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_jitpe"));
+    cmd.args(["revoke", &id.to_string(), "--reason", "INC-5 break glass"])
+        .args(["--operator", "carol", "--config"])
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/jitpe.toml"))
+        .env("JITPE_STORE_PATH", store_dir)
+        .env("JITPE_KUBECONFIG", cluster().admin_kubeconfig())
+        .env("JITPE_INSTANCE", s.instance.as_str())
+        .env_remove("JITPE_CONFIG");
+    tokio::task::spawn_blocking(move || cmd.output().expect("the jitpe binary runs"))
+        .await
+        .unwrap()
 }

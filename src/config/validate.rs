@@ -4,7 +4,7 @@
 use super::Env;
 use super::chat;
 use super::context::Ctx;
-use super::raw::{RawAudit, RawConfig, RawKubernetes, RawOutbox, RawServer};
+use super::raw::{RawAudit, RawConfig, RawKubernetes, RawOutbox, RawServer, RawStore};
 use super::secret::SecretSource;
 use super::settings::{
     AuditSettings, KubernetesSettings, OutboxSettings, ServerSettings, Settings, StoreSettings,
@@ -34,13 +34,7 @@ pub(super) fn validate(raw: RawConfig, env: &Env<'_>) -> Result<Settings, Vec<Co
         warnings: Vec::new(),
     };
     let server = server(&mut cx, raw.server);
-    let store = StoreSettings {
-        path: store_path(&mut cx, raw.store.path),
-        cache_bytes: in_range(&mut cx, "store.cache_mb", raw.store.cache_mb, 16, 1..=4096)
-            * 1024
-            * 1024,
-        threads: in_range(&mut cx, "store.threads", raw.store.threads, 4, 1..=64),
-    };
+    let store = store(&mut cx, raw.store);
     let kubernetes = kubernetes(&mut cx, raw.kubernetes);
     let slack = raw
         .slack
@@ -74,6 +68,32 @@ pub(super) fn validate(raw: RawConfig, env: &Env<'_>) -> Result<Settings, Vec<Co
             warnings: cx.warnings,
         }),
         _ => Err(cx.issues),
+    }
+}
+
+/// Validates `[store]` alone, for the offline commands that need nothing else: a config whose
+/// chat secrets live only in the running pod still opens its store for `audit verify`.
+pub(super) fn validate_store(
+    raw: RawStore,
+    env: &Env<'_>,
+) -> Result<StoreSettings, Vec<ConfigIssue>> {
+    let mut cx = Ctx {
+        env,
+        issues: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let store = store(&mut cx, raw);
+    match cx.issues.is_empty() {
+        true => Ok(store),
+        false => Err(cx.issues),
+    }
+}
+
+fn store(cx: &mut Ctx<'_>, raw: RawStore) -> StoreSettings {
+    StoreSettings {
+        path: store_path(cx, raw.path),
+        cache_bytes: in_range(cx, "store.cache_mb", raw.cache_mb, 16, 1..=4096) * 1024 * 1024,
+        threads: in_range(cx, "store.threads", raw.threads, 4, 1..=64),
     }
 }
 

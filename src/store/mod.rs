@@ -4,6 +4,7 @@
 //! from sled is one new adapter checked by the same tests. [`threads::StoreThreads`] runs either
 //! on dedicated threads for async callers.
 
+pub mod breakglass;
 pub mod memory;
 pub mod sled;
 pub mod threads;

@@ -6,10 +6,12 @@
 //!
 //! The workers: [`expiry`] (ends access on time), [`reconcile`] (the periodic sweep),
 //! [`outbox`] (chat delivery), [`audit_feed`] (the audit channels), [`probe`] (the store
-//! figures behind `/readyz` and `/metrics`) and [`role_check`] (whether what each role binds
+//! figures behind `/readyz` and `/metrics`), [`breakglass`] (records `jitpe revoke` run while
+//! `serve` holds the store) and [`role_check`] (whether what each role binds
 //! exists in the cluster, for `/readyz` and the log).
 
 pub mod audit_feed;
+pub mod breakglass;
 pub mod expiry;
 pub mod outbox;
 pub mod probe;
@@ -63,6 +65,9 @@ pub enum WorkerError {
     /// The cluster could not be asked.
     #[error(transparent)]
     Cluster(#[from] crate::ports::ClusterError),
+    /// The break-glass spool could not be read or tidied.
+    #[error("break-glass spool: {0}")]
+    Spool(std::io::Error),
 }
 
 /// One background job. `work` does one unit of work and never loops itself: the runner decides

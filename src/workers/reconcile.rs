@@ -2,6 +2,7 @@
 //! if the store was lost or jitpe was down at expiry time, and tells `/readyz` whether the last
 //! sweep reached the cluster.
 
+use super::breakglass::Spool;
 use super::{Worker, WorkerError, WorkerState};
 use crate::service::Service;
 use async_trait::async_trait;
@@ -14,6 +15,7 @@ pub struct Reconcile {
     service: Service,
     interval: Duration,
     cluster_ok: Arc<AtomicBool>,
+    spool: Option<Spool>,
 }
 
 impl Reconcile {
@@ -23,7 +25,15 @@ impl Reconcile {
             service,
             interval,
             cluster_ok,
+            spool: None,
         }
+    }
+
+    /// Drains the break-glass `spool` before each sweep, so bindings a `jitpe revoke` deleted
+    /// are recorded as its operator's revocation, not as removed outside jitpe.
+    pub fn with_spool(mut self, spool: Spool) -> Self {
+        self.spool = Some(spool);
+        self
     }
 }
 
@@ -34,6 +44,9 @@ impl Worker for Reconcile {
     }
 
     async fn work(&mut self) -> Result<WorkerState, WorkerError> {
+        if let Some(spool) = &self.spool {
+            spool.drain(&self.service).await?;
+        }
         let result = self.service.reconcile(false).await;
         self.cluster_ok.store(result.is_ok(), Ordering::Relaxed);
         result?;

@@ -78,8 +78,14 @@ impl SledStore {
             Err(_) if lock::is_held(path) => Err(StoreError::Locked {
                 path: path.to_path_buf(),
             }),
+            // Not a lock (checked above), so stopping `serve` would not help: say what might.
             Err(e) => Err(StoreError::backend(
-                format!("cannot open the store at {}", path.display()),
+                format!(
+                    "cannot open the store at {} (no other process holds it): check that it is \
+                     a jitpe data directory this user may read and write, or restore it from a \
+                     backup",
+                    path.display()
+                ),
                 e,
             )),
         }
