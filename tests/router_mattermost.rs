@@ -381,3 +381,33 @@ async fn status_and_list_replies_show_a_typed_reason_as_text() {
         "the reason is shown as typed: {body}"
     );
 }
+
+#[tokio::test]
+async fn a_click_by_a_user_mattermost_does_not_know_says_so_without_internal_text() {
+    let r = rig().await;
+    let (id, card) = r.pending().await;
+    let (status, body) = r.send(r.click("zed", &card, 0, |_| {})).await;
+    assert_eq!(status, 200, "{body}");
+    let json: Value = serde_json::from_str(&body).unwrap();
+    let text = json["ephemeral_text"].as_str().unwrap();
+    assert!(
+        text.starts_with("jitpe cannot find your Mattermost account"),
+        "{text}"
+    );
+    for internal in ["HTTP", "404", "app.user", "users/", "try again"] {
+        assert!(!text.contains(internal), "{internal:?} in {text}");
+    }
+    assert_eq!(r.state(id), State::Pending);
+    assert_eq!(r.audits("click_refused"), 1);
+}
+
+#[tokio::test]
+async fn a_wrong_method_is_answered_405_with_the_methods_the_route_accepts() {
+    let r = rig().await;
+    for path in ["/mattermost/commands", "/mattermost/actions"] {
+        let req = Request::get(path).body(Body::empty()).unwrap();
+        let (status, body) = r.send(req).await;
+        assert_eq!(status, 405, "{path}");
+        assert!(body.contains("accepts only POST"), "{path}: {body:?}");
+    }
+}

@@ -346,3 +346,26 @@ async fn status_and_list_replies_show_a_typed_reason_as_text_to_an_approver() {
         "the reason is shown as typed: {body}"
     );
 }
+
+#[tokio::test]
+async fn a_wrong_method_is_answered_405_with_the_methods_the_route_accepts() {
+    let (w, _) = fake_world();
+    for (method, path, allowed) in [
+        ("GET", "/slack/commands", "POST"),
+        ("PUT", "/slack/interactions", "POST"),
+        ("POST", "/healthz", "GET"),
+        ("DELETE", "/metrics", "GET"),
+    ] {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .body(Body::empty())
+            .unwrap();
+        let (status, body) = w.send(req).await;
+        assert_eq!(status, 405, "{method} {path}");
+        assert!(
+            body.starts_with("method not allowed") && body.contains(allowed),
+            "{method} {path}: {body:?}"
+        );
+    }
+}

@@ -15,7 +15,7 @@ use crate::domain::identity::{Actor, Platform};
 use crate::domain::ids::RequestId;
 use crate::domain::text::Text;
 use crate::domain::view::CardAction;
-use crate::ports::CardRef;
+use crate::ports::{CardRef, ChatError};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -26,6 +26,7 @@ use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
+use tracing::warn;
 
 /// Route of the Mattermost slash command.
 pub const MATTERMOST_COMMANDS: &str = "/mattermost/commands";
@@ -204,13 +205,30 @@ fn verified_context(app: &MattermostState, call: &ActionCall) -> Option<(Request
 }
 
 /// The clicker must be an active, human Mattermost user (asked through the REST API, since the
-/// callback's `user_id` is only what the body says; the signed context binds the rest).
+/// callback's `user_id` is only what the body says; the signed context binds the rest). The
+/// answer never carries the API's own error text (that goes to the log): a user Mattermost does
+/// not know is told so plainly, since clicking again cannot help.
 async fn check_clicker(mm: &MattermostInbound, actor: &Actor) -> Result<(), String> {
     match mm.chat.get_user(&actor.id).await {
         Ok(u) if u.is_active_person() => Ok(()),
         Ok(_) => Err("your Mattermost account is deactivated or a bot; nothing was done".into()),
-        Err(e) => Err(format!(
-            "jitpe could not check your Mattermost account ({e}); nothing was done, try again"
-        )),
+        Err(ChatError::Refused(e)) => {
+            warn!(error = %e, user = %actor.id, "Mattermost refused to show the clicker");
+            Err(UNKNOWN_CLICKER.into())
+        }
+        Err(e) => {
+            warn!(error = %e, user = %actor.id, "could not check the clicker");
+            Err(UNCHECKED_CLICKER.into())
+        }
     }
 }
+
+/// The answer to a click by a user the users API does not return (404, or jitpe's bot may not
+/// read users).
+pub const UNKNOWN_CLICKER: &str = "jitpe cannot find your Mattermost account, so it cannot tell \
+whether you may act on this card; nothing was done. Ask the jitpe operators to check that jitpe's \
+bot can read users on this Mattermost server.";
+
+/// The answer to a click whose clicker could not be checked because Mattermost did not answer.
+const UNCHECKED_CLICKER: &str = "Mattermost did not answer when jitpe checked your account; \
+nothing was done. The card still works once Mattermost answers again.";
