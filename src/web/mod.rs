@@ -1,11 +1,13 @@
 //! The HTTP server's own part: health, readiness and metrics, the fallback, the body limit, and
 //! one router that merges the routes of every enabled chat platform (built in `crate::chat`;
 //! this module never looks inside them). `error.rs` maps service errors to user text;
-//! `explain.rs` gives the framework's own error answers (405 and the like) a body.
+//! `serve.rs` is the server loop (read timeouts, connection limit); `explain.rs` gives the
+//! framework's own error answers (405 and the like) a body.
 
 pub mod error;
 mod explain;
 mod health;
+pub mod serve;
 
 use crate::metrics::Metrics;
 use crate::service::Service;
