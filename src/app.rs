@@ -122,7 +122,10 @@ pub async fn serve(
     let inbound = Arc::new(
         Inbound::new(service.clone(), metrics.clone())
             .with_max_in_flight(settings.server.max_in_flight)
-            .with_body_limits(settings.server.body_read_timeout, settings.server.body_limit),
+            .with_body_limits(
+                settings.server.body_read_timeout,
+                settings.server.body_limit,
+            ),
     );
     let (routers, chats): (Vec<_>, Vec<Arc<dyn Chat>>) = platforms(&settings, &service, inbound)?
         .into_iter()

@@ -100,6 +100,10 @@ mod tests {
             .flat_map(|k| std::iter::repeat_n(*k, 10))
             .filter(|k| l.admit(("/r", k), 1000).is_some())
             .count() as u32;
-        assert_eq!(admitted, PER_WINDOW - PER_KIND_PER_WINDOW - 1, "the total caps");
+        assert_eq!(
+            admitted,
+            PER_WINDOW - PER_KIND_PER_WINDOW - 1,
+            "the total caps"
+        );
     }
 }

@@ -3,11 +3,11 @@
 //! person probing a route with curl is not left with an empty answer.
 
 use axum::body::Body;
+use axum::body::HttpBody as _;
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
-use axum::body::HttpBody as _;
 
 /// Adds a body to an error answer that has none; every other answer passes unchanged.
 pub async fn empty_errors(req: Request, next: Next) -> Response {

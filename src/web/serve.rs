@@ -226,3 +226,23 @@ impl Connection {
         self.conns.remove(id);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_oldest_connection_without_a_request_is_the_one_closed() {
+        let conns = Registry::default();
+        let (_, oldest) = conns.add();
+        let (_, idle) = conns.add();
+        let busy = InRequest::new(&oldest);
+        assert!(conns.evict_oldest_idle());
+        assert_eq!(conns.lock().1.len(), 1, "the idle one went");
+        assert!(Arc::ptr_eq(conns.lock().1.values().next().unwrap(), &oldest));
+        assert!(!conns.evict_oldest_idle(), "only a connection in a request is left");
+        drop(busy);
+        assert!(conns.evict_oldest_idle());
+        drop(idle);
+    }
+}

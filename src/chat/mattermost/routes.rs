@@ -154,7 +154,10 @@ pub async fn action(State(app): State<MattermostState>, req: Request) -> Respons
     let route = MATTERMOST_ACTIONS;
     let inbound = &app.inbound;
     let platform = Platform::Mattermost;
-    let body = match inbound.read_body(platform, route, req, "application/json").await {
+    let body = match inbound
+        .read_body(platform, route, req, "application/json")
+        .await
+    {
         Ok((_, body)) => body,
         Err(refusal) => return refusal,
     };

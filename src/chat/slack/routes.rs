@@ -71,9 +71,7 @@ impl<T: DeserializeOwned> FromRequest<SlackState> for SlackForm<T> {
             _ => SLACK_COMMANDS,
         };
         let inbound = &app.inbound;
-        let (parts, body) = inbound
-            .read_body(Platform::Slack, route, req, FORM)
-            .await?;
+        let (parts, body) = inbound.read_body(Platform::Slack, route, req, FORM).await?;
         let now = inbound.now();
         if let Err(e) = verify_slack(&app.slack.signing_secret, &parts.headers, &body, now) {
             let status = StatusCode::UNAUTHORIZED;
@@ -100,7 +98,9 @@ async fn refuse(
     kind: &'static str,
     why: String,
 ) -> Response {
-    inbound.refuse(Platform::Slack, route, status, kind, why).await
+    inbound
+        .refuse(Platform::Slack, route, status, kind, why)
+        .await
 }
 
 /// The fields of a slash command that jitpe uses.
@@ -156,9 +156,8 @@ pub async fn command(
     }
     let inbound = &app.inbound;
     let actor = slack_actor(&cmd.user_id);
-    let refused = |kind, why: Text| {
-        inbound.refused(Platform::Slack, route, actor.as_ref(), kind, why)
-    };
+    let refused =
+        |kind, why: Text| inbound.refused(Platform::Slack, route, actor.as_ref(), kind, why);
     let text = if wrong_workspace(&app.slack, &cmd.team_id, cmd.api_app_id.as_deref()) {
         let why = "This jitpe serves another Slack workspace or app; nothing was done.";
         refused(kind::WORKSPACE, why.into()).await
