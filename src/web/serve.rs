@@ -239,8 +239,14 @@ mod tests {
         let busy = InRequest::new(&oldest);
         assert!(conns.evict_oldest_idle());
         assert_eq!(conns.lock().1.len(), 1, "the idle one went");
-        assert!(Arc::ptr_eq(conns.lock().1.values().next().unwrap(), &oldest));
-        assert!(!conns.evict_oldest_idle(), "only a connection in a request is left");
+        assert!(Arc::ptr_eq(
+            conns.lock().1.values().next().unwrap(),
+            &oldest
+        ));
+        assert!(
+            !conns.evict_oldest_idle(),
+            "only a connection in a request is left"
+        );
         drop(busy);
         assert!(conns.evict_oldest_idle());
         drop(idle);
