@@ -178,14 +178,14 @@ fn refusal_cases(r: &Rig, id: RequestId, card: &Value) -> Vec<Case> {
             r.click("zed", card, 0, |_| {}),
             200,
             "click_refused",
-            "",
+            "click",
         ),
         (
             "action: deactivated clicker",
             r.click("dora", card, 0, |_| {}),
             200,
             "click_refused",
-            "",
+            "click",
         ),
     ]
 }

@@ -192,7 +192,7 @@ fn refusal_cases(
             ),
             200,
             "click_refused",
-            "",
+            "click",
         ),
     ]
 }

@@ -173,20 +173,6 @@ impl Inbound {
         self.within_deadline(route, work, late, None).await
     }
 
-    /// Refuses a click before it reaches a request (not jitpe's button, a clicker the platform
-    /// does not vouch for): counted and audited; returns `why` for the clicker.
-    pub async fn refuse_click(
-        &self,
-        route: &str,
-        actor: &Actor,
-        id: Option<RequestId>,
-        why: impl Into<Text>,
-    ) -> Text {
-        let why = why.into();
-        self.service.refuse_click(actor, id, &why.to_string()).await;
-        self.answer(route, "refused", why)
-    }
-
     /// A place among the requests handled at once, or `None` (counted as shed) when all are
     /// taken. The permit lives as long as the request's task, also past the deadline.
     fn admit(&self, route: &str) -> Option<OwnedSemaphorePermit> {

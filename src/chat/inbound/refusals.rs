@@ -11,6 +11,7 @@
 use super::Inbound;
 use crate::domain::audit::AuditDraft;
 use crate::domain::identity::{Actor, Platform};
+use crate::domain::ids::RequestId;
 use crate::domain::text::Text;
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
@@ -42,6 +43,8 @@ pub mod kind {
     pub const NOT_JIT: &str = "not_jit";
     /// A `/jit` command that does not parse, or a look the policy refuses.
     pub const COMMAND: &str = "command";
+    /// A click refused before it reaches a request.
+    pub const CLICK: &str = "click";
 }
 
 impl Inbound {
@@ -84,6 +87,27 @@ impl Inbound {
             let by = actor.cloned().unwrap_or_else(Actor::system);
             let draft = AuditDraft::new(by, "refused", None);
             self.audit(draft, platform, route, kind, &why.to_string(), left_out)
+                .await;
+        }
+        why
+    }
+
+    /// Refuses a click before it reaches a request (not jitpe's button, a clicker the platform
+    /// does not vouch for): counted and audited as `click_refused` (kind `click`, capped like
+    /// the rest); returns `why` for the clicker.
+    pub async fn refuse_click(
+        &self,
+        route: &'static str,
+        actor: &Actor,
+        id: Option<RequestId>,
+        why: impl Into<Text>,
+    ) -> Text {
+        let why = why.into();
+        self.metrics.inbound(route, "refused");
+        if let Some(left_out) = self.refusal_audit.admit((route, kind::CLICK), self.now()) {
+            let draft = AuditDraft::new(actor.clone(), "click_refused", id);
+            let text = why.to_string();
+            self.audit(draft, actor.platform, route, kind::CLICK, &text, left_out)
                 .await;
         }
         why
