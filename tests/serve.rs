@@ -1,6 +1,8 @@
 //! `jitpe serve` as a process, on the example config: it answers its health routes, refuses
 //! unknown routes, says it is not ready without a cluster, and shuts down cleanly on SIGTERM.
 
+mod common;
+
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -92,23 +94,29 @@ async fn serve_runs_on_the_example_config_and_stops_on_sigterm() {
 }
 
 /// A `jitpe serve` child on the example config with Slack on (its API unreachable, which the
-/// routes do not need) and the given `[server]` lines, under `ulimit -n 1024` as in the issue's
+/// routes do not need) and the given `[server]` values, under `ulimit -n 1024` as in the issue's
 /// reproduction. Returns the child and its base URL once `/healthz` answers.
-async fn serve_with_slack(dir: &std::path::Path, server: &str) -> (Serving, String) {
+async fn serve_with_slack(dir: &std::path::Path, server: &[(&str, &str)]) -> (Serving, String) {
     let example =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/jitpe.toml"))
             .unwrap();
-    let config = example
-        .replacen("[server]\n", &format!("[server]\n{server}\n"), 1)
-        .replacen(
-            "enabled = false\napi_base_url = \"https://slack.com/api\"",
-            "enabled = true\napi_base_url = \"http://127.0.0.1:9/api\"",
-            1,
-        );
+    let mut config = example.replacen(
+        "enabled = false\napi_base_url = \"https://slack.com/api\"",
+        "enabled = true\napi_base_url = \"http://127.0.0.1:9/api\"",
+        1,
+    );
     assert!(
         config.contains("enabled = true\napi_base_url"),
         "example changed"
     );
+    for (key, value) in server {
+        let line = config
+            .lines()
+            .find(|l| l.starts_with(&format!("{key} = ")))
+            .unwrap_or_else(|| panic!("the example sets {key}"))
+            .to_string();
+        config = config.replacen(&line, &format!("{key} = {value}"), 1);
+    }
     let path = dir.join("jitpe.toml");
     std::fs::write(&path, config).unwrap();
     let port = free_port();
@@ -125,14 +133,15 @@ async fn serve_with_slack(dir: &std::path::Path, server: &str) -> (Serving, Stri
             .env("KUBECONFIG", dir.join("missing-kubeconfig"))
             .env_remove("KUBERNETES_SERVICE_HOST")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("stderr")).unwrap())
             .spawn()
             .expect("jitpe starts"),
     );
     let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(30);
     while reqwest::get(format!("{base}/healthz")).await.is_err() {
-        assert!(Instant::now() < deadline, "serve never answered");
+        let log = || std::fs::read_to_string(dir.join("stderr")).unwrap_or_default();
+        assert!(Instant::now() < deadline, "serve never answered: {}", log());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     (child, base)
@@ -183,12 +192,17 @@ impl Drop for Serving {
 }
 
 #[tokio::test]
-async fn half_sent_requests_neither_starve_health_checks_nor_signed_commands_and_time_out() {
+async fn half_sent_requests_neither_starve_health_checks_nor_signed_commands_and_a_stalled_body_is_closed()
+ {
     use tokio::io::AsyncWriteExt;
     let dir = tempfile::TempDir::new().unwrap();
     let (child, base) = serve_with_slack(
         dir.path(),
-        "header_read_timeout = \"3s\"\nbody_read_timeout = \"1s\"",
+        &[
+            // Long enough that only making room can let the health checks in.
+            ("header_read_timeout", "\"60s\""),
+            ("body_read_timeout", "\"1s\""),
+        ],
     )
     .await;
     let addr = base.trim_start_matches("http://").to_string();
@@ -219,14 +233,6 @@ async fn half_sent_requests_neither_starve_health_checks_nor_signed_commands_and
     assert_eq!(help.status(), 200);
     assert!(help.text().await.unwrap().contains("/jit request"));
 
-    // A request head that never ends is closed after header_read_timeout.
-    let mut slow_head = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    slow_head
-        .write_all(b"GET /healthz HTTP/1.1\r\n")
-        .await
-        .unwrap();
-    let (_, waited) = until_closed(&mut slow_head).await;
-    assert!(waited >= Duration::from_millis(2500), "{waited:?}");
     // A body that stalls is answered 408 and closed after body_read_timeout.
     let mut slow_body = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let head = "POST /slack/commands HTTP/1.1\r\nHost: x\r\n\
@@ -237,4 +243,46 @@ async fn half_sent_requests_neither_starve_health_checks_nor_signed_commands_and
     assert!(waited >= Duration::from_millis(900), "{waited:?}");
     drop(held);
     drop(child);
+}
+
+#[tokio::test]
+async fn when_every_connection_is_taken_the_oldest_idle_one_makes_room_and_stalled_heads_time_out()
+{
+    use jitpe::web::serve::{ServerLimits, serve};
+    use tokio::io::AsyncWriteExt;
+    let (w, _) = common::world::fake_world();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let limits = ServerLimits {
+        header_read_timeout: Duration::from_millis(1500),
+        max_connections: 8,
+    };
+    tokio::spawn(serve(
+        listener,
+        w.app.clone(),
+        limits,
+        std::future::pending(),
+    ));
+    let mut held = Vec::new();
+    for _ in 0..20 {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        held.push(s);
+    }
+    let started = Instant::now();
+    let health = reqwest::Client::new()
+        .get(format!("http://{addr}/healthz"))
+        .timeout(Duration::from_secs(1))
+        .send()
+        .await
+        .expect("a place was made");
+    assert_eq!(health.status(), 200);
+    assert!(started.elapsed() < Duration::from_secs(1));
+    // The oldest were closed to make room, at once; the newest wait for the header timeout.
+    let (_, waited) = until_closed(&mut held[0]).await;
+    assert!(waited < Duration::from_millis(500), "{waited:?}");
+    let (_, waited) = until_closed(held.last_mut().unwrap()).await;
+    assert!(waited >= Duration::from_millis(800), "{waited:?}");
 }
