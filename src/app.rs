@@ -11,6 +11,7 @@ use crate::metrics::Metrics;
 use crate::ports::{Chat, Clock, Cluster, Store};
 use crate::service::{ChatTargets, Service};
 use crate::store::sled::SledStore;
+use crate::web::serve::ServerLimits;
 use crate::web::{HealthState, router};
 use crate::workers;
 use crate::workers::audit_feed::{AuditFeed, AuditFeedSettings};
@@ -121,7 +122,11 @@ pub async fn serve(
     let metrics = Arc::new(Metrics::default());
     let inbound = Arc::new(
         Inbound::new(service.clone(), metrics.clone())
-            .with_max_in_flight(settings.server.max_in_flight),
+            .with_max_in_flight(settings.server.max_in_flight)
+            .with_body_limits(
+                settings.server.body_read_timeout,
+                settings.server.body_limit,
+            ),
     );
     let (routers, chats): (Vec<_>, Vec<Arc<dyn Chat>>) = platforms(&settings, &service, inbound)?
         .into_iter()
@@ -138,10 +143,11 @@ pub async fn serve(
     let workers = spawn_workers(&settings, &health, chats, &stop_rx);
     let app = router(health, routers, settings.server.body_limit);
     info!(addr = %listener.local_addr()?, "jitpe serving");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("HTTP server failed")?;
+    let limits = ServerLimits {
+        header_read_timeout: settings.server.header_read_timeout,
+        max_connections: settings.server.max_connections,
+    };
+    crate::web::serve::serve(listener, app, limits, shutdown).await;
     info!("shutting down workers");
     let _ = stop_tx.send(true);
     for w in workers {

@@ -3,6 +3,8 @@
 //! clicker re-check. Every refusal changes nothing.
 
 mod common;
+#[path = "router_mattermost/refusals.rs"]
+mod refusals;
 
 use axum::Router;
 use axum::body::Body;
@@ -97,7 +99,10 @@ async fn rig() -> Rig {
     };
     let metrics = Arc::new(Metrics::default());
     let state = MattermostState {
-        inbound: Arc::new(Inbound::new(service.clone(), metrics.clone())),
+        inbound: Arc::new(
+            Inbound::new(service.clone(), metrics.clone())
+                .with_body_limits(Duration::from_secs(5), 16 * 1024),
+        ),
         mm: Arc::new(inbound),
     };
     let health = HealthState {

@@ -1,6 +1,8 @@
 //! Slack routes through the real router, over in-memory fakes: every refusal changes nothing.
 
 mod common;
+#[path = "router_slack/refusals.rs"]
+mod refusals;
 
 use axum::body::Body;
 use axum::http::Request;

@@ -50,6 +50,12 @@ pub struct RawServer {
     pub body_limit: Option<usize>,
     /// Chat requests handled at once; more are answered "busy" at once (default 256).
     pub max_in_flight: Option<usize>,
+    /// Longest wait for a request head, e.g. `10s` (default); also the idle keep-alive time.
+    pub header_read_timeout: Option<String>,
+    /// Longest wait for a chat request's body once its head arrived, e.g. `10s` (default).
+    pub body_read_timeout: Option<String>,
+    /// Connections open at once (default 512); when full, the oldest idle one is closed.
+    pub max_connections: Option<usize>,
 }
 
 /// `[store]`.

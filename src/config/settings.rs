@@ -51,6 +51,12 @@ pub struct ServerSettings {
     pub body_limit: usize,
     /// Chat requests handled at once; more are shed with a "busy" answer.
     pub max_in_flight: usize,
+    /// Longest wait for a request head (and for the next one on an idle connection).
+    pub header_read_timeout: Duration,
+    /// Longest wait for a chat request's body after its head; then 408.
+    pub body_read_timeout: Duration,
+    /// Connections open at once.
+    pub max_connections: usize,
 }
 
 /// `[store]`.

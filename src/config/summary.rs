@@ -29,6 +29,13 @@ pub fn summary(s: &Settings) -> String {
     );
     let _ = writeln!(
         out,
+        "slow clients: request head within {}, chat body within {}, at most {} connections (when full, the oldest idle one is closed)",
+        fd(s.server.header_read_timeout),
+        fd(s.server.body_read_timeout),
+        s.server.max_connections
+    );
+    let _ = writeln!(
+        out,
         "store: {}, cache {} MiB, {} store threads",
         s.store.path.display(),
         s.store.cache_bytes / (1024 * 1024),

@@ -73,6 +73,9 @@ fn a_policy_alone_is_a_valid_config_with_defaults() {
     let s = parse(POLICY, &env_of(&[])).unwrap();
     assert_eq!(s.server.listen.to_string(), "127.0.0.1:8080");
     assert_eq!(s.server.body_limit, 65536);
+    assert_eq!(s.server.header_read_timeout.as_secs(), 10);
+    assert_eq!(s.server.body_read_timeout.as_secs(), 10);
+    assert_eq!(s.server.max_connections, 512);
     assert_eq!(s.store.path, std::path::Path::new("./data/jitpe"));
     assert_eq!(s.kubernetes.reconcile_interval.as_secs(), 300);
     assert_eq!(s.kubernetes.field_manager, "jitpe");
@@ -299,6 +302,22 @@ fn zero_durations_are_refused_and_max_attempts_points_at_give_up_after() {
         ]
     );
     assert!(err.to_string().contains("set `give_up_after`"), "{err}");
+}
+
+#[test]
+fn slow_client_limits_must_be_positive() {
+    let text = format!(
+        "[server]\nheader_read_timeout = \"0s\"\nbody_read_timeout = \"soon\"\nmax_connections = 0\n{POLICY}"
+    );
+    let err = parse(&text, &env_of(&[])).unwrap_err();
+    assert_eq!(
+        keys(&err),
+        [
+            "server.header_read_timeout",
+            "server.body_read_timeout",
+            "server.max_connections"
+        ]
+    );
 }
 
 #[test]

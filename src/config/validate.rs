@@ -98,6 +98,7 @@ fn store(cx: &mut Ctx<'_>, raw: RawStore) -> StoreSettings {
 }
 
 fn server(cx: &mut Ctx<'_>, raw: RawServer) -> ServerSettings {
+    let (header_read_timeout, body_read_timeout, max_connections) = slow_client_limits(cx, &raw);
     let (listen, from) = cx.overridden("JITPE_LISTEN", raw.listen);
     let listen = listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string());
     // On error the default stands in: validation fails anyway, and later checks still run.
@@ -126,18 +127,47 @@ fn server(cx: &mut Ctx<'_>, raw: RawServer) -> ServerSettings {
             format!("{body_limit} bytes is out of range: use 1024 to 16777216 (default 65536)"),
         );
     }
+    let max_in_flight = in_range(
+        cx,
+        "server.max_in_flight",
+        raw.max_in_flight,
+        256,
+        1..=65536,
+    );
     ServerSettings {
         listen,
         public_url,
         body_limit,
-        max_in_flight: in_range(
-            cx,
-            "server.max_in_flight",
-            raw.max_in_flight,
-            256,
-            1..=65536,
-        ),
+        max_in_flight,
+        header_read_timeout,
+        body_read_timeout,
+        max_connections,
     }
+}
+
+/// The server's limits on slow and idle clients: header and body read timeouts, connections.
+fn slow_client_limits(cx: &mut Ctx<'_>, raw: &RawServer) -> (Duration, Duration, usize) {
+    use crate::web::serve::{
+        DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
+    };
+    let header = cx.duration(
+        "server.header_read_timeout",
+        raw.header_read_timeout.as_deref(),
+        DEFAULT_HEADER_READ_TIMEOUT,
+    );
+    let body = cx.duration(
+        "server.body_read_timeout",
+        raw.body_read_timeout.as_deref(),
+        DEFAULT_BODY_READ_TIMEOUT,
+    );
+    let max = in_range(
+        cx,
+        "server.max_connections",
+        raw.max_connections,
+        DEFAULT_MAX_CONNECTIONS,
+        1..=1_000_000,
+    );
+    (header, body, max)
 }
 
 /// A number with a default that must lie in `range`; out of range is an issue with the key.

@@ -1,9 +1,13 @@
 //! The HTTP server's own part: health, readiness and metrics, the fallback, the body limit, and
 //! one router that merges the routes of every enabled chat platform (built in `crate::chat`;
-//! this module never looks inside them). `error.rs` maps service errors to user text.
+//! this module never looks inside them). `error.rs` maps service errors to user text;
+//! `serve.rs` is the server loop (read timeouts, connection limit); `explain.rs` gives the
+//! framework's own error answers (405 and the like) a body.
 
 pub mod error;
+mod explain;
 mod health;
+pub mod serve;
 
 use crate::metrics::Metrics;
 use crate::service::Service;
@@ -44,8 +48,14 @@ pub fn router(health: HealthState, platforms: Vec<Router>, body_limit: usize) ->
     for platform in platforms {
         app = app.merge(platform);
     }
-    app.fallback(not_found)
-        .layer(DefaultBodyLimit::max(body_limit))
+    let app = app
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(body_limit));
+    // Around the whole router, not per route: the `Allow` header of a 405 is added outside a
+    // route's own layers.
+    Router::new()
+        .fallback_service(app)
+        .layer(axum::middleware::from_fn(explain::empty_errors))
 }
 
 async fn not_found() -> (StatusCode, &'static str) {

@@ -31,6 +31,10 @@ pub const SIGNING_SECRET: &str = "test-signing-secret-0123456789abcdef";
 pub const TEAM: &str = "T0TEST";
 /// The test app.
 pub const APP_ID: &str = "A0JITPE";
+/// The router's body limit.
+pub const BODY_LIMIT: usize = 16 * 1024;
+/// How long the router waits for a body (short, for the slow-client tests).
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// The test policy: `debug` (1 approval by UAPP1/UAPP2), `change` (2 approvals); requester UREQ
 /// maps to Kubernetes user `kube_user`.
@@ -144,7 +148,10 @@ pub fn world_of(
     };
     let metrics = Arc::new(Metrics::default());
     let state = SlackState {
-        inbound: Arc::new(Inbound::new(service.clone(), metrics.clone())),
+        inbound: Arc::new(
+            Inbound::new(service.clone(), metrics.clone())
+                .with_body_limits(BODY_TIMEOUT, BODY_LIMIT),
+        ),
         slack: Arc::new(slack),
     };
     let store_status = Arc::new(StoreStatus::default());
@@ -159,7 +166,7 @@ pub fn world_of(
     World {
         store_status,
         role_status,
-        app: router(health, vec![routes::router(state)], 16 * 1024),
+        app: router(health, vec![routes::router(state)], BODY_LIMIT),
         store,
         clock,
         service,

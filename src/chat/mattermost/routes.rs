@@ -10,14 +10,13 @@
 use super::client::{MattermostChat, is_mattermost_id};
 use super::render::render_text;
 use super::sign::ButtonContext;
-use crate::chat::inbound::Inbound;
+use crate::chat::inbound::{Inbound, kind};
 use crate::domain::identity::{Actor, Platform};
 use crate::domain::ids::RequestId;
 use crate::domain::text::Text;
 use crate::domain::view::CardAction;
-use crate::ports::CardRef;
-use axum::body::Bytes;
-use axum::extract::State;
+use crate::ports::{CardRef, ChatError};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -26,6 +25,7 @@ use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
+use tracing::warn;
 
 /// Route of the Mattermost slash command.
 pub const MATTERMOST_COMMANDS: &str = "/mattermost/commands";
@@ -88,13 +88,6 @@ fn mm_actor(user_id: &str) -> Option<Actor> {
     is_mattermost_id(user_id).then(|| Actor::new(Platform::Mattermost, user_id))
 }
 
-fn content_type_is(headers: &HeaderMap, prefix: &str) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with(prefix))
-}
-
 /// The command token from `Authorization: Token …`, else the form's `token` field, compared in
 /// constant time.
 fn token_ok(mm: &MattermostInbound, headers: &HeaderMap, cmd: &SlashCommand) -> bool {
@@ -107,37 +100,39 @@ fn token_ok(mm: &MattermostInbound, headers: &HeaderMap, cmd: &SlashCommand) -> 
 }
 
 /// `POST /mattermost/commands`.
-pub async fn command(
-    State(app): State<MattermostState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub async fn command(State(app): State<MattermostState>, req: Request) -> Response {
     let route = MATTERMOST_COMMANDS;
     let inbound = &app.inbound;
-    let refuse =
-        |status, why: &str| inbound.refuse(Platform::Mattermost, route, status, why.to_string());
-    if !content_type_is(&headers, "application/x-www-form-urlencoded") {
-        let why = "content type must be application/x-www-form-urlencoded";
-        return refuse(StatusCode::BAD_REQUEST, why).await;
-    }
-    let Ok(cmd) = serde_urlencoded::from_bytes::<SlashCommand>(&body) else {
-        return refuse(StatusCode::BAD_REQUEST, "malformed form body").await;
+    let platform = Platform::Mattermost;
+    let form = "application/x-www-form-urlencoded";
+    let (parts, body) = match inbound.read_body(platform, route, req, form).await {
+        Ok(read) => read,
+        Err(refusal) => return refusal,
     };
-    if !token_ok(&app.mm, &headers, &cmd) {
-        return refuse(StatusCode::UNAUTHORIZED, "wrong or missing command token").await;
+    let refuse =
+        |status, kind, why: &'static str| inbound.refuse(platform, route, status, kind, why);
+    let Ok(cmd) = serde_urlencoded::from_bytes::<SlashCommand>(&body) else {
+        let why = "malformed form body";
+        return refuse(StatusCode::BAD_REQUEST, kind::MALFORMED, why).await;
+    };
+    if !token_ok(&app.mm, &parts.headers, &cmd) {
+        let why = "wrong or missing command token";
+        return refuse(StatusCode::UNAUTHORIZED, kind::SIGNATURE, why).await;
     }
+    let actor = mm_actor(&cmd.user_id);
+    let refused = |kind, why: Text| inbound.refused(platform, route, actor.as_ref(), kind, why);
     let text = if cmd.team_id != app.mm.team_id {
         let why = "This jitpe serves another Mattermost team; nothing was done.";
-        inbound.turn_away(route, "refused", why)
+        refused(kind::WORKSPACE, why.into()).await
     } else if cmd.command != "/jit" {
-        let why = Text::ours("jitpe only answers /jit, not ").typed(cmd.command);
-        inbound.turn_away(route, "refused", why)
-    } else if let Some(actor) = mm_actor(&cmd.user_id) {
+        let why = Text::ours("jitpe only answers /jit, not ").typed(cmd.command.as_str());
+        refused(kind::NOT_JIT, why).await
+    } else if let Some(actor) = actor.clone() {
         let trigger = Some(cmd.trigger_id.clone());
         inbound.command(route, actor, &cmd.text, trigger).await
     } else {
         let why = "Mattermost sent no valid user id; nothing was done.";
-        inbound.turn_away(route, "refused", why)
+        refused(kind::FIELDS, why.into()).await
     };
     ephemeral(&text)
 }
@@ -155,37 +150,39 @@ fn ephemeral_action(text: &Text) -> Response {
 }
 
 /// `POST /mattermost/actions`: a button click on a card.
-pub async fn action(
-    State(app): State<MattermostState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub async fn action(State(app): State<MattermostState>, req: Request) -> Response {
     let route = MATTERMOST_ACTIONS;
     let inbound = &app.inbound;
+    let platform = Platform::Mattermost;
+    let body = match inbound
+        .read_body(platform, route, req, "application/json")
+        .await
+    {
+        Ok((_, body)) => body,
+        Err(refusal) => return refusal,
+    };
     let refuse =
-        |status, why: &str| inbound.refuse(Platform::Mattermost, route, status, why.to_string());
-    if !content_type_is(&headers, "application/json") {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "content type must be application/json",
-        )
-        .await;
-    }
+        |status, kind, why: &'static str| inbound.refuse(platform, route, status, kind, why);
     let Ok(call) = serde_json::from_slice::<ActionCall>(&body) else {
-        return refuse(StatusCode::BAD_REQUEST, "malformed callback JSON").await;
+        let why = "malformed callback JSON";
+        return refuse(StatusCode::BAD_REQUEST, kind::MALFORMED, why).await;
     };
     let Some((id, act)) = verified_context(&app, &call) else {
         let why = "button context signature invalid or expired";
-        return refuse(StatusCode::UNAUTHORIZED, why).await;
+        return refuse(StatusCode::UNAUTHORIZED, kind::SIGNATURE, why).await;
     };
     let Some(actor) = mm_actor(&call.user_id) else {
-        return refuse(StatusCode::BAD_REQUEST, "no valid user id").await;
+        // Behind a valid button signature: authentic, but unusable.
+        let (status, why) = (StatusCode::BAD_REQUEST, "no valid user id".to_string());
+        return inbound
+            .refused_request(platform, route, status, kind::FIELDS, why)
+            .await;
     };
     let text = match check_clicker(&app.mm, &actor).await {
         Err(why) => inbound.refuse_click(route, &actor, Some(id), why).await,
         Ok(()) => {
             let origin = CardRef {
-                platform: Platform::Mattermost,
+                platform,
                 channel: call.channel_id.clone(),
                 message_id: call.post_id.clone(),
             };
@@ -204,13 +201,30 @@ fn verified_context(app: &MattermostState, call: &ActionCall) -> Option<(Request
 }
 
 /// The clicker must be an active, human Mattermost user (asked through the REST API, since the
-/// callback's `user_id` is only what the body says; the signed context binds the rest).
+/// callback's `user_id` is only what the body says; the signed context binds the rest). The
+/// answer never carries the API's own error text (that goes to the log): a user Mattermost does
+/// not know is told so plainly, since clicking again cannot help.
 async fn check_clicker(mm: &MattermostInbound, actor: &Actor) -> Result<(), String> {
     match mm.chat.get_user(&actor.id).await {
         Ok(u) if u.is_active_person() => Ok(()),
         Ok(_) => Err("your Mattermost account is deactivated or a bot; nothing was done".into()),
-        Err(e) => Err(format!(
-            "jitpe could not check your Mattermost account ({e}); nothing was done, try again"
-        )),
+        Err(ChatError::Refused(e)) => {
+            warn!(error = %e, user = %actor.id, "Mattermost refused to show the clicker");
+            Err(UNKNOWN_CLICKER.into())
+        }
+        Err(e) => {
+            warn!(error = %e, user = %actor.id, "could not check the clicker");
+            Err(UNCHECKED_CLICKER.into())
+        }
     }
 }
+
+/// The answer to a click by a user the users API does not return (404, or jitpe's bot may not
+/// read users).
+pub const UNKNOWN_CLICKER: &str = "jitpe cannot find your Mattermost account, so it cannot tell \
+whether you may act on this card; nothing was done. Ask the jitpe operators to check that jitpe's \
+bot can read users on this Mattermost server.";
+
+/// The answer to a click whose clicker could not be checked because Mattermost did not answer.
+const UNCHECKED_CLICKER: &str = "Mattermost did not answer when jitpe checked your account; \
+nothing was done. The card still works once Mattermost answers again.";

@@ -8,15 +8,14 @@
 use super::blocks::{parse_action_id, render_text};
 use super::respond::SlackResponder;
 use super::verify::verify_slack;
-use crate::chat::inbound::Inbound;
+use crate::chat::inbound::{Inbound, kind};
 use crate::domain::identity::{Actor, Platform};
 use crate::domain::ids::RequestId;
 use crate::domain::text::Text;
 use crate::domain::view::CardAction;
 use crate::ports::CardRef;
-use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -67,42 +66,41 @@ impl<T: DeserializeOwned> FromRequest<SlackState> for SlackForm<T> {
     type Rejection = Response;
 
     async fn from_request(req: Request, app: &SlackState) -> Result<Self, Response> {
-        let route = req.uri().path().to_string();
-        let refuse = |status: StatusCode, why: String| {
-            app.inbound.refuse(Platform::Slack, &route, status, why)
+        let route = match req.uri().path() {
+            SLACK_INTERACTIONS => SLACK_INTERACTIONS,
+            _ => SLACK_COMMANDS,
         };
-        let form = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
-        if !form {
-            return Err(refuse(
-                StatusCode::BAD_REQUEST,
-                "content type must be application/x-www-form-urlencoded".into(),
-            )
-            .await);
-        }
-        let headers = req.headers().clone();
-        let body = match Bytes::from_request(req, app).await {
-            Ok(b) => b,
-            Err(e) => {
-                return Err(
-                    refuse(e.status(), format!("unreadable body: {}", e.body_text())).await,
-                );
-            }
-        };
-        let now = app.inbound.now();
-        if let Err(e) = verify_slack(&app.slack.signing_secret, &headers, &body, now) {
-            return Err(refuse(StatusCode::UNAUTHORIZED, e.to_string()).await);
+        let inbound = &app.inbound;
+        let (parts, body) = inbound.read_body(Platform::Slack, route, req, FORM).await?;
+        let now = inbound.now();
+        if let Err(e) = verify_slack(&app.slack.signing_secret, &parts.headers, &body, now) {
+            let status = StatusCode::UNAUTHORIZED;
+            return Err(refuse(inbound, route, status, kind::SIGNATURE, e.to_string()).await);
         }
         // NB: `T` need not be `Send`, so nothing of the decoding is held across the await.
         let why = match serde_urlencoded::from_bytes(&body) {
             Ok(form) => return Ok(SlackForm(form)),
             Err(e) => format!("malformed form body: {e}"),
         };
-        Err(refuse(StatusCode::BAD_REQUEST, why).await)
+        let status = StatusCode::BAD_REQUEST;
+        let refused = inbound.refused_request(Platform::Slack, route, status, kind::MALFORMED, why);
+        Err(refused.await)
     }
+}
+
+/// The content type of Slack's requests.
+const FORM: &str = "application/x-www-form-urlencoded";
+
+async fn refuse(
+    inbound: &Inbound,
+    route: &'static str,
+    status: StatusCode,
+    kind: &'static str,
+    why: String,
+) -> Response {
+    inbound
+        .refuse(Platform::Slack, route, status, kind, why)
+        .await
 }
 
 /// The fields of a slash command that jitpe uses.
@@ -157,21 +155,21 @@ pub async fn command(
         return StatusCode::OK.into_response();
     }
     let inbound = &app.inbound;
+    let actor = slack_actor(&cmd.user_id);
+    let refused =
+        |kind, why: Text| inbound.refused(Platform::Slack, route, actor.as_ref(), kind, why);
     let text = if wrong_workspace(&app.slack, &cmd.team_id, cmd.api_app_id.as_deref()) {
         let why = "This jitpe serves another Slack workspace or app; nothing was done.";
-        inbound.turn_away(route, "refused", why)
+        refused(kind::WORKSPACE, why.into()).await
     } else if cmd.command != "/jit" {
-        let why = Text::ours("jitpe only answers /jit, not ").typed(cmd.command);
-        inbound.turn_away(route, "refused", why)
-    } else if let Some(actor) = slack_actor(&cmd.user_id) {
+        let why = Text::ours("jitpe only answers /jit, not ").typed(cmd.command.as_str());
+        refused(kind::NOT_JIT, why).await
+    } else if let Some(actor) = actor.clone() {
         let trigger = Some(cmd.trigger_id.clone());
         inbound.command(route, actor, &cmd.text, trigger).await
     } else {
-        inbound.turn_away(
-            route,
-            "refused",
-            "Slack sent no valid user id; nothing was done.",
-        )
+        let why = "Slack sent no valid user id; nothing was done.";
+        refused(kind::FIELDS, why.into()).await
     };
     ephemeral(&text)
 }
@@ -219,13 +217,14 @@ pub async fn interaction(
     SlackForm(form): SlackForm<InteractionForm>,
 ) -> Response {
     let route = SLACK_INTERACTIONS;
-    let refuse = |why: String| {
-        app.inbound
-            .refuse(Platform::Slack, route, StatusCode::BAD_REQUEST, why)
+    let inbound = &app.inbound;
+    // Behind a valid signature: authentic, but unusable.
+    let bad = |kind, why: String| {
+        inbound.refused_request(Platform::Slack, route, StatusCode::BAD_REQUEST, kind, why)
     };
     let p: Payload = match serde_json::from_str(&form.payload) {
         Ok(p) => p,
-        Err(e) => return refuse(format!("malformed payload JSON: {e}")).await,
+        Err(e) => return bad(kind::MALFORMED, format!("malformed payload JSON: {e}")).await,
     };
     if p.kind != "block_actions" {
         app.inbound.ignored(route);
@@ -233,11 +232,14 @@ pub async fn interaction(
     }
     let team = p.team.as_ref().map_or("", |t| t.id.as_str());
     let (Some(actor), [action]) = (slack_actor(&p.user.id), p.actions.as_slice()) else {
-        return refuse("expected one action by one valid user".into()).await;
+        return bad(kind::FIELDS, "expected one action by one valid user".into()).await;
     };
     let text = if wrong_workspace(&app.slack, team, p.api_app_id.as_deref()) {
         let why = "This card belongs to another Slack workspace or app; nothing was done.";
-        app.inbound.turn_away(route, "refused", why)
+        let (platform, kind) = (Platform::Slack, kind::WORKSPACE);
+        inbound
+            .refused(platform, route, Some(&actor), kind, why)
+            .await
     } else {
         match parse_action(&action.action_id, action.value.as_deref()) {
             Some((id, act)) => {
