@@ -162,6 +162,7 @@ pub struct RecordingChat {
     platform: Platform,
     calls: Mutex<Vec<ChatCall>>,
     fail: Mutex<Option<ChatError>>,
+    attempts: std::sync::atomic::AtomicUsize,
 }
 
 impl RecordingChat {
@@ -171,7 +172,13 @@ impl RecordingChat {
             platform,
             calls: Mutex::new(Vec::new()),
             fail: Mutex::new(None),
+            attempts: Default::default(),
         }
+    }
+
+    /// Calls made so far, failed ones included.
+    pub fn attempts(&self) -> usize {
+        self.attempts.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Everything received so far.
@@ -185,6 +192,8 @@ impl RecordingChat {
     }
 
     fn record(&self, call: ChatCall) -> Result<(), ChatError> {
+        self.attempts
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if let Some(e) = self.fail.lock().expect("lock").clone() {
             return Err(e);
         }

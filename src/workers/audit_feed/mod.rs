@@ -7,7 +7,13 @@
 //! one by one but counted, per route and kind, in one summary line at most once a minute,
 //! posted when no real record is waiting ([`summary`]). A second stored cursor remembers how
 //! far they were summarised.
+//!
+//! A failed post holds that channel for its `Retry-After`, or a backoff that doubles from 5 s to
+//! 5 min ([`hold`]). Lines are delivered at least once: an answer lost after the post went
+//! through repeats that line once per retry, and the retries back off (each copy names its
+//! record number, so a repeat is recognisable).
 
+mod hold;
 mod summary;
 
 use super::{Worker, WorkerError, WorkerState};
@@ -15,6 +21,7 @@ use crate::domain::identity::Platform;
 use crate::ports::{Chat, Clock, Store, StoreError};
 use crate::store::threads::StoreThreads;
 use async_trait::async_trait;
+use hold::Holds;
 use jiff::{SignedDuration, Timestamp};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -51,6 +58,7 @@ pub struct AuditFeed {
     settings: AuditFeedSettings,
     last_sent: Mutex<HashMap<Platform, Timestamp>>,
     last_summary: Mutex<HashMap<Platform, Timestamp>>,
+    holds: Mutex<Holds>,
 }
 
 impl AuditFeed {
@@ -69,6 +77,7 @@ impl AuditFeed {
             settings,
             last_sent: Mutex::new(HashMap::new()),
             last_summary: Mutex::new(HashMap::new()),
+            holds: Mutex::new(Holds::default()),
         }
     }
 
@@ -118,11 +127,13 @@ impl AuditFeed {
         match chat.post_line(chat.audit_channel(), &rec.line()).await {
             Ok(()) => {
                 let seq = rec.seq;
+                self.holds().succeeded(platform);
                 self.store.run(move |s| s.set_cursor(&name, seq)).await?;
                 Ok(Some(1))
             }
             Err(e) => {
                 warn!(error = %e, %platform, "audit line not posted; will retry");
+                self.holds().failed(platform, now, &e);
                 Ok(Some(0))
             }
         }
@@ -160,11 +171,13 @@ impl AuditFeed {
         match chat.post_line(chat.audit_channel(), &line).await {
             Ok(()) => {
                 self.summaries().insert(platform, now);
+                self.holds().succeeded(platform);
                 self.store.run(move |s| s.set_cursor(&name, upto)).await?;
                 Ok(1)
             }
             Err(e) => {
                 warn!(error = %e, %platform, "audit summary not posted; will retry");
+                self.holds().failed(platform, now, &e);
                 Ok(0)
             }
         }
@@ -205,16 +218,26 @@ impl AuditFeed {
             }
             Err(e) => {
                 warn!(error = %e, "chain head not posted; will retry");
+                self.holds().failed(*platform, now, &e);
                 Ok(0)
             }
         }
     }
 
+    /// Whether `platform`'s channel may get a line at `now`: the spacing since the last one has
+    /// passed and no failure holds it.
     fn spaced(&self, platform: Platform, now: Timestamp) -> bool {
+        if !self.holds().open(platform, now) {
+            return false;
+        }
         let last = self.last_sent().get(&platform).copied();
         let spacing =
             SignedDuration::try_from(self.settings.spacing).unwrap_or(SignedDuration::ZERO);
         last.is_none_or(|t| now.duration_since(t) >= spacing)
+    }
+
+    fn holds(&self) -> MutexGuard<'_, Holds> {
+        self.holds.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The spacing map; a panic elsewhere while holding it leaves plain data, so use it anyway.

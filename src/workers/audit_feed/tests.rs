@@ -5,6 +5,7 @@ use crate::domain::audit::AuditDraft;
 use crate::domain::fixtures::t0;
 use crate::domain::identity::Actor;
 use crate::domain::ids::RequestId;
+use crate::ports::ChatError;
 use crate::store::memory::MemStore;
 use crate::testing::{ChatCall, ManualClock, RecordingChat};
 
@@ -131,4 +132,30 @@ async fn a_restart_neither_loses_nor_repeats_a_summary() {
         "{}",
         lines[1]
     );
+}
+
+#[tokio::test]
+async fn a_failing_channel_is_retried_with_backoff_and_a_rate_limit_waits_its_retry_after() {
+    let r = rig();
+    r.real(1);
+    r.chat
+        .fail(Some(ChatError::Unavailable("answer lost".into())));
+    for _ in 0..60 {
+        r.tick().await;
+    }
+    // Backoff 5, 10, 20 s: tries at 1, 6, 16 and 36 s, not 60 times a second apart.
+    assert_eq!(r.chat.attempts(), 4);
+    r.chat
+        .fail(Some(ChatError::RateLimited(Duration::from_secs(30))));
+    let before = r.chat.attempts();
+    for _ in 0..100 {
+        r.tick().await;
+    }
+    // The try at 76 s (40 s after 36) is rate limited, then one each 30 s: 106, 136.
+    assert_eq!(r.chat.attempts() - before, 3);
+    r.chat.fail(None);
+    for _ in 0..31 {
+        r.tick().await;
+    }
+    assert_eq!(r.lines().len(), 1, "{:?}", r.lines());
 }
