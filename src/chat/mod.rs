@@ -4,7 +4,6 @@
 //! DMs, audit lines). Each platform has one `build` that the wiring calls.
 
 pub mod inbound;
-pub mod limit;
 pub mod mattermost;
 pub mod slack;
 

@@ -138,16 +138,16 @@ impl Service {
     /// Audits a click that was refused before it reached a request (not jitpe's button, not
     /// jitpe's card, a clicker the platform does not vouch for).
     pub async fn refuse_click(&self, actor: &Actor, id: Option<RequestId>, why: &str) {
-        self.audit(AuditDraft::new(actor.clone(), "click_refused", id).with("reason", why))
-            .await;
+        let draft = AuditDraft::new(actor.clone(), "click_refused", id).with("reason", why);
+        self.audit_refusal("click", draft).await;
     }
 
     /// Applies an event on behalf of a person, auditing a refusal with its reason.
     async fn refusable(&self, actor: &Actor, id: RequestId, event: Event) -> Result<AccessRequest> {
         let result = self.apply(id, event).await;
         if let Err(Error::Domain(e)) = &result {
-            self.audit(AuditDraft::new(actor.clone(), "refused", Some(id)).with("reason", e))
-                .await;
+            let draft = AuditDraft::new(actor.clone(), "refused", Some(id)).with("reason", e);
+            self.audit_refusal("event", draft).await;
         }
         result
     }
@@ -187,14 +187,12 @@ impl Service {
                 ));
             }
             SubmitOutcome::Refused(e) => {
-                self.audit(
-                    AuditDraft::new(actor, "refused", None)
-                        .with("command", "request")
-                        .with("role", &new.role)
-                        .with("namespace", &new.namespace)
-                        .with("reason", &e),
-                )
-                .await;
+                let draft = AuditDraft::new(actor, "refused", None)
+                    .with("command", "request")
+                    .with("role", &new.role)
+                    .with("namespace", &new.namespace)
+                    .with("reason", &e);
+                self.audit_refusal("request", draft).await;
                 return Err(e.into());
             }
         };

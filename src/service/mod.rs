@@ -12,6 +12,7 @@
 mod breakglass;
 mod commands;
 mod effects;
+pub mod limit;
 mod reconcile;
 mod timers;
 mod transitions;
@@ -86,6 +87,9 @@ pub struct Service {
     pub(crate) outbox_wake: Arc<Notify>,
     /// How many due deadlines are handled at once.
     pub(crate) in_flight: usize,
+    /// Caps the refusals this service audits (refused commands, events and clicks of people
+    /// jitpe knows), as the inbound pipeline caps the ones it refuses itself.
+    pub(crate) refusals: Arc<limit::RefusalLimiter>,
 }
 
 impl Service {
@@ -108,6 +112,7 @@ impl Service {
             wake: Arc::new(Notify::new()),
             outbox_wake: Arc::new(Notify::new()),
             in_flight: timers::DEFAULT_IN_FLIGHT,
+            refusals: Arc::default(),
         }
     }
 
@@ -206,3 +211,5 @@ mod tests;
 mod effects_tests;
 #[cfg(test)]
 mod expiry_tests;
+#[cfg(test)]
+mod refusal_tests;

@@ -143,6 +143,20 @@ impl Service {
             .collect()
     }
 
+    /// Audits a refusal of `kind` (a fixed word) unless this minute's cap for it is reached
+    /// (`limit.rs`); the next audited one says how many were left out. A person jitpe knows can
+    /// still not grow the log without bound by repeating a refused command.
+    pub(crate) async fn audit_refusal(&self, kind: &'static str, draft: AuditDraft) {
+        let now = self.clock.now();
+        if let Some(left_out) = self.refusals.admit(("service", kind), now.as_second()) {
+            let draft = match left_out {
+                0 => draft,
+                n => draft.with("not_audited_before", n),
+            };
+            self.audit(draft).await;
+        }
+    }
+
     /// Records an audit event that is not a transition (refusals, auth failures, reconcile).
     pub async fn audit(&self, draft: AuditDraft) {
         let at = self.clock.now();

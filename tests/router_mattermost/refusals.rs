@@ -217,7 +217,7 @@ async fn every_refusal_leaves_one_audit_record_and_a_flood_of_one_is_capped() {
         .await;
     }
     let flood = r.store.audit_from(seen + 1, 1000).unwrap().len();
-    let per = jitpe::chat::limit::PER_KIND_PER_WINDOW as usize;
+    let per = jitpe::service::limit::PER_KIND_PER_WINDOW as usize;
     assert_eq!(
         flood,
         per - 1,

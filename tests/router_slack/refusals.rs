@@ -222,7 +222,7 @@ async fn every_refusal_leaves_one_audit_record_and_a_flood_of_one_is_capped() {
             .await;
     }
     let flood = w.store.audit_from(seen as u64 + 1, 1000).unwrap();
-    let per = jitpe::chat::limit::PER_KIND_PER_WINDOW as usize;
+    let per = jitpe::service::limit::PER_KIND_PER_WINDOW as usize;
     let count = |a: &str| flood.iter().filter(|r| r.action == a).count();
     // The first of each kind was audited above; the flood adds up to the cap.
     assert_eq!((count("refused"), count("auth_failed")), (per - 2, per - 1));

@@ -5,7 +5,7 @@
 //!      │ read_body(...) the body within `server.body_read_timeout` and `server.body_limit`
 //!      │ refuse(...)   unauthenticated or unreadable: counted, logged, audited as `auth_failed`
 //!      │ refused(...)  authentic but not acted on: counted, audited as `refused`
-//!      │               (both capped per route and kind of refusal: `limit.rs`)
+//!      │               (both capped per route and kind of refusal: `service/limit.rs`)
 //!      │ command(...)  parse → Service::command with the de-duplication key → reply Text
 //!      │ click(...)    Service::click (on jitpe's own card?) → reply Text
 //!      ▼
@@ -20,7 +20,6 @@
 //! fields, and how an answer is shaped: each renders the returned [`Text`] with its one text
 //! function, which escapes whatever a person typed.
 
-use super::limit::RefusalLimiter;
 use crate::domain::command::{self, Command};
 use crate::domain::identity::Actor;
 use crate::domain::ids::RequestId;
@@ -28,6 +27,7 @@ use crate::domain::text::Text;
 use crate::domain::view::CardAction;
 use crate::metrics::Metrics;
 use crate::ports::CardRef;
+use crate::service::limit::RefusalLimiter;
 use crate::service::{Error, Reply, Service};
 use crate::web::error::user_text;
 use std::future::Future;

@@ -1,5 +1,5 @@
 //! Refusals and body reading: every request jitpe does not act on is counted and audited, at
-//! most so often per route and kind ([`crate::chat::limit`]), so floods cannot fill the store.
+//! most so often per route and kind ([`crate::service::limit`]), so floods cannot fill the store.
 //!
 //! - [`Inbound::refuse`]: the request is not proven to come from the platform, or could not be
 //!   read (`auth_failed`, actor `system:jitpe`). The audit channel shows these as a summary

@@ -1,5 +1,5 @@
 //! The audit channel's summary of authentication failures: unauthenticated requests are
-//! audited in the store (capped, `chat::limit`), but posting each as its own line would let a
+//! audited in the store (capped, `service::limit`), but posting each as its own line would let a
 //! flood of forged requests keep the channel minutes behind the real events. The feed skips
 //! them and posts at most one line a minute that counts them per route and kind.
 
