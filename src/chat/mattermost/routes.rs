@@ -214,3 +214,6 @@ async fn check_clicker(mm: &MattermostInbound, actor: &Actor) -> Result<(), Stri
         )),
     }
 }
+
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
