@@ -7,14 +7,10 @@
 //! private to the routes has to become public; this module only gathers them.
 //!
 //! The pure parsers need no entry point: [`crate::domain::command::parse`],
-//! [`crate::domain::duration::parse_duration`] and
+//! [`crate::domain::duration::parse_duration`], [`crate::chat::slack::verify::verify_slack`] and
 //! [`crate::chat::mattermost::sign::ButtonContext::verify`] are public already.
 
-use crate::domain::command::{Command, CommandError};
-use crate::domain::identity::Actor;
-use crate::domain::ids::RequestId;
-use crate::domain::view::CardAction;
-use crate::ports::CardRef;
+pub use crate::chat::fuzzing::{ClickOutcome, SlashOutcome};
 
 /// Slack's routes: [`slack::slash_command`], [`slack::interaction`].
 pub mod slack {
@@ -24,46 +20,4 @@ pub mod slack {
 /// Mattermost's routes: [`mattermost::slash_command`], [`mattermost::action`].
 pub mod mattermost {
     pub use crate::chat::mattermost::routes::fuzzing::{action, slash_command};
-}
-
-/// What a slash-command route makes of a body before the service runs.
-#[derive(Debug)]
-pub enum SlashOutcome {
-    /// Not a readable form: refused with 400.
-    Malformed,
-    /// Slack's certificate check: 200 and nothing else.
-    SslCheck,
-    /// Answered by the route itself: another command, or no valid user id.
-    TurnedAway,
-    /// `/jit` by `actor`; `parsed` is what goes to the service, or the error it is told.
-    Command {
-        /// The invoking user.
-        actor: Actor,
-        /// The parsed text after `/jit`.
-        parsed: Result<Command, CommandError>,
-    },
-}
-
-/// What a button route makes of a body before the service runs.
-#[derive(Debug)]
-pub enum ClickOutcome {
-    /// Not readable JSON or form: refused with 400.
-    Malformed,
-    /// Not a button click (another Slack interaction type): 200 and nothing else.
-    Ignored,
-    /// Refused by the route: no single action, no valid user, or a context that does not verify.
-    Refused,
-    /// A button that is not one of jitpe's, answered by the route.
-    Foreign,
-    /// A click on `action` of request `id` by `actor`, from the post at `origin`.
-    Click {
-        /// The clicker.
-        actor: Actor,
-        /// The request of the card.
-        id: RequestId,
-        /// The button.
-        action: CardAction,
-        /// Where the platform says the button was.
-        origin: CardRef,
-    },
 }

@@ -39,7 +39,10 @@ fuzz_target!(|input: Input<'_>| {
         let exp: i64 = context.exp.parse().unwrap();
         assert!(exp > input.now);
         let genuine = ButtonContext::signed(KEY, rid, act, exp, input.channel);
-        assert_eq!(context.sig, genuine.sig, "a signature jitpe did not make was accepted");
+        assert_eq!(
+            context.sig, genuine.sig,
+            "a signature jitpe did not make was accepted"
+        );
     }
 
     let rid = RequestId(input.signed_rid.max(1));
@@ -56,6 +59,12 @@ fuzz_target!(|input: Input<'_>| {
         let forged = signed.verify(b"another key", channel, input.now);
         assert_eq!(forged, Err(SignError::BadSignature));
     } else {
-        assert_eq!(result, Err(SignError::Expired { exp, now: input.now }));
+        assert_eq!(
+            result,
+            Err(SignError::Expired {
+                exp,
+                now: input.now
+            })
+        );
     }
 });

@@ -13,7 +13,9 @@ fuzz_target!(|text: &str| {
     }
     // Also a whole number of seconds up to the limit picked from the text: it is written in a
     // form that reads back.
-    let pick = text.bytes().fold(0u64, |a, b| a.wrapping_mul(31).wrapping_add(u64::from(b)));
+    let pick = text
+        .bytes()
+        .fold(0u64, |a, b| a.wrapping_mul(31).wrapping_add(u64::from(b)));
     let d = Duration::from_secs(pick % MAX_DURATION.as_secs() + 1);
     assert_eq!(parse_duration(&format_duration(d)), Ok(d));
 });

@@ -30,7 +30,10 @@ struct Call {
 fuzz_target!(|body: &[u8]| {
     let outcome = mattermost::action(body, KEY, NOW);
     jitpe_fuzz::check_click(&outcome, Platform::Mattermost);
-    if let ClickOutcome::Click { id, action, origin, .. } = &outcome {
+    if let ClickOutcome::Click {
+        id, action, origin, ..
+    } = &outcome
+    {
         // Whatever the body looked like, a click that passes carries a genuine signature over
         // the request, action and channel it is acted on as: no field can be swapped.
         let call: Call = serde_json::from_slice(body).expect("the route read it");

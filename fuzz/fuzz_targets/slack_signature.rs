@@ -23,7 +23,10 @@ struct Input<'a> {
 
 fn headers(timestamp: &[u8], signature: &[u8]) -> HeaderMap {
     let mut headers = HeaderMap::new();
-    let values = [("x-slack-request-timestamp", timestamp), ("x-slack-signature", signature)];
+    let values = [
+        ("x-slack-request-timestamp", timestamp),
+        ("x-slack-signature", signature),
+    ];
     for (name, value) in values {
         if let Ok(value) = HeaderValue::from_bytes(value) {
             headers.insert(name, value);
@@ -35,7 +38,10 @@ fn headers(timestamp: &[u8], signature: &[u8]) -> HeaderMap {
 fuzz_target!(|input: Input<'_>| {
     let given = headers(input.timestamp, input.signature);
     if verify_slack(SECRET, &given, input.body, input.now).is_ok() {
-        let ts: i64 = std::str::from_utf8(input.timestamp).unwrap().parse().unwrap();
+        let ts: i64 = std::str::from_utf8(input.timestamp)
+            .unwrap()
+            .parse()
+            .unwrap();
         assert!(input.now.abs_diff(ts) <= SLACK_WINDOW_SECS as u64);
     }
 

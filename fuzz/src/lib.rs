@@ -70,7 +70,10 @@ pub fn check_click(outcome: &ClickOutcome, platform: Platform) {
         assert_eq!(origin.platform, platform);
         assert!(id.0 > 0);
         // Actors are stored and audited as text (`slack:U…`); it must read back the same.
-        assert_eq!(actor.to_string().parse::<Actor>().ok().as_ref(), Some(actor));
+        assert_eq!(
+            actor.to_string().parse::<Actor>().ok().as_ref(),
+            Some(actor)
+        );
     }
 }
 

@@ -3,8 +3,8 @@
 //! helpers stay private.
 
 use super::*;
+use crate::chat::fuzzing::{ClickOutcome, SlashOutcome};
 use crate::domain::command;
-use crate::fuzzing::{ClickOutcome, SlashOutcome};
 use std::hint::black_box;
 
 /// `POST /mattermost/commands` on a form body, up to the token check (which needs the

@@ -3,8 +3,8 @@
 //! helpers stay private.
 
 use super::*;
+use crate::chat::fuzzing::{ClickOutcome, SlashOutcome};
 use crate::domain::command;
-use crate::fuzzing::{ClickOutcome, SlashOutcome};
 use std::hint::black_box;
 
 /// `POST /slack/commands` on a body whose signature checked out.
