@@ -15,6 +15,10 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod domain;
+/// The inbound routes' parsing for the fuzz targets in `fuzz/`; not an API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod kube;
 pub mod metrics;
 pub mod ports;

@@ -3,6 +3,8 @@
 //! [`inbound`] pipeline) and the outbound adapter of the [`crate::ports::Chat`] port (cards,
 //! DMs, audit lines). Each platform has one `build` that the wiring calls.
 
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod inbound;
 pub mod mattermost;
 pub mod slack;

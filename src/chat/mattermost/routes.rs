@@ -228,3 +228,6 @@ bot can read users on this Mattermost server.";
 /// The answer to a click whose clicker could not be checked because Mattermost did not answer.
 const UNCHECKED_CLICKER: &str = "Mattermost did not answer when jitpe checked your account; \
 nothing was done. The card still works once Mattermost answers again.";
+
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;

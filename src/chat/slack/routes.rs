@@ -288,3 +288,6 @@ fn respond(responder: &SlackResponder, url: Option<String>, text: Text) -> Respo
     }
     StatusCode::OK.into_response()
 }
+
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;

@@ -40,7 +40,8 @@ pub fn verify_slack(
     let sig = header(headers, "x-slack-signature")?;
     let ts_num: i64 = ts.parse().map_err(|_| AuthError::BadTimestamp)?;
     let skew = now.saturating_sub(ts_num);
-    if skew.abs() > SLACK_WINDOW_SECS {
+    // NB: `unsigned_abs`, because a saturated skew of i64::MIN has no positive i64.
+    if skew.unsigned_abs() > SLACK_WINDOW_SECS.unsigned_abs() {
         return Err(AuthError::Stale(skew));
     }
     let hex_sig = sig
@@ -128,6 +129,18 @@ mod tests {
         assert_eq!(
             verify_slack(SECRET.as_bytes(), &h, BODY.as_bytes(), TS - 301),
             Err(AuthError::Stale(-301))
+        );
+    }
+
+    #[test]
+    fn a_timestamp_too_far_from_now_to_subtract_is_stale_not_a_panic() {
+        // Found by fuzz/fuzz_targets/slack_signature.rs: the difference saturated to i64::MIN,
+        // whose absolute value overflows.
+        let h = headers(EXPECTED, "588");
+        let now = i64::MIN + 60;
+        assert_eq!(
+            verify_slack(SECRET.as_bytes(), &h, BODY.as_bytes(), now),
+            Err(AuthError::Stale(i64::MIN))
         );
     }
 
