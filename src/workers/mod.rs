@@ -2,7 +2,8 @@
 //! unit of work per call and says when it wants to run again; one runner ([`run`], [`spawn`])
 //! drives every worker the same way. The runner owns the loop: it sleeps while a worker is idle,
 //! wakes early when the worker's [`Notify`] fires, backs off exponentially while it fails, logs
-//! errors instead of unwrapping and stops on the shutdown signal.
+//! errors instead of unwrapping, catches a panicking unit of work as an error (an expiry worker
+//! that ended quietly would leave access in place) and stops on the shutdown signal.
 //!
 //! The workers: [`expiry`] (ends access on time), [`reconcile`] (the periodic sweep),
 //! [`outbox`] (chat delivery), [`audit_feed`] (the audit channels), [`probe`] (the store
@@ -20,11 +21,13 @@ pub mod role_check;
 
 use crate::ports::StoreError;
 use async_trait::async_trait;
+use futures::FutureExt;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
-use tracing::{Instrument, info_span, warn};
+use tracing::{Instrument, error, info_span, warn};
 
 /// Longest sleep between passes, so a clock jump or a missed wake-up costs at most this much.
 pub const MAX_SLEEP: Duration = Duration::from_secs(30);
@@ -65,6 +68,11 @@ pub enum WorkerError {
     /// The cluster could not be asked.
     #[error(transparent)]
     Cluster(#[from] crate::ports::ClusterError),
+    /// The unit of work panicked. The runner catches it, so one bad record or bug cannot end a
+    /// worker (an expiry worker that stopped quietly would leave access in place): it is logged
+    /// and the worker runs again after the backoff, from the state in the store.
+    #[error("the worker panicked: {0}")]
+    Panicked(String),
     /// The break-glass spool could not be read or tidied.
     #[error("break-glass spool: {0}")]
     Spool(std::io::Error),
@@ -106,7 +114,7 @@ pub async fn run(mut worker: impl Worker, mut shutdown: watch::Receiver<bool>) {
         let wake = worker.wake();
         let mut failures = 0u32;
         while !*shutdown.borrow() {
-            let pause = match worker.work().await {
+            let pause = match guarded(worker.work()).await {
                 Ok(WorkerState::Busy) => {
                     failures = 0;
                     // NB: yield, or a worker with a backlog would starve the other tasks.
@@ -131,6 +139,24 @@ pub async fn run(mut worker: impl Worker, mut shutdown: watch::Receiver<bool>) {
     }
     .instrument(span)
     .await
+}
+
+/// Runs one unit of work, turning a panic into [`WorkerError::Panicked`].
+async fn guarded(
+    work: impl Future<Output = Result<WorkerState, WorkerError>>,
+) -> Result<WorkerState, WorkerError> {
+    match AssertUnwindSafe(work).catch_unwind().await {
+        Ok(result) => result,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".into());
+            error!(panic = %what, "worker panicked; it runs again after the backoff");
+            Err(WorkerError::Panicked(what))
+        }
+    }
 }
 
 /// Sleeps for `pause` or until woken; false when the runner must stop.

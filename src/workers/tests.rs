@@ -22,7 +22,11 @@ impl Worker for Scripted {
 
     async fn work(&mut self) -> Result<WorkerState, WorkerError> {
         let _ = self.calls.send(Instant::now());
-        self.script.pop_front().unwrap_or(Ok(idle(3600)))
+        match self.script.pop_front().unwrap_or(Ok(idle(3600))) {
+            // A scripted panic is a real one, for the runner to catch.
+            Err(WorkerError::Panicked(what)) => panic!("{what}"),
+            step => step,
+        }
     }
 
     fn wake(&self) -> Option<Arc<Notify>> {
@@ -146,6 +150,16 @@ async fn errors_back_off_exponentially_and_a_success_resets_it() {
     );
     assert!(backoff(1) < backoff(2) && backoff(2) < backoff(3));
     assert_eq!(backoff(3), Duration::from_secs_f64(1.5f64.powi(3)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_unit_of_work_is_retried_after_the_backoff_not_the_end_of_the_worker() {
+    let panics = || Err(WorkerError::Panicked("a bad record".into()));
+    let mut s = start(vec![panics(), panics(), Ok(idle(0))]);
+    let at = s.next_calls(4).await;
+    let gaps: Vec<Duration> = at.windows(2).map(|w| w[1] - w[0]).collect();
+    assert_eq!(gaps, vec![backoff(1), backoff(2), Duration::ZERO]);
+    s.stop().await;
 }
 
 #[tokio::test(start_paused = true)]
