@@ -6,14 +6,16 @@ use crate::domain::audit::{AuditDraft, AuditRecord};
 use crate::domain::grant::PlannedBinding;
 use crate::domain::identity::{Actor, Platform};
 use crate::domain::ids::{InstanceId, RequestId};
-use crate::domain::request::{AccessRequest, Notice};
+use crate::domain::request::AccessRequest;
 use crate::domain::text::Text;
 use crate::domain::view::RequestView;
 use async_trait::async_trait;
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Duration;
+
+mod outbox;
+pub use outbox::{CardRef, OutboxEntry, OutboxItem, OutboxMessage};
 
 /// A value with the version it was stored at; updates compare-and-swap on the version.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,90 +33,6 @@ pub struct Committed {
     pub version: u64,
     /// The chained audit record written in the same transaction.
     pub audit: AuditRecord,
-}
-
-/// A message waiting in the durable outbox. The worker renders it from the current request at
-/// delivery time, so a late card update still shows the latest state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum OutboxMessage {
-    /// Post the approval card of a request to the approvers channel.
-    PostCard {
-        /// The request.
-        request_id: RequestId,
-    },
-    /// Refresh the cards of a request.
-    UpdateCard {
-        /// The request.
-        request_id: RequestId,
-    },
-    /// Message the requester.
-    Notify {
-        /// The request.
-        request_id: RequestId,
-        /// The recipient.
-        user: Actor,
-        /// What to say.
-        notice: Notice,
-    },
-}
-
-/// An outbox item for one platform.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OutboxItem {
-    /// Which chat platform delivers it.
-    pub platform: Platform,
-    /// What to deliver.
-    pub message: OutboxMessage,
-}
-
-/// An outbox item as stored, with its delivery bookkeeping.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OutboxEntry {
-    /// Store key; FIFO order.
-    pub key: u64,
-    /// The item.
-    pub item: OutboxItem,
-    /// Not to be sent before this time (backoff, `Retry-After`).
-    pub not_before: Timestamp,
-    /// Failed attempts so far; a rate limit (`Retry-After`) is a wait, not a failure, and does
-    /// not count. Sets the backoff.
-    pub attempts: u32,
-    /// The last delivery error, for operators.
-    pub last_error: Option<String>,
-    /// Failed attempts that got no answer, so the platform may have carried them out (a card
-    /// posted again after one is marked as a copy).
-    #[serde(default)]
-    pub unanswered: u32,
-    /// When delivery first failed; the message is given up once this is long enough ago.
-    #[serde(default)]
-    pub failing_since: Option<Timestamp>,
-}
-
-impl OutboxEntry {
-    /// A new entry, due at `at`.
-    pub fn new(key: u64, item: OutboxItem, at: Timestamp) -> Self {
-        Self {
-            key,
-            item,
-            not_before: at,
-            attempts: 0,
-            last_error: None,
-            unanswered: 0,
-            failing_since: None,
-        }
-    }
-}
-
-/// Where a request's card was posted, so it can be updated in place later.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CardRef {
-    /// The platform.
-    pub platform: Platform,
-    /// Channel id.
-    pub channel: String,
-    /// Slack `ts` (a string, never a number) or Mattermost post id.
-    pub message_id: String,
 }
 
 /// The failure of an adapter's database, boxed so the port does not depend on the adapter's crate.
