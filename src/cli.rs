@@ -204,6 +204,9 @@ pub async fn revoke(
     if reason.trim().is_empty() {
         bail!("--reason is empty: say why access is being ended, for the audit log");
     }
+    if operator.trim().is_empty() {
+        bail!("--operator is empty: name the person ending access, for the audit log");
+    }
     let service = match crate::app::open_service(s).await {
         Ok(service) => service,
         Err(e) if is_locked(&e) => return revoke_beside_serve(s, id, reason, operator, out).await,

@@ -313,3 +313,33 @@ fn offline_commands_need_only_the_store_not_the_chat_secrets() {
         text(&verify)
     );
 }
+
+/// Break glass without a reason or without a name is refused before anything is touched: the
+/// store stays closed (no record, no note) and the message says which flag to fill in.
+#[test]
+fn revoke_without_a_reason_or_an_operator_is_refused_and_changes_nothing() {
+    let dir = TempDir::new().unwrap();
+    let cfg = config_in(dir.path());
+    let cfg = cfg.to_str().unwrap();
+    let cases = [
+        (
+            ["--reason", "  ", "--operator", "carol"],
+            "--reason is empty",
+        ),
+        (
+            ["--reason", "INC-5", "--operator", ""],
+            "--operator is empty",
+        ),
+    ];
+    for (flags, expected) in cases {
+        let mut args = vec!["revoke", "7", "--config", cfg];
+        args.extend(flags);
+        let o = jitpe(&args);
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        assert!(text(&o).contains(expected), "{}", text(&o));
+        assert!(
+            !dir.path().join("store").exists(),
+            "the store was not opened"
+        );
+    }
+}

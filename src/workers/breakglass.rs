@@ -101,3 +101,59 @@ impl Worker for BreakGlass {
         Ok(WorkerState::Idle { until: POLL })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::fixtures::{POLICY, t0};
+    use crate::domain::ids::RequestId;
+    use crate::domain::policy::{Policy, RawPolicy};
+    use crate::ports::Store;
+    use crate::service::ChatTargets;
+    use crate::store::breakglass::Note;
+    use crate::store::memory::MemStore;
+    use crate::testing::{FakeCluster, ManualClock};
+
+    fn service(store: Arc<MemStore>) -> Service {
+        let raw: RawPolicy = toml::from_str(POLICY).unwrap();
+        Service::new(
+            store,
+            Arc::new(FakeCluster::default()),
+            Arc::new(ManualClock::at(t0())),
+            Arc::new(Policy::try_from(raw).unwrap()),
+            ChatTargets::default(),
+        )
+    }
+
+    /// A note for a request that does not exist still names the operator and the reason in the
+    /// log; a file that is not a note is audited and set aside; neither is read twice.
+    #[tokio::test]
+    async fn a_note_for_no_request_and_a_garbage_file_are_audited_once_and_cleared() {
+        let dir = tempfile::tempdir().unwrap();
+        let note = Note {
+            request_id: RequestId(99),
+            operator: "carol".into(),
+            reason: "INC-5 break glass".into(),
+            at: t0(),
+        };
+        breakglass::write(dir.path(), &note).unwrap();
+        let spool_dir = breakglass::spool_dir(dir.path());
+        std::fs::write(spool_dir.join("9-9-9.json"), b"not json").unwrap();
+        let store = Arc::new(MemStore::new());
+        let svc = service(store.clone());
+        let spool = Spool::new(dir.path().to_path_buf());
+
+        assert_eq!(spool.drain(&svc).await.unwrap(), 2);
+        let audit = store.audit_from(1, 100).unwrap();
+        let actions: Vec<_> = audit.iter().map(|r| r.action.as_str()).collect();
+        assert_eq!(actions, ["break_glass_revoke", "break_glass_note_rejected"]);
+        assert_eq!(audit[0].actor.to_string(), "cli:carol");
+        assert_eq!(audit[0].details["reason"], "INC-5 break glass");
+        assert!(
+            audit[0].details["outcome"].contains("no request #99"),
+            "{audit:?}"
+        );
+        assert_eq!(spool.drain(&svc).await.unwrap(), 0);
+        assert!(spool_dir.join("9-9-9.json.rejected").exists());
+    }
+}
