@@ -33,7 +33,8 @@
 //! | `mattermost.bot_token`     | `JITPE_MATTERMOST_BOT_TOKEN`  | Mattermost enabled |
 //! | `mattermost.command_token` | `JITPE_MATTERMOST_COMMAND_TOKEN` | Mattermost enabled |
 //! | `mattermost.action_secret` | `JITPE_MATTERMOST_ACTION_SECRET` | Mattermost enabled (≥ 32 bytes) |
-//! | `audit.k8s_audit_token`    | `JITPE_AUDIT_K8S_AUDIT_TOKEN` | optional: reserved for the audit webhook, not served yet |
+//! | `audit.k8s_audit_token`    | `JITPE_AUDIT_K8S_AUDIT_TOKEN` | optional: serves `POST /k8s/audit` (the apiserver's audit webhook) |
+//! | `audit.falco_token`        | `JITPE_AUDIT_FALCO_TOKEN`     | optional: serves `POST /falco` (Falcosidekick's webhook output) |
 //!
 //! Relative paths (`store.path`, `kubernetes.kubeconfig`, `*_file`) are relative to the working
 //! directory, like every other path on the command line.

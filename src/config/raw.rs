@@ -27,7 +27,7 @@ pub struct RawConfig {
     pub slack: Option<RawSlack>,
     /// `[mattermost]`: absent means Mattermost is off.
     pub mattermost: Option<RawMattermost>,
-    /// `[audit]`: chain head posting and the Kubernetes audit webhook.
+    /// `[audit]`: chain head posting and the observation routes (`POST /k8s/audit`, `POST /falco`).
     #[serde(default)]
     pub audit: RawAudit,
     /// `[outbox]`: outgoing chat message pacing.
@@ -151,11 +151,18 @@ pub struct RawMattermost {
 pub struct RawAudit {
     /// How often the chain head is posted (default `1h`).
     pub chain_head_interval: Option<String>,
-    /// File holding the token reserved for the upcoming Kubernetes audit webhook (not served
-    /// yet).
+    /// File holding the bearer token of the Kubernetes audit webhook; absent means
+    /// `POST /k8s/audit` is not served.
     pub k8s_audit_token_file: Option<PathBuf>,
     /// Refused: see the module doc.
     pub k8s_audit_token: Option<IgnoredAny>,
+    /// File holding the bearer token Falcosidekick sends; absent means `POST /falco` is not
+    /// served.
+    pub falco_token_file: Option<PathBuf>,
+    /// Refused: see the module doc.
+    pub falco_token: Option<IgnoredAny>,
+    /// Largest body of `POST /k8s/audit` and `POST /falco` in bytes (default 16 MiB).
+    pub body_limit: Option<usize>,
 }
 
 /// `[outbox]`.

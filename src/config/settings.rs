@@ -23,7 +23,7 @@ pub struct Settings {
     pub slack: Option<SlackSettings>,
     /// Mattermost, if enabled.
     pub mattermost: Option<MattermostSettings>,
-    /// Audit chain head and the Kubernetes audit webhook.
+    /// Audit chain head and the observation routes.
     pub audit: AuditSettings,
     /// Outgoing chat message pacing.
     pub outbox: OutboxSettings,
@@ -132,9 +132,13 @@ pub struct MattermostSettings {
 pub struct AuditSettings {
     /// How often the chain head is posted to the audit channels.
     pub chain_head_interval: Duration,
-    /// Reserved for the bearer token of the upcoming Kubernetes audit webhook. Read and
-    /// validated like every secret, but no route uses it yet.
+    /// Bearer token of the Kubernetes audit webhook; `None` means `POST /k8s/audit` is absent.
     pub k8s_audit_token: Option<Secret>,
+    /// Bearer token of Falco alerts; `None` means `POST /falco` is absent.
+    pub falco_token: Option<Secret>,
+    /// Largest body of the observation routes, in bytes (their own limit: audit batches are far
+    /// larger than chat payloads).
+    pub body_limit: usize,
 }
 
 /// `[outbox]`.

@@ -51,17 +51,12 @@ pub fn summary(s: &Settings) -> String {
     );
     policy(&mut out, s);
     chat(&mut out, s);
-    // NB: the audit webhook is not served yet; the summary must not suggest a route exists.
-    let token = if s.audit.k8s_audit_token.is_some() {
-        "set (reserved for the Kubernetes audit webhook, not served yet)"
-    } else {
-        "not set"
-    };
     let _ = writeln!(
         out,
-        "audit: chain head every {}; k8s_audit_token {token}",
+        "audit: chain head every {}",
         fd(s.audit.chain_head_interval)
     );
+    observe(&mut out, s);
     let _ = writeln!(
         out,
         "outbox: one message per {} per channel, given up after {} of failures",
@@ -72,6 +67,24 @@ pub fn summary(s: &Settings) -> String {
         let _ = writeln!(out, "warning: {w}");
     }
     out
+}
+
+/// Which observation routes are served (each only with its token), never the tokens.
+fn observe(out: &mut String, s: &Settings) {
+    let on = |set: bool, secret: &str| {
+        if set {
+            format!("on ({secret} set)")
+        } else {
+            format!("off (no {secret})")
+        }
+    };
+    let _ = writeln!(
+        out,
+        "observation: POST /k8s/audit {}, POST /falco {}; bodies up to {} bytes",
+        on(s.audit.k8s_audit_token.is_some(), "k8s_audit_token"),
+        on(s.audit.falco_token.is_some(), "falco_token"),
+        s.audit.body_limit
+    );
 }
 
 fn policy(out: &mut String, s: &Settings) {
@@ -93,6 +106,26 @@ fn policy(out: &mut String, s: &Settings) {
     for role in p.roles() {
         role_lines(out, role);
     }
+    revocation_lines(out, s);
+}
+
+/// The revocation rules in force, and whether anything feeds them.
+fn revocation_lines(out: &mut String, s: &Settings) {
+    let r = s.policy.revocation();
+    let fed = match s.audit.k8s_audit_token.is_some() {
+        true => "applied to the audit webhook (POST /k8s/audit)",
+        false => {
+            "NOT applied to API calls: no audit.k8s_audit_token_file, so POST /k8s/audit is off"
+        }
+    };
+    let _ = writeln!(out, "  revocation rules ({fed}):");
+    for rule in &r.rules {
+        let _ = writeln!(out, "    {}", rule.describe());
+    }
+    if !r.disabled.is_empty() {
+        let _ = writeln!(out, "    switched off: {}", r.disabled.join(", "));
+    }
+    let _ = writeln!(out, "    {}", r.falco.describe());
 }
 
 fn role_lines(out: &mut String, r: &Role) {

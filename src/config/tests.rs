@@ -34,13 +34,14 @@ approvers_channel = "approversapproversapprove1"
 audit_channel = "auditauditauditauditaudit1"
 "#;
 
-const SECRET_VALUES: [&str; 6] = [
+const SECRET_VALUES: [&str; 7] = [
     "xoxb-slack-bot-token-VALUE",
     "slack-signing-secret-VALUE",
     "mm-bot-token-VALUE",
     "mm-command-token-VALUE",
     "mm-action-secret-VALUE-0123456789abcdef",
     "k8s-audit-token-VALUE",
+    "falco-token-VALUE",
 ];
 
 fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
@@ -59,6 +60,7 @@ fn all_secrets_env() -> impl Fn(&str) -> Option<String> + use<> {
         "JITPE_MATTERMOST_COMMAND_TOKEN",
         "JITPE_MATTERMOST_ACTION_SECRET",
         "JITPE_AUDIT_K8S_AUDIT_TOKEN",
+        "JITPE_AUDIT_FALCO_TOKEN",
     ];
     let pairs: Vec<(&str, &str)> = names.into_iter().zip(SECRET_VALUES).collect();
     env_of(&pairs)
@@ -81,7 +83,8 @@ fn a_policy_alone_is_a_valid_config_with_defaults() {
     assert_eq!(s.kubernetes.field_manager, "jitpe");
     assert_eq!(s.kubernetes.instance.as_str(), "jitpe");
     assert_eq!(s.audit.chain_head_interval.as_secs(), 3600);
-    assert!(s.audit.k8s_audit_token.is_none());
+    assert!(s.audit.k8s_audit_token.is_none() && s.audit.falco_token.is_none());
+    assert_eq!(s.audit.body_limit, 16 * 1024 * 1024);
     assert_eq!(s.outbox.per_channel_interval.as_secs(), 1);
     assert_eq!(s.outbox.give_up_after.as_secs(), 6 * 3600);
     assert!(s.slack.is_none() && s.mattermost.is_none());
@@ -121,6 +124,7 @@ fn every_secret_is_read_from_the_environment() {
         mm.command_token.expose(),
         mm.action_secret.expose(),
         s.audit.k8s_audit_token.as_ref().unwrap().expose(),
+        s.audit.falco_token.as_ref().unwrap().expose(),
     ];
     assert_eq!(got, SECRET_VALUES);
 }
@@ -331,7 +335,8 @@ fn summary_lists_roles_namespaces_channels_and_which_secrets_are_set() {
         "1 chat ids mapped",
         "approvers channel C0APPROVERS",
         "bot_token set",
-        "k8s_audit_token set",
+        "POST /k8s/audit on (k8s_audit_token set), POST /falco on (falco_token set)",
+        "bodies up to 16777216 bytes",
         "mattermost: disabled",
         "256 chat requests at once",
         "cache 16 MiB, 4 store threads",
@@ -339,10 +344,39 @@ fn summary_lists_roles_namespaces_channels_and_which_secrets_are_set() {
     ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
+    for needle in [
+        "revocation rules (applied to the audit webhook (POST /k8s/audit)):",
+        "secrets: any verb on secrets, any namespace, any answer, grants of every role, once",
+        "forbidden-burst: any verb on any resource, any namespace, 403, grants of every role, 5 times within 2m",
+        "falco: any rule at priority critical or more severe",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    let without = summary(&parse(POLICY, &env_of(&[])).unwrap());
     assert!(
-        !text.contains("/k8s/audit"),
-        "no route is claimed that answers 404:\n{text}"
+        without
+            .contains("POST /k8s/audit off (no k8s_audit_token), POST /falco off (no falco_token)"),
+        "no route is claimed that answers 404:\n{without}"
     );
+}
+
+#[test]
+fn the_observation_body_limit_is_checked_and_the_falco_token_is_a_secret_like_the_others() {
+    let text = format!("[audit]\nbody_limit = 1000\nfalco_token = \"inline-VALUE\"\n{POLICY}");
+    let err = parse(&text, &env_of(&[])).unwrap_err();
+    assert_eq!(keys(&err), ["audit.falco_token", "audit.body_limit"]);
+    assert!(!err.to_string().contains("inline-VALUE"));
+    assert!(err.to_string().contains("use 65536 to 268435456"), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("falco-token");
+    std::fs::write(&file, "from-file-VALUE\n").unwrap();
+    let text = format!(
+        "[audit]\nbody_limit = 1048576\nfalco_token_file = \"{}\"\n{POLICY}",
+        file.display()
+    );
+    let s = parse(&text, &env_of(&[])).unwrap();
+    assert_eq!(s.audit.falco_token.unwrap().expose(), "from-file-VALUE");
+    assert_eq!(s.audit.body_limit, 1024 * 1024);
 }
 
 #[test]

@@ -21,6 +21,10 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// Default `server.body_limit`: chat payloads are a few KiB; anything bigger is not from them.
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 const BODY_LIMIT_RANGE: std::ops::RangeInclusive<usize> = 1024..=16 * 1024 * 1024;
+/// Default `audit.body_limit`: the apiserver sends up to 400 events per batch by default, a few
+/// KiB each at `Metadata` level and more with request and response objects.
+pub const DEFAULT_AUDIT_BODY_LIMIT: usize = 16 * 1024 * 1024;
+const AUDIT_BODY_LIMIT_RANGE: std::ops::RangeInclusive<usize> = 64 * 1024..=256 * 1024 * 1024;
 /// Default `outbox.give_up_after`: long enough to ride out a chat platform's bad afternoon.
 const DEFAULT_GIVE_UP_AFTER: Duration = Duration::from_secs(6 * 3600);
 const DEFAULT_STORE_PATH: &str = "./data/jitpe";
@@ -267,21 +271,53 @@ fn audit(cx: &mut Ctx<'_>, raw: RawAudit) -> AuditSettings {
         raw.chain_head_interval.as_deref(),
         Duration::from_secs(3600),
     );
-    let src = SecretSource {
-        section: "audit",
-        name: "k8s_audit_token",
-        file: raw.k8s_audit_token_file.as_deref(),
-        inline: raw.k8s_audit_token.is_some(),
-    };
-    let k8s_audit_token = src
-        .lookup(cx.env)
-        .map_err(|i| cx.issues.push(i))
-        .ok()
-        .flatten();
+    let k8s_audit_token = optional_secret(
+        cx,
+        "k8s_audit_token",
+        raw.k8s_audit_token_file.as_deref(),
+        raw.k8s_audit_token.is_some(),
+    );
+    let falco_token = optional_secret(
+        cx,
+        "falco_token",
+        raw.falco_token_file.as_deref(),
+        raw.falco_token.is_some(),
+    );
+    let body_limit = raw.body_limit.unwrap_or(DEFAULT_AUDIT_BODY_LIMIT);
+    if !AUDIT_BODY_LIMIT_RANGE.contains(&body_limit) {
+        cx.issue(
+            "audit.body_limit",
+            format!(
+                "{body_limit} bytes is out of range: use 65536 to 268435456 (default 16777216, \
+                 16 MiB; an audit batch holds up to 400 events)"
+            ),
+        );
+    }
     AuditSettings {
         chain_head_interval,
         k8s_audit_token,
+        falco_token,
+        body_limit,
     }
+}
+
+/// A secret of `[audit]` that may be absent (its route is then not served).
+fn optional_secret(
+    cx: &mut Ctx<'_>,
+    name: &str,
+    file: Option<&std::path::Path>,
+    inline: bool,
+) -> Option<super::Secret> {
+    let src = SecretSource {
+        section: "audit",
+        name,
+        file,
+        inline,
+    };
+    src.lookup(cx.env)
+        .map_err(|i| cx.issues.push(i))
+        .ok()
+        .flatten()
 }
 
 fn outbox(cx: &mut Ctx<'_>, raw: RawOutbox) -> OutboxSettings {

@@ -142,8 +142,16 @@ impl AuditRecord {
     }
 
     /// One concise line for the audit channel and logs.
+    /// A revocation by rule starts with `ALERT`, so it stands out in the audit channel.
     pub fn line(&self) -> String {
-        let mut s = format!("#{} {} {}", self.seq, self.actor, self.action);
+        let alert = self.action == "revoked" && self.details.contains_key("rule");
+        let mut s = format!(
+            "{}#{} {} {}",
+            if alert { "ALERT " } else { "" },
+            self.seq,
+            self.actor,
+            self.action
+        );
         if let Some(id) = self.request_id {
             s.push_str(&format!(" request #{id}"));
         }

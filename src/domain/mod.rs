@@ -15,6 +15,7 @@
 //! becomes *bindings* (RoleBindings, plus a Role for resource-scoped grants); an *effect* is work
 //! for adapters; an *audit draft* becomes a chained *audit record* in the store.
 
+pub mod anomaly;
 pub mod audit;
 pub mod command;
 pub mod duration;

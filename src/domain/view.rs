@@ -71,6 +71,10 @@ pub struct RequestView {
     pub ended_by: Option<Actor>,
     /// Why it ended, when not obvious.
     pub end_reason: Option<String>,
+    /// The revocation rule that ended it.
+    pub revoked_by_rule: Option<String>,
+    /// What the grant was used for, once it has ended and been reported.
+    pub usage: Option<String>,
     /// When the approval round times out.
     pub pending_until: Timestamp,
     /// When access ends (active) or ended.
@@ -115,6 +119,8 @@ impl RequestView {
             auto_approved: req.auto_approved,
             ended_by: req.ended_by.clone(),
             end_reason: req.end_reason.clone(),
+            revoked_by_rule: req.revoked_by_rule.clone(),
+            usage: req.usage.as_ref().map(|u| u.summary()),
             pending_until: req
                 .extension
                 .as_ref()
@@ -161,8 +167,17 @@ impl RequestView {
             .and(")")
     }
 
-    /// The status line: state, who decided, and the relevant time.
+    /// The status line: state, who decided, and the relevant time; once a grant has ended and
+    /// its use was reported, what it was used for.
     pub fn status(&self) -> Text {
+        let status = self.state_status();
+        match &self.usage {
+            Some(u) => status.and(". Used for: ").typed(u.as_str()),
+            None => status,
+        }
+    }
+
+    fn state_status(&self) -> Text {
         let by = |prefix: &str| match &self.ended_by {
             Some(a) => Text::ours(format!(" {prefix} ")).person(a),
             None => Text::default(),
@@ -198,6 +213,15 @@ impl RequestView {
                     .as_deref()
                     .unwrap_or("access could not be granted"),
             ),
+            State::Revoked if self.revoked_by_rule.is_some() => {
+                let rule = self.revoked_by_rule.as_deref().unwrap_or_default();
+                let why = self.end_reason.as_deref().unwrap_or_default();
+                Text::ours("REVOKED by rule ")
+                    .typed(rule)
+                    .and(" (")
+                    .typed(why)
+                    .and(")")
+            }
             State::Revoked => {
                 let why = match &self.end_reason {
                     Some(r) => Text::ours(" (").typed(r.as_str()).and(")"),
@@ -257,6 +281,13 @@ pub fn notice_text(notice: &Notice, view: &RequestView) -> Text {
             .and(": ")
             .typed(reason.as_str())
             .and("."),
+        Notice::RevokedByRule { rule, reason } => ours(format!(
+            "Your access {what} was revoked at once by jitpe's rule "
+        ))
+        .typed(rule.as_str())
+        .and(", because of what was done with it: ")
+        .typed(reason.as_str())
+        .and(". The approvers were alerted; ask them if this was a mistake."),
         Notice::TimedOut => ours(format!(
             "Your request {what} timed out: nobody decided in time. Ask again if you still need it."
         )),
@@ -307,6 +338,32 @@ mod tests {
         let copy = v.clone().as_copy(3);
         assert!(plain(&copy.card_status()).contains("Copy 3 of this card"));
         assert_eq!(copy.status(), v.status(), "/jit status shows no copy note");
+    }
+
+    #[test]
+    fn a_card_revoked_by_a_rule_names_the_rule_and_shows_the_use_report_as_typed_text() {
+        let mut req = in_state(State::Revoked);
+        req.revoked_by_rule = Some("secrets".into());
+        req.end_reason = Some("rule secrets: 403 get secrets shop/*db*".into());
+        req.usage = Some(crate::domain::anomaly::Usage {
+            requests: 2,
+            ..Default::default()
+        });
+        let status = RequestView::of(&req, 5).status();
+        assert!(
+            plain(&status).starts_with("REVOKED by rule secrets (rule secrets: 403 get secrets shop/*db*). Used for: 2 API requests"),
+            "{}",
+            plain(&status)
+        );
+        let typed: Vec<&str> = status
+            .spans()
+            .iter()
+            .filter_map(|s| match s {
+                crate::domain::text::Span::Typed(t) => Some(t.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert!(typed.iter().any(|t| t.contains("*db*")), "{typed:?}");
     }
 
     #[test]

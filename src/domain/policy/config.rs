@@ -6,6 +6,7 @@
 use super::issues::{Issues, PolicyErrors};
 use super::raw::{RawIdentity, RawNamespaces, RawPolicy};
 use super::{NamespaceRules, Policy};
+use crate::domain::anomaly::RevocationRules;
 use crate::domain::identity::{Actor, KubeSubject};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -41,6 +42,9 @@ impl TryFrom<RawPolicy> for Policy {
             }
         }
         super::quorum::check(&mut is, &roles, &groups, &identities);
+        let revocation = RevocationRules::try_from(raw.revocation.clone())
+            .map_err(|issues| is.0.extend(issues))
+            .unwrap_or_default();
         if raw.roles.is_empty() {
             is.push(
                 "policy.roles",
@@ -55,6 +59,7 @@ impl TryFrom<RawPolicy> for Policy {
                 groups,
                 pending_ttl,
                 expiry_warning,
+                revocation,
             }),
             _ => Err(PolicyErrors(is.0)),
         }

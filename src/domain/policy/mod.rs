@@ -21,6 +21,7 @@ pub use shape::{
     GRANTABLE_CLUSTER_ROLES, SCOPED_API_GROUP, SCOPED_RESOURCE, SCOPED_VERBS, SYSTEM_NAMESPACES,
 };
 
+use crate::domain::anomaly::RevocationRules;
 use crate::domain::error::DomainError;
 use crate::domain::identity::{Actor, KubeSubject, Platform};
 use crate::domain::ids::{Namespace, ResourceName, RoleName};
@@ -37,6 +38,7 @@ pub struct Policy {
     pub(super) groups: BTreeMap<String, BTreeSet<Actor>>,
     pub(super) pending_ttl: Duration,
     pub(super) expiry_warning: Duration,
+    pub(super) revocation: RevocationRules,
 }
 
 /// One grantable role.
@@ -158,6 +160,11 @@ impl Policy {
     /// How long before expiry the requester is warned.
     pub fn expiry_warning(&self) -> Duration {
         self.expiry_warning
+    }
+
+    /// The rules that revoke a grant on what its grantee does (`[policy.revocation]`).
+    pub fn revocation(&self) -> &RevocationRules {
+        &self.revocation
     }
 
     /// Number of mapped chat identities.

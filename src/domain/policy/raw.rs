@@ -24,6 +24,9 @@ pub struct RawPolicy {
     /// Roles by name.
     #[serde(default)]
     pub roles: BTreeMap<String, RawRole>,
+    /// `[policy.revocation]`: the rules that end a grant early (shipped defaults when absent).
+    #[serde(default)]
+    pub revocation: crate::domain::anomaly::RawRevocation,
 }
 
 /// `[policy.namespaces]`.

@@ -35,6 +35,7 @@ impl Notice {
             Notice::Denied { .. }
             | Notice::Expired
             | Notice::Revoked { .. }
+            | Notice::RevokedByRule { .. }
             | Notice::TimedOut
             | Notice::Failed { .. } => true,
         }

@@ -115,6 +115,8 @@ impl Accepted {
             ended_at: None,
             ended_by: None,
             end_reason: None,
+            revoked_by_rule: None,
+            usage: None,
         };
         let mut audit = requested(&req);
         let mut effects = vec![Effect::PostCard];
@@ -156,6 +158,14 @@ pub fn decide(
     policy: &Policy,
     now: Timestamp,
 ) -> Result<Transition, DomainError> {
+    // Neither needs the role: a rule must revoke even a grant whose role left the policy.
+    match event {
+        Event::RuleRevoke { rule, evidence } => {
+            return super::watched::rule_revoke(req, rule, evidence, now);
+        }
+        Event::ReportUsage { usage } => return super::watched::report_usage(req, usage),
+        _ => {}
+    }
     let role = policy.role(&req.role)?;
     let mut next = req.clone();
     let n = &mut next;

@@ -5,7 +5,9 @@ mod current;
 pub mod lifecycle;
 mod transition;
 mod voting;
+mod watched;
 
+use crate::domain::anomaly::Usage;
 use crate::domain::identity::{Actor, KubeSubject};
 use crate::domain::ids::{Namespace, RequestId, ResourceName, RoleName};
 use jiff::Timestamp;
@@ -138,6 +140,12 @@ pub struct AccessRequest {
     pub ended_by: Option<Actor>,
     /// Why it ended, when that is not obvious from the state.
     pub end_reason: Option<String>,
+    /// The revocation rule that ended it, if one did (the card says "REVOKED by rule <name>").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_by_rule: Option<String>,
+    /// What the grant was used for, written once it has ended (from the audit stream).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
 }
 
 impl AccessRequest {
@@ -197,6 +205,18 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+    /// A revocation rule matched what the grantee did: access ends now.
+    RuleRevoke {
+        /// The rule's name (`falco:<rule>` for a Falco alert).
+        rule: String,
+        /// The matching calls or alert, one compact line each.
+        evidence: Vec<String>,
+    },
+    /// The use report of a grant that has ended.
+    ReportUsage {
+        /// What the grantee did while access was live.
+        usage: Usage,
+    },
     /// The requester asks for more time on an active grant.
     RequestExtension {
         /// Who asked.
@@ -241,6 +261,13 @@ pub enum Notice {
     ExpiringSoon,
     /// Access ended on time.
     Expired,
+    /// Access was ended by a revocation rule.
+    RevokedByRule {
+        /// The rule.
+        rule: String,
+        /// What matched, in short.
+        reason: String,
+    },
     /// Access was ended early.
     Revoked {
         /// Who.
@@ -285,4 +312,6 @@ pub enum Effect {
     UpdateCard,
     /// Message the requester.
     Notify(Notice),
+    /// Alert the approvers: a revocation rule ended the grant.
+    Alert,
 }
