@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Writes the seed corpora in fuzz/seeds/<target>/ from the examples of jitpe's tests.
 
+The observation targets start from the router tests' fixtures (tests/router_observe/*.json).
+
 Run from anywhere: `python3 fuzz/seeds.py`. The files are committed; rerun after changing this.
 Mattermost contexts are signed with the key the fuzz targets use (as in sign.rs's tests).
 """
@@ -8,6 +10,7 @@ import base64, hashlib, hmac, json, os, shutil
 from urllib.parse import urlencode
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "seeds")
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "router_observe")
 KEY = b"jitpe-test-secret-0123456789abcdef01234567"
 CH = "j6j53p28k6urx15fpcgsr20psq"
 EXP = 1700003600
@@ -54,6 +57,31 @@ def mm_click(action, rid, exp=EXP, channel=CH):
             "trigger_id": "x", "type": "button", "data_source": "", "context": ctx}
 
 
+def fixture(name):
+    with open(os.path.join(FIXTURES, name), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def audit_seeds():
+    events = fixture("eventlist.json")
+    done = events["items"][1]
+    impersonated = dict(done, user={"username": "admin"}, impersonatedUser={"username": "alice"})
+    write = dict(done, verb="patch", level="RequestResponse", responseStatus={"code": 200},
+                 requestObject={"metadata": {"annotations": {"a": "b"}}},
+                 responseObject={"kind": "Ingress", "metadata": {"name": "web", "resourceVersion": "77"}})
+    panic = dict(done, stage="Panic", objectRef=None, responseStatus={"code": 500})
+    lists = [events, dict(events, items=[impersonated, write, panic]), dict(events, items=[]),
+             dict(events, apiVersion="audit.k8s.io/v1beta1"), dict(events, kind="Event")]
+    return [json.dumps(l) for l in lists] + [json.dumps(done), '{"items": [']
+
+
+def falco_seeds():
+    http, sidekick = fixture("falco_http_output.json"), fixture("falcosidekick.json")
+    imp = dict(http, output_fields={"ka.impuser.name": "alice", "k8s.ns.name": "<NA>"})
+    return [json.dumps(a) for a in [http, sidekick, imp, dict(http, priority="Info"),
+                                    dict(http, priority="Severe")]] + [json.dumps([http])]
+
+
 def seeds():
     yield "command", COMMANDS
     yield "duration", DURATIONS
@@ -72,6 +100,8 @@ def seeds():
     yield "mattermost_action", [json.dumps(mm_click(a, r)) for a, r in
                                 [("approve", 42), ("deny", 42), ("revoke", 7)]] + [
         json.dumps(mm_click("approve", 42, exp=1600000000))]
+    yield "k8s_audit", audit_seeds()
+    yield "falco", falco_seeds()
 
 
 def main():

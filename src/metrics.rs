@@ -3,6 +3,7 @@
 
 use crate::domain::request::State;
 use crate::service::Gauges;
+use crate::workers::watch::IntakeStats;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -10,6 +11,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 /// Labels of the route counters.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -27,6 +30,8 @@ pub struct Metrics {
     pub inbound: Family<RouteLabels, Counter>,
     /// Outgoing chat deliveries by route (platform/method) and result.
     pub outbound: Family<RouteLabels, Counter>,
+    /// The observation queue's counters (`POST /k8s/audit`, `POST /falco`), read per scrape.
+    intake: Option<Arc<IntakeStats>>,
 }
 
 impl Default for Metrics {
@@ -48,11 +53,18 @@ impl Default for Metrics {
             registry,
             inbound,
             outbound,
+            intake: None,
         }
     }
 }
 
 impl Metrics {
+    /// The same metrics, also showing the observation queue's counters.
+    pub fn with_intake(mut self, stats: Arc<IntakeStats>) -> Self {
+        self.intake = Some(stats);
+        self
+    }
+
     /// Counts one inbound request.
     pub fn inbound(&self, route: &str, result: &str) {
         self.inbound
@@ -111,10 +123,33 @@ impl Metrics {
         let audit = Gauge::<i64>::default();
         audit.set(store.map_or(0, |g| g.audit_records as i64));
         gauges.register("jitpe_audit_records", "Records in the audit chain", audit);
+        if let Some(stats) = &self.intake {
+            register_intake(&mut gauges, stats);
+        }
         let mut more = String::new();
         let _ = encode(&mut more, &gauges);
         format!("{body}{more}")
     }
+}
+
+/// The intake's counters as one counter family by outcome: what was queued, what a full queue
+/// refused (the sender was told 503 and retries), and what the watch worker evaluated.
+fn register_intake(registry: &mut Registry, stats: &IntakeStats) {
+    let observations = Family::<Vec<(String, String)>, Counter>::default();
+    for (result, n) in [
+        ("accepted", &stats.accepted),
+        ("refused_full", &stats.refused_full),
+        ("evaluated", &stats.evaluated),
+    ] {
+        observations
+            .get_or_create(&vec![("result".into(), result.into())])
+            .inc_by(n.load(Ordering::Relaxed));
+    }
+    registry.register(
+        "jitpe_observations",
+        "Observations (audit events, Falco alerts) by intake outcome",
+        observations,
+    );
 }
 
 fn state_label(s: State) -> &'static str {

@@ -79,3 +79,12 @@ pub fn check_click(outcome: &ClickOutcome, platform: Platform) {
 
 /// Every card action, for targets that pick one from fuzz input.
 pub const ACTIONS: [CardAction; 3] = [CardAction::Approve, CardAction::Deny, CardAction::Revoke];
+
+/// A string an observation route kept: within the bound every field is clipped to.
+pub fn check_field(s: &str) {
+    let n = s.chars().count();
+    assert!(
+        n <= jitpe::fuzzing::observe::MAX_FIELD_CHARS,
+        "{n} characters kept"
+    );
+}

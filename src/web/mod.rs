@@ -1,12 +1,14 @@
 //! The HTTP server's own part: health, readiness and metrics, the fallback, the body limit, and
 //! one router that merges the routes of every enabled chat platform (built in `crate::chat`;
-//! this module never looks inside them). `error.rs` maps service errors to user text;
-//! `serve.rs` is the server loop (read timeouts, connection limit); `explain.rs` gives the
+//! this module never looks inside them) and the observation routes (`observe/`: the audit
+//! webhook and Falco alerts, with their own body limit). `error.rs` maps service errors to user
+//! text; `serve.rs` is the server loop (read timeouts, connection limit); `explain.rs` gives the
 //! framework's own error answers (405 and the like) a body.
 
 pub mod error;
 mod explain;
 mod health;
+pub mod observe;
 pub mod serve;
 
 use crate::metrics::Metrics;
@@ -40,6 +42,17 @@ pub struct HealthState {
 /// bytes is the largest body accepted (413 above it). Routes of disabled platforms are absent,
 /// so they answer 404 like any unknown route.
 pub fn router(health: HealthState, platforms: Vec<Router>, body_limit: usize) -> Router {
+    router_observing(health, platforms, body_limit, Router::new())
+}
+
+/// [`router`] with `observe` ([`observe::router`]) merged in. The observation routes keep
+/// their own body limit: `body_limit` (the chat limit) is applied before they are merged.
+pub fn router_observing(
+    health: HealthState,
+    platforms: Vec<Router>,
+    body_limit: usize,
+    observe: Router,
+) -> Router {
     let mut app = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -49,8 +62,9 @@ pub fn router(health: HealthState, platforms: Vec<Router>, body_limit: usize) ->
         app = app.merge(platform);
     }
     let app = app
-        .fallback(not_found)
-        .layer(DefaultBodyLimit::max(body_limit));
+        .layer(DefaultBodyLimit::max(body_limit))
+        .merge(observe)
+        .fallback(not_found);
     // Around the whole router, not per route: the `Allow` header of a 405 is added outside a
     // route's own layers.
     Router::new()
