@@ -6,21 +6,26 @@ use crate::chat::{ChatPlatform, mattermost, slack};
 use crate::clock::SystemClock;
 use crate::config::Settings;
 use crate::domain::identity::Platform;
+use crate::kube::ingress_watch::KubeIngressWatch;
 use crate::kube::lazy::LazyKubeCluster;
 use crate::metrics::Metrics;
 use crate::ports::{Chat, Clock, Cluster, Store};
 use crate::service::{ChatTargets, Service};
 use crate::store::sled::SledStore;
+use crate::web::observe::{self, ObserveSettings};
 use crate::web::serve::ServerLimits;
-use crate::web::{HealthState, router};
+use crate::web::{HealthState, router_observing};
 use crate::workers;
 use crate::workers::audit_feed::{AuditFeed, AuditFeedSettings};
 use crate::workers::breakglass::{BreakGlass, Spool};
 use crate::workers::expiry::Expiry;
+use crate::workers::ingress_feed::{IngressFeed, RecentWriters};
 use crate::workers::outbox::{Outbox, OutboxSettings};
 use crate::workers::probe::{Probe, StoreStatus};
 use crate::workers::reconcile::Reconcile;
 use crate::workers::role_check::{RoleCheck, RoleStatus};
+use crate::workers::watch::Watch;
+use crate::workers::watch::intake::{DEFAULT_CAPACITY, Intake};
 use anyhow::Context;
 use std::future::Future;
 use std::sync::Arc;
@@ -119,7 +124,16 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let metrics = Arc::new(Metrics::default());
+    // The observation routes queue into `intake`; the watch worker evaluates from `intake_rx`.
+    let (intake, intake_rx) = Intake::new(DEFAULT_CAPACITY);
+    // NB: the watch worker notes each Ingress write of the audit stream in `writers`, so the
+    // Ingress feed can name who made a change; without the audit stream it names the field
+    // manager.
+    let writers = RecentWriters::default();
+    let watcher = Watch::new(service.clone(), intake_rx, intake.stats().clone())
+        .with_writers(writers.clone());
+    let metrics = Arc::new(Metrics::default().with_intake(intake.stats().clone()));
+    let observing = observe_router(&settings, intake, &service, &metrics);
     let inbound = Arc::new(
         Inbound::new(service.clone(), metrics.clone())
             .with_max_in_flight(settings.server.max_in_flight)
@@ -140,8 +154,9 @@ pub async fn serve(
         roles: Arc::new(RoleStatus::default()),
     };
     let (stop_tx, stop_rx) = watch::channel(false);
-    let workers = spawn_workers(&settings, &health, chats, &stop_rx);
-    let app = router(health, routers, settings.server.body_limit);
+    let mut workers = spawn_workers(&settings, &health, chats, writers, &stop_rx);
+    workers.push(workers::spawn(watcher, stop_rx.clone()));
+    let app = router_observing(health, routers, settings.server.body_limit, observing);
     info!(addr = %listener.local_addr()?, "jitpe serving");
     let limits = ServerLimits {
         header_read_timeout: settings.server.header_read_timeout,
@@ -156,11 +171,29 @@ pub async fn serve(
     Ok(())
 }
 
+/// `POST /k8s/audit` and `POST /falco`, each only if its token is set, queueing into `intake`.
+fn observe_router(
+    settings: &Settings,
+    intake: Intake,
+    service: &Service,
+    metrics: &Arc<Metrics>,
+) -> axum::Router {
+    let audit = &settings.audit;
+    let observe = ObserveSettings {
+        k8s_audit_token: audit.k8s_audit_token.clone(),
+        falco_token: audit.falco_token.clone(),
+        body_limit: audit.body_limit,
+        body_timeout: settings.server.body_read_timeout,
+    };
+    observe::router(observe, intake, service.clone(), metrics.clone())
+}
+
 /// Starts every background worker on the one runner; they stop when `stop` turns true.
 fn spawn_workers(
     settings: &Settings,
     health: &HealthState,
     chats: Vec<Arc<dyn Chat>>,
+    writers: RecentWriters,
     stop: &watch::Receiver<bool>,
 ) -> Vec<JoinHandle<()>> {
     let (service, metrics) = (&health.service, &health.metrics);
@@ -195,6 +228,8 @@ fn spawn_workers(
     let probe = Probe::new(service.clone(), health.store.clone());
     let interval = settings.kubernetes.reconcile_interval;
     let role_check = RoleCheck::new(service.clone(), health.roles.clone(), interval);
+    let ingress_watch = KubeIngressWatch::lazy(settings.kubernetes.kubeconfig.clone());
+    let ingress_feed = IngressFeed::new(service.clone(), Arc::new(ingress_watch), writers);
     vec![
         workers::spawn(Expiry::new(service.clone()), stop.clone()),
         workers::spawn(reconcile, stop.clone()),
@@ -202,6 +237,7 @@ fn spawn_workers(
         workers::spawn(audit_feed, stop.clone()),
         workers::spawn(probe, stop.clone()),
         workers::spawn(role_check, stop.clone()),
+        workers::spawn(ingress_feed, stop.clone()),
         workers::spawn(BreakGlass::new(service.clone(), spool), stop.clone()),
     ]
 }

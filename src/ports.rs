@@ -14,7 +14,9 @@ use jiff::Timestamp;
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod ingress;
 mod outbox;
+pub use ingress::{IngressEvent, IngressSink, IngressWatch, SinkClosed};
 pub use outbox::{CardRef, OutboxEntry, OutboxItem, OutboxMessage};
 
 /// A value with the version it was stored at; updates compare-and-swap on the version.

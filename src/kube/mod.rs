@@ -1,8 +1,9 @@
 //! The cluster port on a real Kubernetes API, with kube-rs: server-side apply of RoleBindings
 //! (and resource-scoped Roles), deletion by name, listing of one instance's objects for the
-//! reconcile sweep.
+//! reconcile sweep. `ingress_watch.rs` watches Ingresses for the change feed.
 
 mod exists;
+pub mod ingress_watch;
 pub mod lazy;
 
 use crate::domain::grant::{

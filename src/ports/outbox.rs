@@ -23,6 +23,11 @@ pub enum OutboxMessage {
         /// The request.
         request_id: RequestId,
     },
+    /// Alert the request's approvers channel that a revocation rule ended the grant.
+    Alert {
+        /// The request.
+        request_id: RequestId,
+    },
     /// Message the requester.
     Notify {
         /// The request.

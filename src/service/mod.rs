@@ -16,6 +16,7 @@ pub mod limit;
 mod reconcile;
 mod timers;
 mod transitions;
+mod watch;
 
 pub use commands::Reply;
 pub use reconcile::{ReconcileAction, ReconcileReport};
@@ -30,6 +31,7 @@ use crate::ports::{Clock, Cluster, ClusterError, Store, StoreError};
 use crate::store::threads::{DEFAULT_THREADS, StoreThreads};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::Notify;
 
 /// Service failures: an expected refusal, or an adapter failing.
@@ -90,6 +92,9 @@ pub struct Service {
     /// Caps the refusals this service audits (refused commands, events and clicks of people
     /// jitpe knows), as the inbound pipeline caps the ones it refuses itself.
     pub(crate) refusals: Arc<limit::RefusalLimiter>,
+    /// Bumped after every commit that may have changed which grants are active, so the watch
+    /// and Ingress feed workers reload [`Service::active_grants`] only when it moved.
+    pub(crate) grants_generation: Arc<AtomicU64>,
 }
 
 impl Service {
@@ -113,6 +118,7 @@ impl Service {
             outbox_wake: Arc::new(Notify::new()),
             in_flight: timers::DEFAULT_IN_FLIGHT,
             refusals: Arc::default(),
+            grants_generation: Arc::default(),
         }
     }
 
@@ -185,6 +191,23 @@ impl Service {
             })
             .await?;
         Ok(gauges)
+    }
+
+    /// The Active requests, read through the deadline index (history does not count). Pair it
+    /// with [`Service::grants_generation`]: read the generation first, then the grants, and
+    /// read again once the generation moved.
+    pub async fn active_grants(&self) -> Result<Vec<AccessRequest>> {
+        let open = self.db.run(|s| s.list_open()).await?;
+        Ok(open
+            .into_iter()
+            .map(|v| v.value)
+            .filter(|r| r.state == State::Active)
+            .collect())
+    }
+
+    /// A number that changes after every commit that may have activated or ended a grant.
+    pub fn grants_generation(&self) -> u64 {
+        self.grants_generation.load(Ordering::Acquire)
     }
 
     /// The clock.

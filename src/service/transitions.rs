@@ -72,6 +72,10 @@ impl Service {
                 .await;
             match written {
                 Ok(_) => {
+                    if cur.value.state == State::Active || t.request.state == State::Active {
+                        self.grants_generation
+                            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+                    }
                     // A new deadline may be earlier than the one the worker sleeps on, and new
                     // chat messages wait for the outbox.
                     self.wake.notify_one();
@@ -137,6 +141,7 @@ impl Service {
                     user: req.requester.clone(),
                     notice: notice.clone(),
                 }),
+                Effect::Alert => Some(OutboxMessage::Alert { request_id }),
                 Effect::ApplyBindings | Effect::DeleteBindings => None,
             })
             .map(|message| OutboxItem { platform, message })

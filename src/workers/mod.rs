@@ -9,15 +9,18 @@
 //! [`outbox`] (chat delivery), [`audit_feed`] (the audit channels), [`probe`] (the store
 //! figures behind `/readyz` and `/metrics`), [`breakglass`] (records `jitpe revoke` run while
 //! `serve` holds the store) and [`role_check`] (whether what each role binds
-//! exists in the cluster, for `/readyz` and the log).
+//! exists in the cluster, for `/readyz` and the log), [`ingress_feed`] (audits each Ingress
+//! change in namespaces with an Active grant).
 
 pub mod audit_feed;
 pub mod breakglass;
 pub mod expiry;
+pub mod ingress_feed;
 pub mod outbox;
 pub mod probe;
 pub mod reconcile;
 pub mod role_check;
+pub mod watch;
 
 use crate::ports::StoreError;
 use async_trait::async_trait;
@@ -25,7 +28,9 @@ use futures::FutureExt;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
+// `watch` is also the name of the watch worker module below.
+use tokio::sync::watch as signal;
 use tokio::task::JoinHandle;
 use tracing::{Instrument, error, info_span, warn};
 
@@ -101,14 +106,14 @@ pub trait Worker: Send + 'static {
 }
 
 /// Runs `worker` on its own task until shutdown; see [`run`].
-pub fn spawn(worker: impl Worker, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+pub fn spawn(worker: impl Worker, shutdown: signal::Receiver<bool>) -> JoinHandle<()> {
     tokio::spawn(run(worker, shutdown))
 }
 
 /// Runs `worker` until `shutdown` turns true (or its sender is dropped), in a span named after
 /// it. A unit of work in progress is finished, never cancelled: the service is crash-safe, but
 /// finishing is cheaper than redoing it after the restart.
-pub async fn run(mut worker: impl Worker, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(mut worker: impl Worker, mut shutdown: signal::Receiver<bool>) {
     let span = info_span!("worker", name = worker.name());
     async move {
         let wake = worker.wake();
@@ -163,7 +168,7 @@ async fn guarded(
 async fn sleep(
     pause: Duration,
     wake: Option<&Notify>,
-    shutdown: &mut watch::Receiver<bool>,
+    shutdown: &mut signal::Receiver<bool>,
 ) -> bool {
     let woken = async {
         match wake {

@@ -47,7 +47,7 @@ fn failure() -> Result<WorkerState, WorkerError> {
 struct Started {
     calls: mpsc::UnboundedReceiver<Instant>,
     wake: Arc<Notify>,
-    stop: watch::Sender<bool>,
+    stop: signal::Sender<bool>,
     handle: JoinHandle<()>,
     start: Instant,
 }
@@ -55,7 +55,7 @@ struct Started {
 fn start(script: Vec<Result<WorkerState, WorkerError>>) -> Started {
     let (tx, calls) = mpsc::unbounded_channel();
     let wake = Arc::new(Notify::new());
-    let (stop, stop_rx) = watch::channel(false);
+    let (stop, stop_rx) = signal::channel(false);
     let worker = Scripted {
         script: script.into(),
         calls: tx,

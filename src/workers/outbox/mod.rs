@@ -163,7 +163,8 @@ impl Outbox {
                             let card = match e.item.message {
                                 OutboxMessage::Notify { .. } => None,
                                 OutboxMessage::PostCard { request_id }
-                                | OutboxMessage::UpdateCard { request_id } => s.get(request_id)?,
+                                | OutboxMessage::UpdateCard { request_id }
+                                | OutboxMessage::Alert { request_id } => s.get(request_id)?,
                             };
                             Ok((e, card.map(|v| v.value)))
                         })
@@ -288,7 +289,10 @@ impl Outbox {
         let p = entry.item.platform;
         match &entry.item.message {
             OutboxMessage::Notify { user, .. } => format!("{p}:dm:{}", user.id),
-            OutboxMessage::PostCard { .. } | OutboxMessage::UpdateCard { .. } => {
+            // An alert goes to the card's channel, in its queue, so it follows the card update.
+            OutboxMessage::PostCard { .. }
+            | OutboxMessage::UpdateCard { .. }
+            | OutboxMessage::Alert { .. } => {
                 let channel = self.chats.get(&p).zip(card).map(|(chat, req)| {
                     self.role_channel(p, req)
                         .unwrap_or_else(|| chat.approvers_channel().to_string())
@@ -299,7 +303,7 @@ impl Outbox {
     }
 
     /// The role's own approvers channel on `platform`, if the policy sets one.
-    fn role_channel(&self, platform: Platform, req: &AccessRequest) -> Option<String> {
+    pub(super) fn role_channel(&self, platform: Platform, req: &AccessRequest) -> Option<String> {
         let role = self.policy.role(&req.role).ok()?;
         role.approvers_channel(platform).map(str::to_string)
     }
@@ -310,6 +314,7 @@ fn request_of(m: &OutboxMessage) -> RequestId {
     match m {
         OutboxMessage::PostCard { request_id }
         | OutboxMessage::UpdateCard { request_id }
+        | OutboxMessage::Alert { request_id }
         | OutboxMessage::Notify { request_id, .. } => *request_id,
     }
 }

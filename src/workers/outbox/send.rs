@@ -43,6 +43,11 @@ impl Outbox {
                 }
                 chat.direct_message(user, &notice_text(notice, &view)).await
             }
+            OutboxMessage::Alert { .. } => {
+                let channel = self.role_channel(chat.platform(), &req.value);
+                let channel = channel.as_deref().unwrap_or(chat.approvers_channel());
+                chat.post_line(channel, &alert_line(&req.value)).await
+            }
             OutboxMessage::PostCard { .. } | OutboxMessage::UpdateCard { .. } => {
                 if req.value.overdue(now) {
                     return self.overdue_card(entry);
@@ -113,4 +118,23 @@ impl Outbox {
             // Posted but not remembered: the next post is another copy.
             .map_err(|e| ChatError::NoAnswer(format!("card posted but not recorded: {e}")))
     }
+}
+
+/// The alert posted to the approvers channel when a revocation rule ended a grant. A plain line
+/// (the adapters escape it whole): it carries names from the audit stream.
+pub(super) fn alert_line(req: &AccessRequest) -> String {
+    let target = match &req.resource {
+        Some(r) => format!("{}/{r}", req.namespace),
+        None => req.namespace.to_string(),
+    };
+    format!(
+        "ALERT: jitpe revoked request #{} ({} on {target}) of Kubernetes user {} (requested by {}) \
+         at once by rule {}: {}",
+        req.id,
+        req.role,
+        req.subject.user,
+        req.requester,
+        req.revoked_by_rule.as_deref().unwrap_or("?"),
+        req.end_reason.as_deref().unwrap_or("no reason recorded"),
+    )
 }
