@@ -24,6 +24,10 @@ fn render(namespace: &str) -> String {
     let manifests = Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests");
     for entry in std::fs::read_dir(&manifests).unwrap() {
         let path = entry.unwrap().path();
+        // Not the subfolders: audit/ goes on the control plane, not into the cluster.
+        if !path.is_file() {
+            continue;
+        }
         std::fs::copy(&path, base.join(path.file_name().unwrap())).unwrap();
     }
     let overlay = format!(

@@ -221,7 +221,8 @@ fn jitpe_holds_exactly_these_rules_each_for_a_reason() {
         ),
         // the role check looks up fixed binding namespaces by name
         (("", "namespaces"), v(&["get"]), vec![]),
-        // RBAC lets jitpe create a Role over one Ingress only with these; it never writes one
+        // RBAC lets jitpe create a Role over one Ingress only with these; list and watch are
+        // also the Ingress change feed's; it never writes one (admission refuses it)
         (
             ("networking.k8s.io", "ingresses"),
             SCOPED_VERBS.map(String::from).to_vec(),
@@ -362,10 +363,41 @@ async fn a_stolen_jitpe_token_can_read_and_write_only_what_the_table_says() {
             false,
         ),
         ("impersonate a user", at("impersonate", "", "users"), false),
+        // Read: every Ingress, cluster-wide (the change feed watches them; a scoped grant
+        // needs the verbs). Spec, annotations and status, no more: Secrets stay unreadable.
         (
             "list Ingresses cluster-wide",
             at("list", net, "ingresses"),
             true,
+        ),
+        (
+            "watch Ingresses cluster-wide",
+            at("watch", net, "ingresses"),
+            true,
+        ),
+        (
+            "get an Ingress",
+            at("get", net, "ingresses").in_namespace(ns).named("web"),
+            true,
+        ),
+        // NB: RBAC allows these only so jitpe may create a Role over one Ingress; the admission
+        // policy jitpe-never-writes-ingresses refuses every one (tests/kube_admission.rs).
+        (
+            "update an Ingress (admission refuses it)",
+            at("update", net, "ingresses").in_namespace(ns).named("web"),
+            true,
+        ),
+        (
+            "patch an Ingress (admission refuses it)",
+            at("patch", net, "ingresses").in_namespace(ns).named("web"),
+            true,
+        ),
+        (
+            "write an Ingress's status",
+            at("update", net, "ingresses")
+                .subresource("status")
+                .in_namespace(ns),
+            false,
         ),
         (
             "create an Ingress",

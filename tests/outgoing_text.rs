@@ -32,6 +32,10 @@ fn every_notice(by: &Actor, hostile: &str) -> Vec<Notice> {
             by: by.clone(),
             reason: hostile.into(),
         },
+        Notice::RevokedByRule {
+            rule: hostile.into(),
+            reason: hostile.into(),
+        },
         Notice::TimedOut,
         Notice::Failed {
             error: hostile.into(),
@@ -50,6 +54,7 @@ fn every_notice(by: &Actor, hostile: &str) -> Vec<Notice> {
             | Notice::ExpiringSoon
             | Notice::Expired
             | Notice::Revoked { .. }
+            | Notice::RevokedByRule { .. }
             | Notice::TimedOut
             | Notice::Failed { .. }
             | Notice::Extended

@@ -1,5 +1,6 @@
 //! `jitpe serve` as a process, on the example config: it answers its health routes, refuses
-//! unknown routes, says it is not ready without a cluster, and shuts down cleanly on SIGTERM.
+//! unknown routes, says it is not ready without a cluster, serves the audit webhook when its
+//! token is set, and shuts down cleanly on SIGTERM.
 
 mod common;
 
@@ -30,6 +31,7 @@ async fn serve_runs_on_the_example_config_and_stops_on_sigterm() {
         // No cluster: jitpe must still serve, and say why it is not ready.
         .env("KUBECONFIG", dir.path().join("missing-kubeconfig"))
         .env_remove("KUBERNETES_SERVICE_HOST")
+        .env("JITPE_AUDIT_K8S_AUDIT_TOKEN", AUDIT_TOKEN)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -59,6 +61,7 @@ async fn serve_runs_on_the_example_config_and_stops_on_sigterm() {
         .await
         .unwrap();
     assert!(metrics.contains("jitpe_requests"), "{metrics}");
+    observation_routes(&client, &base).await;
     assert_eq!(
         client
             .get(format!("{base}/nope"))
@@ -91,6 +94,37 @@ async fn serve_runs_on_the_example_config_and_stops_on_sigterm() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert!(status.success(), "graceful shutdown exits 0: {status:?}");
+}
+
+const AUDIT_TOKEN: &str = "serve-test-audit-token";
+
+/// With only the audit token set: `POST /k8s/audit` takes a batch larger than the chat body
+/// limit and queues it; `POST /falco` is absent.
+async fn observation_routes(client: &reqwest::Client, base: &str) {
+    let event = r#"{"auditID":"a","stage":"ResponseComplete","verb":"get","user":{"username":"alice"},"userAgent":"PAD"}"#
+        .replace("PAD", &"p".repeat(100 * 1024));
+    let batch =
+        format!(r#"{{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{event}]}}"#);
+    let audit = client
+        .post(format!("{base}/k8s/audit"))
+        .bearer_auth(AUDIT_TOKEN)
+        .header("content-type", "application/json")
+        .body(batch)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(audit.status(), 200);
+    assert_eq!(audit.text().await.unwrap(), r#"{"queued":1}"#);
+    let falco = client
+        .post(format!("{base}/falco"))
+        .bearer_auth(AUDIT_TOKEN);
+    assert_eq!(falco.body("{}").send().await.unwrap().status(), 404);
+    let metrics = client.get(format!("{base}/metrics")).send().await.unwrap();
+    let metrics = metrics.text().await.unwrap();
+    assert!(
+        metrics.contains(r#"jitpe_observations_total{result="accepted"} 1"#),
+        "{metrics}"
+    );
 }
 
 /// A `jitpe serve` child on the example config with Slack on (its API unreachable, which the

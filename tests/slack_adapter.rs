@@ -38,6 +38,8 @@ fn pending(needed: usize) -> RequestView {
         auto_approved: false,
         ended_by: None,
         end_reason: None,
+        revoked_by_rule: None,
+        usage: None,
         pending_until: Timestamp::from_second(1_700_003_600).unwrap(),
         expires_at: None,
         ended_at: None,

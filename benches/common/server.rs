@@ -21,6 +21,8 @@ use tokio::task::JoinHandle;
 
 /// The Slack app's signing secret.
 pub const SIGNING_SECRET: &str = "bench-signing-secret-0123456789abcdef";
+/// The bearer token of `POST /k8s/audit`.
+pub const AUDIT_TOKEN: &str = "bench-audit-token-0123456789abcdef";
 /// The bench workspace and app.
 pub const TEAM: &str = "T0BENCH";
 /// The bench app id.
@@ -92,6 +94,7 @@ pub fn settings(store: &Path, slack_api: &str) -> Settings {
     let env = |k: &str| match k {
         "JITPE_SLACK_BOT_TOKEN" => Some("xoxb-bench".to_string()),
         "JITPE_SLACK_SIGNING_SECRET" => Some(SIGNING_SECRET.to_string()),
+        "JITPE_AUDIT_K8S_AUDIT_TOKEN" => Some(AUDIT_TOKEN.to_string()),
         _ => None,
     };
     jitpe::config::parse(&config_toml(store, slack_api), &env).expect("the bench config is valid")
@@ -124,6 +127,8 @@ pub async fn fake_slack() -> String {
 pub struct Running {
     /// Where it listens.
     pub addr: SocketAddr,
+    /// The service it serves, to read requests back (the store is locked by the server).
+    pub service: jitpe::service::Service,
     stop: oneshot::Sender<()>,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -143,8 +148,18 @@ pub async fn start(settings: Settings) -> Running {
     let shutdown = async move {
         let _ = stopped.await;
     };
-    let task = tokio::spawn(jitpe::app::serve(settings, service, listener, shutdown));
-    Running { addr, stop, task }
+    let task = tokio::spawn(jitpe::app::serve(
+        settings,
+        service.clone(),
+        listener,
+        shutdown,
+    ));
+    Running {
+        addr,
+        service,
+        stop,
+        task,
+    }
 }
 
 impl Running {

@@ -87,6 +87,8 @@ pub fn pending(id: u64, pending_until: i64) -> AccessRequest {
         ended_at: None,
         ended_by: None,
         end_reason: None,
+        revoked_by_rule: None,
+        usage: None,
     }
 }
 

@@ -56,6 +56,8 @@ pub fn pending(needed: usize) -> RequestView {
         auto_approved: false,
         ended_by: None,
         end_reason: None,
+        revoked_by_rule: None,
+        usage: None,
         pending_until: Timestamp::from_second(NOW + 3600).unwrap(),
         expires_at: None,
         ended_at: None,
