@@ -14,10 +14,12 @@ use crate::service::{ChatTargets, Service};
 use crate::store::sled::SledStore;
 use crate::web::observe::{self, ObserveSettings};
 use crate::web::serve::ServerLimits;
+use crate::web::tls::{self, ServedCert};
 use crate::web::{HealthState, router_observing};
 use crate::workers;
 use crate::workers::audit_feed::{AuditFeed, AuditFeedSettings};
 use crate::workers::breakglass::{BreakGlass, Spool};
+use crate::workers::cert_reload::CertReload;
 use crate::workers::expiry::Expiry;
 use crate::workers::ingress_feed::{IngressFeed, RecentWriters};
 use crate::workers::outbox::{Outbox, OutboxSettings};
@@ -34,7 +36,30 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 use tracing::info;
+
+/// The sockets `serve` answers on: the plain listener and, with `[server.tls]`, the https one,
+/// both serving the same routes.
+pub struct Listeners {
+    /// `server.listen`.
+    pub http: TcpListener,
+    /// `server.tls.listen`, already bound (tests bind port 0); `None` binds it from the settings.
+    pub https: Option<TcpListener>,
+}
+
+impl From<TcpListener> for Listeners {
+    fn from(http: TcpListener) -> Self {
+        Self { http, https: None }
+    }
+}
+
+/// The https listener ready to serve, and the worker that keeps its certificate current.
+struct Https {
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    reload: CertReload,
+}
 
 /// Opens the store and builds the cluster adapter and the service (what `serve` and the CLI
 /// commands share).
@@ -106,24 +131,26 @@ pub async fn open_service(settings: &Settings) -> anyhow::Result<Service> {
         .context("opening the store failed")?
 }
 
-/// Serves on `listener` until `shutdown` completes, with every worker running.
+/// Serves on `listeners` until `shutdown` completes, with every worker running.
 pub async fn run(
     settings: Settings,
-    listener: TcpListener,
+    listeners: impl Into<Listeners>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let service = open_service(&settings).await?;
-    serve(settings, service, listener, shutdown).await
+    serve(settings, service, listeners, shutdown).await
 }
 
 /// [`run`] over a service already built (with [`service_with`] for another cluster adapter):
-/// the same platforms, workers and router, served on `listener` until `shutdown` completes.
+/// the same platforms, workers and router, served on `listeners` until `shutdown` completes.
 pub async fn serve(
     settings: Settings,
     service: Service,
-    listener: TcpListener,
+    listeners: impl Into<Listeners>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let listeners = listeners.into();
+    let https = https(&settings, listeners.https).await?;
     // The observation routes queue into `intake`; the watch worker evaluates from `intake_rx`.
     let (intake, intake_rx) = Intake::new(DEFAULT_CAPACITY);
     // NB: the watch worker notes each Ingress write of the audit stream in `writers`, so the
@@ -157,17 +184,84 @@ pub async fn serve(
     let mut workers = spawn_workers(&settings, &health, chats, writers, &stop_rx);
     workers.push(workers::spawn(watcher, stop_rx.clone()));
     let app = router_observing(health, routers, settings.server.body_limit, observing);
-    info!(addr = %listener.local_addr()?, "jitpe serving");
     let limits = ServerLimits {
         header_read_timeout: settings.server.header_read_timeout,
         max_connections: settings.server.max_connections,
     };
-    crate::web::serve::serve(listener, app, limits, shutdown).await;
+    let https = https.map(|h| {
+        workers.push(workers::spawn(h.reload, stop_rx.clone()));
+        (h.listener, h.acceptor)
+    });
+    serve_on(listeners.http, https, app, limits, shutdown).await?;
     info!("shutting down workers");
     let _ = stop_tx.send(true);
     for w in workers {
         let _ = tokio::time::timeout(Duration::from_secs(10), w).await;
     }
+    Ok(())
+}
+
+/// The https listener of `[server.tls]` (bound here unless `bound`), its certificate loaded.
+async fn https(settings: &Settings, bound: Option<TcpListener>) -> anyhow::Result<Option<Https>> {
+    let Some(tls) = settings.server.tls.clone() else {
+        anyhow::ensure!(
+            bound.is_none(),
+            "an https listener was given but [server.tls] is not set"
+        );
+        return Ok(None);
+    };
+    let files = tls.files.clone();
+    let loaded = tokio::task::spawn_blocking(move || tls::load(&files))
+        .await
+        .context("loading the TLS certificate failed")??;
+    let served = Arc::new(ServedCert::new(loaded.key.clone()));
+    let acceptor = tls::acceptor(served.clone()).context("building the TLS configuration")?;
+    let listener = match bound {
+        Some(listener) => listener,
+        None => TcpListener::bind(tls.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (server.tls.listen)", tls.listen))?,
+    };
+    let reload = CertReload::new(tls.files, served, &loaded);
+    Ok(Some(Https {
+        listener,
+        acceptor,
+        reload,
+    }))
+}
+
+/// Serves `app` on the plain listener and the https one (if any) until `shutdown` completes.
+async fn serve_on(
+    http: TcpListener,
+    https: Option<(TcpListener, TlsAcceptor)>,
+    app: axum::Router,
+    limits: ServerLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    use crate::web::serve::serve as serve_loop;
+    info!(addr = %http.local_addr()?, "jitpe serving http");
+    let Some((listener, acceptor)) = https else {
+        serve_loop(http, app, limits, None, shutdown).await;
+        return Ok(());
+    };
+    info!(addr = %listener.local_addr()?, "jitpe serving https");
+    // One shutdown signal, two loops: each waits for the flag.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = move || {
+        let mut stop = stop_rx.clone();
+        async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        }
+    };
+    let relay = tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    tokio::join!(
+        serve_loop(http, app.clone(), limits, None, stopped()),
+        serve_loop(listener, app, limits, Some(acceptor), stopped()),
+    );
+    relay.abort();
     Ok(())
 }
 

@@ -18,6 +18,7 @@
 //! |--------------------|----------------------|
 //! | `JITPE_LISTEN`     | `server.listen`      |
 //! | `JITPE_PUBLIC_URL` | `server.public_url`  |
+//! | `JITPE_TLS_LISTEN` | `server.tls.listen`  |
 //! | `JITPE_STORE_PATH` | `store.path`         |
 //! | `JITPE_KUBECONFIG` | `kubernetes.kubeconfig` |
 //! | `JITPE_INSTANCE`   | `kubernetes.instance` |
@@ -48,16 +49,18 @@ mod raw;
 mod secret;
 mod settings;
 mod summary;
+mod tls;
 mod validate;
 
 pub use crate::domain::policy::ConfigIssue;
 pub use raw::{
     RawAudit, RawConfig, RawKubernetes, RawMattermost, RawOutbox, RawServer, RawSlack, RawStore,
+    RawTls,
 };
 pub use secret::Secret;
 pub use settings::{
     AuditSettings, KubernetesSettings, MattermostSettings, OutboxSettings, ServerSettings,
-    Settings, SlackSettings, StoreSettings,
+    Settings, SlackSettings, StoreSettings, TlsSettings,
 };
 pub use summary::summary;
 

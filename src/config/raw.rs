@@ -56,6 +56,20 @@ pub struct RawServer {
     pub body_read_timeout: Option<String>,
     /// Connections open at once (default 512); when full, the oldest idle one is closed.
     pub max_connections: Option<usize>,
+    /// `[server.tls]`: a second listener, https; absent means none.
+    pub tls: Option<RawTls>,
+}
+
+/// `[server.tls]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    /// Socket address of the https listener (default `0.0.0.0:8443`; env `JITPE_TLS_LISTEN`).
+    pub listen: Option<String>,
+    /// PEM certificate chain, server certificate first (required).
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of that certificate (required).
+    pub key_file: Option<PathBuf>,
 }
 
 /// `[store]`.

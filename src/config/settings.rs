@@ -5,6 +5,7 @@ use super::secret::Secret;
 use crate::domain::ids::InstanceId;
 use crate::domain::policy::ConfigIssue;
 use crate::domain::policy::Policy;
+use crate::web::tls::TlsFiles;
 use reqwest::Url;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -57,6 +58,17 @@ pub struct ServerSettings {
     pub body_read_timeout: Duration,
     /// Connections open at once.
     pub max_connections: usize,
+    /// The https listener, if configured.
+    pub tls: Option<TlsSettings>,
+}
+
+/// `[server.tls]`: the https listener, serving the same routes as `listen`.
+#[derive(Debug, Clone)]
+pub struct TlsSettings {
+    /// Socket address to listen on.
+    pub listen: SocketAddr,
+    /// The certificate and key, checked at validation and re-read when they change.
+    pub files: TlsFiles,
 }
 
 /// `[store]`.

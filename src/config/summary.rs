@@ -34,6 +34,16 @@ pub fn summary(s: &Settings) -> String {
         fd(s.server.body_read_timeout),
         s.server.max_connections
     );
+    let _ = match &s.server.tls {
+        Some(tls) => writeln!(
+            out,
+            "https: listen {}, the same routes, certificate {} and key {} (checked; re-read when they change)",
+            tls.listen,
+            tls.files.cert.display(),
+            tls.files.key.display()
+        ),
+        None => writeln!(out, "https: off (no [server.tls])"),
+    };
     let _ = writeln!(
         out,
         "store: {}, cache {} MiB, {} store threads",

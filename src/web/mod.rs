@@ -2,14 +2,16 @@
 //! one router that merges the routes of every enabled chat platform (built in `crate::chat`;
 //! this module never looks inside them) and the observation routes (`observe/`: the audit
 //! webhook and Falco alerts, with their own body limit). `error.rs` maps service errors to user
-//! text; `serve.rs` is the server loop (read timeouts, connection limit); `explain.rs` gives the
-//! framework's own error answers (405 and the like) a body.
+//! text; `serve.rs` is the server loop (read timeouts, connection limit), `tls.rs` the https
+//! listener's certificate; `explain.rs` gives the framework's own error answers (405 and the
+//! like) a body.
 
 pub mod error;
 mod explain;
 mod health;
 pub mod observe;
 pub mod serve;
+pub mod tls;
 
 use crate::metrics::Metrics;
 use crate::service::Service;

@@ -9,7 +9,9 @@
 //!   to make room, so a flood of half-sent requests cannot keep `/healthz` or a signed command
 //!   out; only when every connection is in the middle of a request is the newcomer closed;
 //! - the **body read timeout** is applied where bodies are read, by the chat routes
-//!   ([`crate::chat::inbound::Inbound::read_body`]), which answer 408 and audit it.
+//!   ([`crate::chat::inbound::Inbound::read_body`]), which answer 408 and audit it;
+//! - on the https listener, the **TLS handshake** must also finish within
+//!   `header_read_timeout`, and a connection still in its handshake counts as idle.
 
 use axum::Router;
 use hyper::body::Incoming;
@@ -21,9 +23,11 @@ use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
 /// Default `server.header_read_timeout`: chat platforms send a request head in milliseconds.
@@ -59,11 +63,13 @@ impl Default for ServerLimits {
 }
 
 /// Serves `app` on `listener` within `limits` until `shutdown` completes; then stops accepting
-/// and gives open connections [`SHUTDOWN_GRACE`] to finish.
+/// and gives open connections [`SHUTDOWN_GRACE`] to finish. With `tls`, every connection is
+/// https.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: ServerLimits,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let places = Arc::new(Semaphore::new(limits.max_connections.max(1)));
@@ -91,6 +97,7 @@ pub async fn serve(
         let conn = Connection {
             app: app.clone(),
             limits,
+            tls: tls.clone(),
             conns: conns.clone(),
             stop: stop_rx.clone(),
         };
@@ -185,16 +192,51 @@ impl Drop for InRequest {
 struct Connection {
     app: Router,
     limits: ServerLimits,
+    tls: Option<TlsAcceptor>,
     conns: Arc<Registry>,
     stop: watch::Receiver<bool>,
 }
 
 impl Connection {
-    /// Serves HTTP/1.1 on `stream` until the client is done, a timeout closes it, it is evicted,
-    /// or the server stops; `place` is given back when it ends.
+    /// Serves HTTP/1.1 on `stream` (after a TLS handshake on the https listener) until the
+    /// client is done, a timeout closes it, it is evicted, or the server stops; `place` is given
+    /// back when it ends.
     async fn run(mut self, stream: TcpStream, place: OwnedSemaphorePermit) {
         let _place = place;
         let (id, state) = self.conns.add();
+        match self.tls.clone() {
+            None => self.http(stream, &state).await,
+            Some(tls) => {
+                let handshake =
+                    tokio::time::timeout(self.limits.header_read_timeout, tls.accept(stream));
+                let secured = tokio::select! {
+                    done = handshake => match done {
+                        Ok(Ok(secured)) => Some(secured),
+                        Ok(Err(e)) => {
+                            debug!(error = %e, "TLS handshake failed");
+                            None
+                        }
+                        Err(_) => {
+                            debug!("TLS handshake timed out");
+                            None
+                        }
+                    },
+                    () = state.evict.notified() => None,
+                    () = stopped(&mut self.stop) => None,
+                };
+                if let Some(secured) = secured {
+                    self.http(secured, &state).await;
+                }
+            }
+        }
+        self.conns.remove(id);
+    }
+
+    /// HTTP/1.1 on `io`, marking `state` as in a request while one is answered.
+    async fn http<I>(&mut self, io: I, state: &Arc<ConnState>)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let app = TowerToHyperService::new(self.app.clone());
         let marked = state.clone();
         let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
@@ -209,7 +251,7 @@ impl Connection {
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(self.limits.header_read_timeout)
-            .serve_connection(TokioIo::new(stream), service);
+            .serve_connection(TokioIo::new(io), service);
         tokio::pin!(conn);
         tokio::select! {
             done = conn.as_mut() => {
@@ -223,7 +265,6 @@ impl Connection {
                 let _ = conn.await;
             }
         }
-        self.conns.remove(id);
     }
 }
 

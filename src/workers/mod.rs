@@ -10,10 +10,12 @@
 //! figures behind `/readyz` and `/metrics`), [`breakglass`] (records `jitpe revoke` run while
 //! `serve` holds the store) and [`role_check`] (whether what each role binds
 //! exists in the cluster, for `/readyz` and the log), [`ingress_feed`] (audits each Ingress
-//! change in namespaces with an Active grant).
+//! change in namespaces with an Active grant), [`cert_reload`] (the https listener's certificate,
+//! re-read when its files change).
 
 pub mod audit_feed;
 pub mod breakglass;
+pub mod cert_reload;
 pub mod expiry;
 pub mod ingress_feed;
 pub mod outbox;
