@@ -295,6 +295,7 @@ async fn when_every_connection_is_taken_the_oldest_idle_one_makes_room_and_stall
         listener,
         w.app.clone(),
         limits,
+        None,
         std::future::pending(),
     ));
     let mut held = Vec::new();

@@ -68,7 +68,14 @@ pub fn cluster() -> &'static Cluster {
             Ok(relay) => relay,
             Err(message) => panic!("the audit relay did not start: {message}"),
         };
-        webhook_flags(dir, relay)
+        let webhook = Webhook {
+            server: &relay.url,
+            // In the apiserver's own certificate, like jitpe.jitpe-system.svc in jitpe's.
+            tls_server_name: "kubernetes.default.svc",
+            certificate_authority: &relay.pki.join("apiserver.crt"),
+            token: &relay.token,
+        };
+        webhook_flags(dir, &webhook)
             .unwrap_or_else(|e| panic!("writing the audit webhook configuration: {e:#}"))
     })
 }
@@ -88,16 +95,11 @@ pub fn relay() -> &'static Relay {
     }
 }
 
-/// The audit flags of the test apiserver; writes the webhook kubeconfig into `dir`.
-fn webhook_flags(dir: &Path, relay: &Relay) -> Result<Vec<String>> {
+/// The audit flags of the test apiserver, sending to `webhook`; writes the webhook kubeconfig
+/// into `dir`.
+pub fn webhook_flags(dir: &Path, webhook: &Webhook) -> Result<Vec<String>> {
     let kubeconfig = dir.join("audit-webhook.kubeconfig");
-    let config = webhook_kubeconfig(&Webhook {
-        server: &relay.url,
-        // In the apiserver's own certificate, like jitpe.jitpe-system.svc in a TLS front's.
-        tls_server_name: "kubernetes.default.svc",
-        certificate_authority: &relay.pki.join("apiserver.crt"),
-        token: &relay.token,
-    })?;
+    let config = webhook_kubeconfig(webhook)?;
     std::fs::write(&kubeconfig, serde_json::to_vec_pretty(&config)?)?;
     Ok(vec![
         format!("--audit-policy-file={AUDIT_POLICY}"),
@@ -440,7 +442,7 @@ impl axum::serve::Listener for TlsListener {
 }
 
 /// `bytes` random bytes from the OS, hex-encoded.
-fn random_hex(bytes: usize) -> Result<String> {
+pub fn random_hex(bytes: usize) -> Result<String> {
     let mut buf = vec![0; bytes];
     File::open("/dev/urandom")?.read_exact(&mut buf)?;
     Ok(hex::encode(buf))

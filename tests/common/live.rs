@@ -1,7 +1,9 @@
 //! jitpe served on loopback the way `jitpe serve` wires it (`app::service_with` + `app::serve`,
 //! every worker running, the real clock), on the real test apiserver as jitpe's own identity,
 //! with a fake Slack Web API and the apiserver's own audit webhook relayed to it
-//! (`tests/common/audit.rs`): the rig of the end-to-end tests of dynamic revocation.
+//! (`tests/common/audit.rs`), or sent straight to its https listener
+//! (`tests/common/audit_direct.rs`, [`Live::start_direct`]): the rig of the end-to-end tests of
+//! dynamic revocation.
 //!
 //! Grants are asked for and approved through the service (clicks on the card the outbox really
 //! posted), so no click answer goes to Slack's real `response_url` host.
@@ -24,9 +26,10 @@ use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
 use tokio::task::JoinHandle;
 
 use super::audit::{self, Registration};
+use super::audit_direct;
 use super::fake_slack::{FakeSlack, Message, dm_channel_of};
 use super::grants::{Spaces, jitpe_cluster};
-use super::kube::{Access, Who};
+use super::kube::{self, Access, Who};
 
 /// The bot token the fake Slack accepts.
 pub const SLACK_TOKEN: &str = "xoxb-live";
@@ -96,7 +99,7 @@ cluster_role = "jitpe-ingress-change"
 /// Writes a kubeconfig acting as jitpe's own identity (the test apiserver's, current context
 /// switched), for workers that connect from `kubernetes.kubeconfig`.
 fn write_jitpe_kubeconfig(dir: &Path) {
-    let cluster = audit::cluster();
+    let cluster = kube::cluster();
     let text = std::fs::read_to_string(cluster.admin_kubeconfig()).expect("the kubeconfig");
     let mut config: Value = serde_json::from_str(&text).expect("written as JSON");
     config["current-context"] = Value::from(Who::Jitpe.user());
@@ -139,12 +142,40 @@ impl Live {
             tokio::time::sleep(quiet.saturating_duration_since(Instant::now())).await;
         }
         let relay = audit::relay();
+        let mut live = Live::serve(extra, relay.token(), secrets, None).await;
+        let registration = relay.register(format!("{}{}", live.base, audit::RELAY_PATH));
+        live.registration = Some(registration);
+        live.serial = Some(serial);
+        live
+    }
+
+    /// Starts jitpe as [`Live::start`] does, but with the https listener the apiserver's audit
+    /// webhook sends to straight (`audit_direct`), its certificate and token. Once per binary.
+    pub async fn start_direct(extra: &str) -> Live {
+        let direct = audit_direct::direct();
+        let extra = format!("{}\n{extra}", direct.tls_toml());
+        let https = direct.take_listener();
+        Live::serve(&extra, &direct.token, &[], Some(https)).await
+    }
+
+    /// The cluster the tests run on (started by `audit` or `audit_direct`).
+    pub fn cluster(&self) -> &'static kube::Cluster {
+        kube::cluster()
+    }
+
+    /// Serves jitpe over fresh namespaces with `audit_token`, on a plain port and `https`.
+    async fn serve(
+        extra: &str,
+        audit_token: &str,
+        secrets: &[(&str, &str)],
+        https: Option<tokio::net::TcpListener>,
+    ) -> Live {
         let spaces = Spaces::new().await;
         let slack = FakeSlack::start(SLACK_TOKEN).await;
         let dir = tempfile::TempDir::new().expect("a temporary directory");
         write_jitpe_kubeconfig(dir.path());
         let toml = config_toml(dir.path(), &slack.base_url, &spaces, extra);
-        let settings = settings(&toml, relay.token(), secrets);
+        let settings = settings(&toml, audit_token, secrets);
         let cluster: Arc<dyn Cluster> = jitpe_cluster();
         let s = settings.clone();
         let service = tokio::task::spawn_blocking(move || jitpe::app::service_with(&s, cluster))
@@ -160,20 +191,23 @@ impl Live {
             let _ = stopped.await;
         };
         let served = service.clone();
-        let task = tokio::spawn(jitpe::app::serve(settings, served, listener, shutdown));
+        let listeners = jitpe::app::Listeners {
+            http: listener,
+            https,
+        };
+        let task = tokio::spawn(jitpe::app::serve(settings, served, listeners, shutdown));
         let base = format!("http://{addr}");
         wait_healthy(&base).await;
-        let registration = relay.register(format!("{base}{}", audit::RELAY_PATH));
         Live {
             spaces,
             slack,
             base,
             service,
-            audit_token: relay.token().to_string(),
-            registration: Some(registration),
+            audit_token: audit_token.to_string(),
+            registration: None,
             stop: Some(stop),
             task: Some(task),
-            serial: Some(serial),
+            serial: None,
             _dir: dir,
         }
     }
@@ -209,7 +243,7 @@ impl Live {
             .await
             .expect("approved");
         assert_eq!(self.state(id), State::Active);
-        audit::cluster().eventually_sar(access, true).await;
+        kube::cluster().eventually_sar(access, true).await;
         id
     }
 

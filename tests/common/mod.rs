@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod audit;
+pub mod audit_direct;
 pub mod driver;
 pub mod fake_mattermost;
 pub mod fake_slack;
