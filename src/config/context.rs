@@ -1,12 +1,14 @@
 //! [`Ctx`], what every validation step writes to: the issues and warnings found so far and the
-//! environment to read, with the checks that several sections share (durations, base URLs,
-//! secrets). A leaf: the section validators (`validate.rs`, `chat.rs`) use it, it uses neither.
+//! environment to read, with the checks that several sections share (socket addresses,
+//! durations, base URLs, secrets). A leaf: the section validators (`validate.rs`, `chat.rs`,
+//! `tls.rs`) use it, it uses none of them.
 
 use super::Env;
 use super::secret::{Secret, SecretSource};
 use crate::domain::duration::parse_duration;
 use crate::domain::policy::ConfigIssue;
 use reqwest::Url;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 /// The issues and warnings found so far, and the environment to read.
@@ -43,6 +45,28 @@ impl Ctx<'_> {
             Some(v) => (Some(v), format!(" (from {var})")),
             None => (file, String::new()),
         }
+    }
+
+    /// The socket address `value` (from `from`), else `default`; an unparsable one is an issue with
+    /// `key`, and the default stands in (validation fails anyway, and later checks still run).
+    pub fn socket_addr(
+        &mut self,
+        key: &str,
+        value: Option<&str>,
+        from: &str,
+        default: &str,
+    ) -> SocketAddr {
+        let fallback = default.parse().expect("the default is a socket address");
+        let Some(value) = value else {
+            return fallback;
+        };
+        value.parse::<SocketAddr>().unwrap_or_else(|_| {
+            self.issue(
+                key,
+                format!("`{value}`{from} is not a socket address: write IP:port, like `{default}`"),
+            );
+            fallback
+        })
     }
 
     /// A duration key, or its default.

@@ -4,7 +4,7 @@ use super::*;
 use std::collections::BTreeMap;
 
 /// A minimal valid policy (durations in minutes, which every duration grammar accepts).
-const POLICY: &str = r#"
+pub(super) const POLICY: &str = r#"
 [policy.namespaces]
 allow = ["shop"]
 [[policy.identities]]

@@ -5,7 +5,6 @@
 use super::context::Ctx;
 use super::raw::RawTls;
 use super::settings::TlsSettings;
-use super::validate::socket_addr;
 use crate::web::tls::{self, TlsFiles};
 
 /// Default `server.tls.listen`: beside the plain listener's usual 8080.
@@ -14,8 +13,7 @@ pub const DEFAULT_TLS_LISTEN: &str = "0.0.0.0:8443";
 /// The https listener of `raw`; `None` (with issues) when a file is missing or unusable.
 pub(super) fn tls(cx: &mut Ctx<'_>, raw: RawTls) -> Option<TlsSettings> {
     let (listen, from) = cx.overridden("JITPE_TLS_LISTEN", raw.listen);
-    let listen = socket_addr(
-        cx,
+    let listen = cx.socket_addr(
         "server.tls.listen",
         listen.as_deref(),
         &from,

@@ -1,18 +1,8 @@
 //! `[server.tls]` validation: defaults, the override, and every missing or unusable file named.
 
+use crate::config::tests::POLICY;
 use crate::config::{ConfigErrors, parse, summary};
 use tempfile::TempDir;
-
-const POLICY: &str = r#"
-[policy.namespaces]
-allow = ["shop"]
-[policy.roles.debug]
-default_duration = "15m"
-max_duration = "60m"
-approvers = ["slack:UBOB"]
-[[policy.roles.debug.bindings]]
-cluster_role = "jitpe-ingress-debug"
-"#;
 
 /// A directory with a matching pair as `tls.crt` / `tls.key` and a stray key as `other.key`.
 fn pki() -> TempDir {

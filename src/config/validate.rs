@@ -12,7 +12,6 @@ use super::settings::{
 use crate::domain::ids::InstanceId;
 use crate::domain::policy::ConfigIssue;
 use crate::domain::policy::Policy;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -104,13 +103,7 @@ fn store(cx: &mut Ctx<'_>, raw: RawStore) -> StoreSettings {
 fn server(cx: &mut Ctx<'_>, raw: RawServer) -> ServerSettings {
     let (header_read_timeout, body_read_timeout, max_connections) = slow_client_limits(cx, &raw);
     let (listen, from) = cx.overridden("JITPE_LISTEN", raw.listen);
-    let listen = socket_addr(
-        cx,
-        "server.listen",
-        listen.as_deref(),
-        &from,
-        DEFAULT_LISTEN,
-    );
+    let listen = cx.socket_addr("server.listen", listen.as_deref(), &from, DEFAULT_LISTEN);
     let (public_url, from) = cx.overridden("JITPE_PUBLIC_URL", raw.public_url);
     let public_url = public_url.and_then(|u| cx.base_url("server.public_url", &u, &from));
     if let Some(u) = public_url.as_ref().filter(|u| u.scheme() == "http") {
@@ -171,28 +164,6 @@ fn slow_client_limits(cx: &mut Ctx<'_>, raw: &RawServer) -> (Duration, Duration,
         1..=1_000_000,
     );
     (header, body, max)
-}
-
-/// The socket address `value` (from `from`), else `default`; an unparsable one is an issue with
-/// `key`, and the default stands in (validation fails anyway, and later checks still run).
-pub(super) fn socket_addr(
-    cx: &mut Ctx<'_>,
-    key: &str,
-    value: Option<&str>,
-    from: &str,
-    default: &str,
-) -> SocketAddr {
-    let fallback = default.parse().expect("the default is a socket address");
-    let Some(value) = value else {
-        return fallback;
-    };
-    value.parse::<SocketAddr>().unwrap_or_else(|_| {
-        cx.issue(
-            key,
-            format!("`{value}`{from} is not a socket address: write IP:port, like `{default}`"),
-        );
-        fallback
-    })
 }
 
 /// A number with a default that must lie in `range`; out of range is an issue with the key.
