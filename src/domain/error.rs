@@ -38,6 +38,23 @@ pub enum DomainError {
         "your chat account ({0}) is not mapped to a Kubernetes user; ask the jitpe operators to add it to the policy's identities"
     )]
     UnmappedUser(String),
+    /// A ServiceAccount no `[[policy.systems]]` rule names.
+    #[error(
+        "{0} may not ask for access: no [[policy.systems]] rule names it; ask the jitpe operators to add one"
+    )]
+    UnknownSystem(String),
+    /// A ServiceAccount asked for a role or namespace its rules do not give it.
+    #[error(
+        "{who} may not ask for role `{role}` in namespace `{namespace}`: no [[policy.systems]] rule allows that combination"
+    )]
+    SystemNotAllowed {
+        /// The ServiceAccount's username.
+        who: String,
+        /// The role asked for.
+        role: RoleName,
+        /// The namespace asked for.
+        namespace: String,
+    },
     /// The reason does not match the role's pattern.
     #[error("the reason must match `{pattern}` for role `{role}` (for example a ticket id)")]
     ReasonPattern {

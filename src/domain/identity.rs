@@ -1,5 +1,6 @@
-//! Who is acting: chat users (by immutable platform id, never a display name), the jitpe system
-//! itself and shell operators, and the Kubernetes subjects that chat users map to.
+//! Who is acting: chat users (by immutable platform id, never a display name), systems (a
+//! Kubernetes ServiceAccount, by the username its token authenticates as), the jitpe system
+//! itself and shell operators, and the Kubernetes subjects that requesters map to.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -17,6 +18,9 @@ pub enum Platform {
     Cli,
     /// jitpe itself: expiry, timeouts, reconcile, anomaly revocation.
     System,
+    /// A Kubernetes ServiceAccount calling the API (a CI/CD pipeline), by the username its
+    /// token authenticates as (`system:serviceaccount:<namespace>:<name>`).
+    Kubernetes,
 }
 
 impl Platform {
@@ -27,6 +31,7 @@ impl Platform {
             Platform::Mattermost => "mattermost",
             Platform::Cli => "cli",
             Platform::System => "system",
+            Platform::Kubernetes => "kubernetes",
         }
     }
 }
@@ -67,6 +72,20 @@ impl Actor {
     pub fn is_chat_user(&self) -> bool {
         matches!(self.platform, Platform::Slack | Platform::Mattermost)
     }
+
+    /// A ServiceAccount calling the API, named by the username its token authenticated as; the
+    /// caller checks the prefix ([`ServiceAccountName::parse`]).
+    pub fn service_account(sa: &ServiceAccountName) -> Self {
+        Self::new(Platform::Kubernetes, sa.username())
+    }
+
+    /// The ServiceAccount, if this actor is a system.
+    pub fn as_service_account(&self) -> Option<ServiceAccountName> {
+        match self.platform {
+            Platform::Kubernetes => ServiceAccountName::parse(&self.id).ok(),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for Actor {
@@ -93,6 +112,10 @@ impl FromStr for Actor {
             "mattermost" => Platform::Mattermost,
             "cli" => Platform::Cli,
             "system" => Platform::System,
+            "kubernetes" => {
+                let sa = ServiceAccountName::parse(id).map_err(|_| bad())?;
+                return Ok(Self::service_account(&sa));
+            }
             _ => return Err(bad()),
         };
         let id_ok = !id.is_empty()
@@ -120,6 +143,67 @@ impl From<Actor> for String {
     }
 }
 
+/// The username prefix of every ServiceAccount token (`serviceaccount.ServiceAccountUsernamePrefix`
+/// in Kubernetes).
+pub const SERVICE_ACCOUNT_PREFIX: &str = "system:serviceaccount:";
+
+/// A ServiceAccount by namespace and name, as its tokens authenticate:
+/// `system:serviceaccount:<namespace>:<name>`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ServiceAccountName {
+    /// Its namespace (a DNS label).
+    pub namespace: String,
+    /// Its name (a DNS subdomain).
+    pub name: String,
+}
+
+/// Why a username is not a ServiceAccount's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`{0}` is not a ServiceAccount: write `system:serviceaccount:<namespace>:<name>` (for example `system:serviceaccount:ci:deployer`)"
+)]
+pub struct ServiceAccountError(pub String);
+
+impl ServiceAccountName {
+    /// Reads `system:serviceaccount:<namespace>:<name>`: a namespace of at most 63 lowercase
+    /// letters, digits and `-`, a name of at most 253 of those and `.`, as Kubernetes allows.
+    pub fn parse(username: &str) -> Result<Self, ServiceAccountError> {
+        let bad = || ServiceAccountError(username.to_string());
+        let rest = username
+            .strip_prefix(SERVICE_ACCOUNT_PREFIX)
+            .ok_or_else(bad)?;
+        let (namespace, name) = rest.split_once(':').ok_or_else(bad)?;
+        let part = |s: &str, max: usize, dot: bool| {
+            !s.is_empty()
+                && s.len() <= max
+                && s.chars().all(|c| {
+                    c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || (dot && c == '.')
+                })
+                && !s.starts_with(['-', '.'])
+                && !s.ends_with(['-', '.'])
+        };
+        if !part(namespace, 63, false) || !part(name, 253, true) {
+            return Err(bad());
+        }
+        Ok(Self {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        })
+    }
+
+    /// `system:serviceaccount:<namespace>:<name>`, the username its tokens authenticate as and
+    /// the subject a grant binds.
+    pub fn username(&self) -> String {
+        format!("{SERVICE_ACCOUNT_PREFIX}{}:{}", self.namespace, self.name)
+    }
+}
+
+impl fmt::Display for ServiceAccountName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.username())
+    }
+}
+
 /// The Kubernetes identity a chat user is granted access as.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct KubeSubject {
@@ -133,6 +217,37 @@ pub struct KubeSubject {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn service_accounts_round_trip_as_actors_and_bad_names_are_refused() {
+        let a: Actor = "kubernetes:system:serviceaccount:ci:deployer"
+            .parse()
+            .unwrap();
+        assert_eq!(a.platform, Platform::Kubernetes);
+        assert_eq!(a.id, "system:serviceaccount:ci:deployer");
+        assert_eq!(a.to_string().parse::<Actor>().unwrap(), a);
+        let sa = a.as_service_account().unwrap();
+        assert_eq!(
+            (sa.namespace.as_str(), sa.name.as_str()),
+            ("ci", "deployer")
+        );
+        assert!(!a.is_chat_user());
+        for bad in [
+            "kubernetes:alice",
+            "kubernetes:system:serviceaccount:ci",
+            "kubernetes:system:serviceaccount::x",
+            "kubernetes:system:serviceaccount:CI:x",
+            "kubernetes:system:serviceaccount:ci:x:y",
+            "kubernetes:system:serviceaccount:-ci:x",
+            "kubernetes:system:serviceaccount:ci:x.",
+        ] {
+            assert!(bad.parse::<Actor>().is_err(), "{bad}");
+        }
+        let long = format!("system:serviceaccount:{}:x", "a".repeat(64));
+        assert!(ServiceAccountName::parse(&long).is_err());
+        let dotted = ServiceAccountName::parse("system:serviceaccount:ci:a.b-c").unwrap();
+        assert_eq!(dotted.username(), "system:serviceaccount:ci:a.b-c");
+    }
 
     #[test]
     fn actors_round_trip_through_their_text_form() {

@@ -10,6 +10,7 @@ use crate::domain::grant::{
     EXPIRES_AT_ANNOTATION, INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, PlannedBinding,
     REQUEST_ID_LABEL, RoleRef, request_id_of,
 };
+use crate::domain::identity::ServiceAccountName;
 use crate::domain::ids::{InstanceId, RequestId};
 use crate::ports::{Cluster, ClusterError, ClusterObject, ManagedObject, ObjectKind, ObjectRef};
 use async_trait::async_trait;
@@ -138,15 +139,25 @@ fn meta(b: &PlannedBinding) -> ObjectMeta {
     }
 }
 
-/// Exactly the requester. A group subject would grant every member of the group, so the
-/// identity's groups never appear here (the admission policy refuses them as well).
+/// Exactly the requester: a person as a `User`, a system (a ServiceAccount's username) as that
+/// `ServiceAccount`. A group subject would grant every member of the group, so the identity's
+/// groups never appear here (the admission policy refuses them as well).
 fn subjects(b: &PlannedBinding) -> Vec<Subject> {
-    vec![Subject {
-        kind: "User".into(),
-        api_group: Some(RBAC_GROUP.into()),
-        name: b.subject.user.clone(),
-        namespace: None,
-    }]
+    let subject = match ServiceAccountName::parse(&b.subject.user) {
+        Ok(sa) => Subject {
+            kind: "ServiceAccount".into(),
+            api_group: None,
+            name: sa.name,
+            namespace: Some(sa.namespace),
+        },
+        Err(_) => Subject {
+            kind: "User".into(),
+            api_group: Some(RBAC_GROUP.into()),
+            name: b.subject.user.clone(),
+            namespace: None,
+        },
+    };
+    vec![subject]
 }
 
 fn role_binding(b: &PlannedBinding) -> RoleBinding {

@@ -5,6 +5,7 @@ use super::effects::FollowUp;
 use super::{Error, Result, Service};
 use crate::domain::audit::AuditDraft;
 use crate::domain::grant;
+use crate::domain::identity::Platform;
 use crate::domain::ids::RequestId;
 use crate::domain::lifecycle::{self, Transition};
 use crate::domain::request::{AccessRequest, Effect, Event, State};
@@ -123,28 +124,42 @@ impl Service {
         Ok(self.cluster.apply(&plan).await?)
     }
 
-    /// The chat messages of a transition, for the requester's platform if it is enabled.
+    /// The chat messages of a transition: for a person, on their platform if it is enabled; for
+    /// a system (a ServiceAccount asking through the API), the cards and alerts on every
+    /// enabled platform, and no direct messages (nobody to send them to: the caller polls).
     pub(crate) fn outbox_for(&self, t: &Transition) -> Vec<OutboxItem> {
         let req = &t.request;
-        let platform = req.requester.platform;
-        if !self.chat.approvers_channels.contains_key(&platform) {
-            return Vec::new();
-        }
+        let platforms: Vec<Platform> = match req.requester.platform {
+            Platform::Kubernetes => self.chat.approvers_channels.keys().copied().collect(),
+            p if self.chat.approvers_channels.contains_key(&p) => vec![p],
+            _ => Vec::new(),
+        };
+        let person = req.requester.is_chat_user();
         let request_id = req.id;
-        t.effects
+        let messages: Vec<OutboxMessage> = t
+            .effects
             .iter()
             .filter_map(|e| match e {
                 Effect::PostCard => Some(OutboxMessage::PostCard { request_id }),
                 Effect::UpdateCard => Some(OutboxMessage::UpdateCard { request_id }),
-                Effect::Notify(notice) => Some(OutboxMessage::Notify {
+                Effect::Notify(notice) if person => Some(OutboxMessage::Notify {
                     request_id,
                     user: req.requester.clone(),
                     notice: notice.clone(),
                 }),
+                Effect::Notify(_) => None,
                 Effect::Alert => Some(OutboxMessage::Alert { request_id }),
                 Effect::ApplyBindings | Effect::DeleteBindings => None,
             })
-            .map(|message| OutboxItem { platform, message })
+            .collect();
+        platforms
+            .iter()
+            .flat_map(|&platform| {
+                messages.iter().map(move |message| OutboxItem {
+                    platform,
+                    message: message.clone(),
+                })
+            })
             .collect()
     }
 

@@ -42,6 +42,7 @@ impl TryFrom<RawPolicy> for Policy {
             }
         }
         super::quorum::check(&mut is, &roles, &groups, &identities);
+        let systems = super::systems::systems(&mut is, &raw.systems, &roles);
         let revocation = RevocationRules::try_from(raw.revocation.clone())
             .map_err(|issues| is.0.extend(issues))
             .unwrap_or_default();
@@ -60,6 +61,7 @@ impl TryFrom<RawPolicy> for Policy {
                 pending_ttl,
                 expiry_warning,
                 revocation,
+                systems,
             }),
             _ => Err(PolicyErrors(is.0)),
         }

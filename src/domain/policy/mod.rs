@@ -11,19 +11,22 @@ mod quorum;
 mod raw;
 mod roles;
 mod shape;
+mod systems;
 
 pub use issues::{ConfigIssue, PolicyErrors};
 pub use prerequisites::{ClusterObject, Prerequisite};
 pub use raw::{
     RawAutoApprove, RawBinding, RawIdentity, RawNamespaces, RawPolicy, RawRole, RawScopedRule,
+    RawSystem, RawSystemAutoApprove,
 };
 pub use shape::{
     GRANTABLE_CLUSTER_ROLES, SCOPED_API_GROUP, SCOPED_RESOURCE, SCOPED_VERBS, SYSTEM_NAMESPACES,
 };
+pub use systems::{SystemAutoApprove, SystemRule};
 
 use crate::domain::anomaly::RevocationRules;
 use crate::domain::error::DomainError;
-use crate::domain::identity::{Actor, KubeSubject, Platform};
+use crate::domain::identity::{Actor, KubeSubject, Platform, ServiceAccountName};
 use crate::domain::ids::{Namespace, ResourceName, RoleName};
 use regex::Regex;
 use std::collections::{BTreeMap, BTreeSet};
@@ -39,6 +42,7 @@ pub struct Policy {
     pub(super) pending_ttl: Duration,
     pub(super) expiry_warning: Duration,
     pub(super) revocation: RevocationRules,
+    pub(super) systems: Vec<SystemRule>,
 }
 
 /// One grantable role.
@@ -167,6 +171,21 @@ impl Policy {
         &self.revocation
     }
 
+    /// The `[[policy.systems]]` rules, in order.
+    pub fn systems(&self) -> &[SystemRule] {
+        &self.systems
+    }
+
+    /// The first system rule that lets `sa` ask for `role` in `namespace`.
+    pub fn system_rule(
+        &self,
+        sa: &ServiceAccountName,
+        role: &RoleName,
+        namespace: &Namespace,
+    ) -> Option<&SystemRule> {
+        self.systems.iter().find(|r| r.allows(sa, role, namespace))
+    }
+
     /// Number of mapped chat identities.
     pub fn identity_count(&self) -> usize {
         self.identities.len()
@@ -187,10 +206,23 @@ impl Policy {
             })
     }
 
-    /// The Kubernetes subject of a chat user; unmapped users are refused (fail closed).
-    pub fn subject_for(&self, who: &Actor) -> Result<&KubeSubject, DomainError> {
+    /// The Kubernetes subject of a requester: a chat user's mapped identity, or a system's own
+    /// ServiceAccount if some `[[policy.systems]]` rule names it; anyone else is refused (fail
+    /// closed).
+    pub fn subject_for(&self, who: &Actor) -> Result<KubeSubject, DomainError> {
+        if who.platform == Platform::Kubernetes {
+            let sa = who.as_service_account();
+            let known = sa.filter(|sa| self.systems.iter().any(|r| r.names(sa)));
+            return known
+                .map(|sa| KubeSubject {
+                    user: sa.username(),
+                    groups: Vec::new(),
+                })
+                .ok_or_else(|| DomainError::UnknownSystem(who.id.clone()));
+        }
         self.identities
             .get(who)
+            .cloned()
             .ok_or_else(|| DomainError::UnmappedUser(who.to_string()))
     }
 
@@ -225,10 +257,19 @@ impl Policy {
         duration: Option<Duration>,
         reason: &str,
     ) -> Result<Admitted, DomainError> {
-        let subject = self.subject_for(requester)?.clone();
+        let subject = self.subject_for(requester)?;
         let role = self.role(role_name)?;
         if !self.namespaces.allows(namespace) {
             return Err(DomainError::NamespaceNotAllowed(namespace.to_string()));
+        }
+        if let Some(sa) = requester.as_service_account()
+            && self.system_rule(&sa, role_name, namespace).is_none()
+        {
+            return Err(DomainError::SystemNotAllowed {
+                who: sa.username(),
+                role: role_name.clone(),
+                namespace: namespace.to_string(),
+            });
         }
         if resource.is_some() && role.scoped_rules.is_none() {
             return Err(DomainError::NotScopable(role.name.clone()));
@@ -255,6 +296,10 @@ impl Policy {
         duration: Duration,
         approved_today: u32,
     ) -> bool {
+        if who.platform == Platform::Kubernetes {
+            // A system's own rule decides, never the role's list of people.
+            return false;
+        }
         let Some(auto) = &role.auto_approve else {
             return false;
         };

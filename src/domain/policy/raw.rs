@@ -27,6 +27,39 @@ pub struct RawPolicy {
     /// `[policy.revocation]`: the rules that end a grant early (shipped defaults when absent).
     #[serde(default)]
     pub revocation: crate::domain::anomaly::RawRevocation,
+    /// `[[policy.systems]]`: ServiceAccounts that may ask through the API, in order.
+    #[serde(default)]
+    pub systems: Vec<RawSystem>,
+}
+
+/// `[[policy.systems]]`: one rule for ServiceAccounts asking through the API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSystem {
+    /// Shown on cards and in `check-config`.
+    #[serde(default)]
+    pub description: String,
+    /// `system:serviceaccount:<namespace>:<name>` patterns (`*` within a part).
+    #[serde(default)]
+    pub service_accounts: Vec<String>,
+    /// Roles they may ask for.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// Namespace patterns they may ask in.
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+    /// Approval without a vote, within limits; absent: the role's approvers decide in chat.
+    pub auto_approve: Option<RawSystemAutoApprove>,
+}
+
+/// `[policy.systems.auto_approve]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSystemAutoApprove {
+    /// Longest duration that qualifies.
+    pub max_duration: String,
+    /// Automatic approvals of a role per ServiceAccount per UTC day.
+    pub per_day: u32,
 }
 
 /// `[policy.namespaces]`.

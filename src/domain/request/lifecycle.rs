@@ -64,7 +64,13 @@ pub fn accept(
         &new.reason,
     )?;
     let role = policy.role(&new.role)?;
-    let auto = policy.auto_approves(role, &new.requester, admitted.duration, auto_approved_today);
+    let auto = match new.requester.as_service_account() {
+        // A system's first matching rule decides (admit found one), never the role's people.
+        Some(sa) => policy
+            .system_rule(&sa, &new.role, &new.namespace)
+            .is_some_and(|r| r.auto_approves(admitted.duration, auto_approved_today)),
+        None => policy.auto_approves(role, &new.requester, admitted.duration, auto_approved_today),
+    };
     Ok(Accepted {
         subject: admitted.subject,
         duration: admitted.duration,
