@@ -16,8 +16,10 @@ use std::time::Duration;
 
 mod ingress;
 mod outbox;
+mod tokens;
 pub use ingress::{IngressEvent, IngressSink, IngressWatch, SinkClosed};
 pub use outbox::{CardRef, OutboxEntry, OutboxItem, OutboxMessage};
+pub use tokens::{DEFAULT_AUDIENCE, Reviewed, TokenError, TokenReviewer};
 
 /// A value with the version it was stored at; updates compare-and-swap on the version.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::kube::cluster;
+use common::kube::{Access, cluster};
 use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, PostParams};
@@ -153,4 +153,16 @@ async fn an_install_in_another_namespace_keeps_every_admission_policy_in_force()
     refused(unlabelled, "labelled");
     let own_ns = own.create(&pp, &binding("jitpe-own-0", true)).await;
     refused(own_ns, "never grants access in namespace security-tools");
+    // The moved identity verifies API callers' tokens, and still mints none.
+    let with_auth = [groups[0], groups[1], "system:authenticated"];
+    let may = |verb: &str, group: &str, resource: &str| {
+        Access::user(&user, &with_auth, verb, group, resource)
+    };
+    c.eventually_sar(
+        &may("create", "authentication.k8s.io", "tokenreviews"),
+        true,
+    )
+    .await;
+    let mint = may("create", "", "serviceaccounts").subresource("token");
+    assert!(!c.sar(&mint).await, "the moved jitpe may mint tokens");
 }

@@ -228,6 +228,12 @@ fn jitpe_holds_exactly_these_rules_each_for_a_reason() {
             SCOPED_VERBS.map(String::from).to_vec(),
             vec![],
         ),
+        // the API's callers are verified with a TokenReview of their own token
+        (
+            ("authentication.k8s.io", "tokenreviews"),
+            v(&["create"]),
+            vec![],
+        ),
     ];
     let expected: Vec<_> = expected
         .into_iter()
@@ -275,6 +281,7 @@ async fn a_stolen_jitpe_token_can_read_and_write_only_what_the_table_says() {
     let ns = s.ns.as_str();
     let rbac = "rbac.authorization.k8s.io";
     let net = "networking.k8s.io";
+    let auth = "authentication.k8s.io";
     let at =
         |verb: &str, group: &str, resource: &str| Access::new(Who::Jitpe, verb, group, resource);
     let rows: Vec<(&str, Access, bool)> = vec![
@@ -413,6 +420,37 @@ async fn a_stolen_jitpe_token_can_read_and_write_only_what_the_table_says() {
             "create a RoleBinding (admission narrows it)",
             at("create", rbac, "rolebindings").in_namespace(ns),
             true,
+        ),
+        // Verify a caller's token: reveals only whether it is valid (src/kube/token_review.rs).
+        ("review a token", at("create", auth, "tokenreviews"), true),
+        (
+            "ask what another user may do",
+            at("create", "authorization.k8s.io", "subjectaccessreviews"),
+            false,
+        ),
+        (
+            "mint a token cluster-wide",
+            at("create", "", "serviceaccounts").subresource("token"),
+            false,
+        ),
+        (
+            "read a ServiceAccount",
+            at("get", "", "serviceaccounts").in_namespace(ns),
+            false,
+        ),
+        (
+            "list Secrets in its own namespace",
+            at("list", "", "secrets").in_namespace("jitpe-system"),
+            false,
+        ),
+        (
+            "request a certificate",
+            at(
+                "create",
+                "certificates.k8s.io",
+                "certificatesigningrequests",
+            ),
+            false,
         ),
     ];
     // The first row proves RBAC has settled before the others count.

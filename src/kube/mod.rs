@@ -1,10 +1,12 @@
 //! The cluster port on a real Kubernetes API, with kube-rs: server-side apply of RoleBindings
 //! (and resource-scoped Roles), deletion by name, listing of one instance's objects for the
-//! reconcile sweep. `ingress_watch.rs` watches Ingresses for the change feed.
+//! reconcile sweep. `ingress_watch.rs` watches Ingresses for the change feed; `token_review.rs`
+//! verifies bearer tokens with TokenReviews.
 
 mod exists;
 pub mod ingress_watch;
 pub mod lazy;
+pub mod token_review;
 
 use crate::domain::grant::{
     EXPIRES_AT_ANNOTATION, INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, PlannedBinding,

@@ -15,6 +15,7 @@ mod effects;
 pub mod limit;
 mod reconcile;
 mod timers;
+pub mod tokens;
 mod transitions;
 mod watch;
 

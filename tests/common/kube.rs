@@ -196,6 +196,16 @@ impl Cluster {
         self.dir.as_deref()
     }
 
+    /// The key the started apiserver signs service-account tokens with (ECDSA P-256, PKCS#8
+    /// PEM) and their issuer, so tests can forge tokens the server would accept; `None` for
+    /// an existing cluster, whose key is not ours.
+    pub fn service_account_signer(&self) -> Option<(PathBuf, String)> {
+        let dir = self.dir.as_ref()?;
+        let issuer = self.config(Who::Admin).cluster_url.to_string();
+        let issuer = issuer.trim_end_matches('/').to_string();
+        Some((dir.join(apiserver::SA_SIGNING_KEY), issuer))
+    }
+
     /// A kubeconfig whose current context is the admin, for tools such as kubectl.
     pub fn admin_kubeconfig(&self) -> std::path::PathBuf {
         match &self.dir {

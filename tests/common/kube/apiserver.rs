@@ -33,6 +33,7 @@ pub(super) struct Started {
 pub(super) fn start(binary: &Path, extra_args: Vec<String>, dir: PathBuf) -> Result<Started> {
     let [port, etcd_port, etcd_peer_port] = free_ports()?;
     let tokens = write_tokens(&dir)?;
+    write_service_account_keys(&dir)?;
     let log_path = dir.join("apiserver.log");
     let log = File::create(&log_path).context("creating the apiserver log")?;
     let mut child = Command::new(binary)
@@ -91,10 +92,27 @@ fn apiserver_flags(dir: &Path, port: u16) -> Vec<String> {
         format!("--token-auth-file={d}/tokens.csv"),
         "--authorization-mode=RBAC".into(),
         format!("--service-account-issuer=https://127.0.0.1:{port}"),
+        // Our own key rather than the wrapper's, in PKCS#8 so tests can sign tokens with it.
+        format!("--service-account-signing-key-file={d}/{SA_SIGNING_KEY}"),
+        format!("--service-account-key-file={d}/{SA_PUBLIC_KEY}"),
         "--service-cluster-ip-range=10.0.0.0/24".into(),
         // No controller creates default service accounts, as in envtest.
         "--disable-admission-plugins=ServiceAccount".into(),
     ]
+}
+
+/// The service-account signing key in the data directory: ECDSA P-256, PKCS#8 PEM.
+pub(super) const SA_SIGNING_KEY: &str = "sa-signing.pem";
+/// Its public half, which the apiserver verifies tokens with.
+const SA_PUBLIC_KEY: &str = "sa-public.pem";
+
+/// Writes a fresh service-account key pair (the apiserver reads a PKCS#8 private key to sign,
+/// but verifies only with a public key or a SEC1/PKCS#1 private one, hence two files).
+fn write_service_account_keys(dir: &Path) -> Result<()> {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+    fs::write(dir.join(SA_SIGNING_KEY), key.serialize_pem()).context("writing the SA key")?;
+    fs::write(dir.join(SA_PUBLIC_KEY), key.public_key_pem()).context("writing the SA key")?;
+    Ok(())
 }
 
 /// Three distinct free loopback ports: all listeners are held until all are picked.
