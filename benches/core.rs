@@ -60,6 +60,7 @@ fn bench_decide() {
         resource: None,
         duration: None,
         reason: "bench".into(),
+        labels: Default::default(),
     };
     let pending =
         jitpe::domain::lifecycle::submit(jitpe::domain::ids::RequestId(1), new, &policy, now, 0)

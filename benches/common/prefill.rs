@@ -35,6 +35,7 @@ pub fn new_request(i: usize) -> NewRequest {
         resource: None,
         duration: Some(Duration::from_secs(15 * 60)),
         reason: format!("prefilled history INC-{i}"),
+        labels: Default::default(),
     }
 }
 

@@ -38,6 +38,9 @@ pub enum DomainError {
         "your chat account ({0}) is not mapped to a Kubernetes user; ask the jitpe operators to add it to the policy's identities"
     )]
     UnmappedUser(String),
+    /// A label of a system request is malformed.
+    #[error("{0}")]
+    BadLabel(String),
     /// A ServiceAccount no `[[policy.systems]]` rule names.
     #[error(
         "{0} may not ask for access: no [[policy.systems]] rule names it; ask the jitpe operators to add one"

@@ -99,6 +99,7 @@ pub fn new_request(role: &str, minutes: u64) -> NewRequest {
         resource: None,
         duration: Some(Duration::from_secs(minutes * 60)),
         reason: "INC-4411 502s on /checkout".into(),
+        labels: Default::default(),
     }
 }
 

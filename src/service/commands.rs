@@ -55,6 +55,7 @@ impl Service {
                     resource,
                     duration,
                     reason,
+                    labels: Default::default(),
                 };
                 self.submit(new, dedupe_key).await
             }

@@ -89,6 +89,7 @@ pub fn pending(id: u64, pending_until: i64) -> AccessRequest {
         end_reason: None,
         revoked_by_rule: None,
         usage: None,
+        labels: Default::default(),
     }
 }
 

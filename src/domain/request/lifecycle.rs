@@ -5,7 +5,7 @@ pub use super::transition::{Transition, add};
 
 use super::transition::{Outcome, draft};
 use super::voting;
-use super::{AccessRequest, Effect, Event, Notice, State};
+use super::{AccessRequest, Effect, Event, Labels, Notice, State};
 use crate::domain::audit::AuditDraft;
 use crate::domain::error::DomainError;
 use crate::domain::identity::Actor;
@@ -31,6 +31,8 @@ pub struct NewRequest {
     pub duration: Option<Duration>,
     /// Why.
     pub reason: String,
+    /// What a system said about itself (empty from chat).
+    pub labels: Labels,
 }
 
 /// A new request the policy accepted, waiting only for its id. Building it from here cannot
@@ -123,6 +125,7 @@ impl Accepted {
             end_reason: None,
             revoked_by_rule: None,
             usage: None,
+            labels: new.labels,
         };
         let mut audit = requested(&req);
         let mut effects = vec![Effect::PostCard];
@@ -151,6 +154,10 @@ fn requested(req: &AccessRequest) -> AuditDraft {
             crate::domain::duration::format_duration(req.duration),
         )
         .with("reason", &req.reason);
+    let audit = match req.labels.is_empty() {
+        true => audit,
+        false => audit.with("labels", &req.labels),
+    };
     match &req.resource {
         Some(r) => audit.with("resource", r),
         None => audit,

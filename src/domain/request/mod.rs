@@ -1,11 +1,15 @@
 //! The access request and its lifecycle: the data here, the state machine in [`lifecycle`]
-//! (with the votes and extensions in `voting.rs`, and what both build in `transition.rs`).
+//! (with the votes and extensions in `voting.rs`, and what both build in `transition.rs`); a
+//! system's labels in `labels.rs`.
 
 mod current;
+mod labels;
 pub mod lifecycle;
 mod transition;
 mod voting;
 mod watched;
+
+pub use labels::Labels;
 
 use crate::domain::anomaly::Usage;
 use crate::domain::identity::{Actor, KubeSubject};
@@ -146,6 +150,9 @@ pub struct AccessRequest {
     /// What the grant was used for, written once it has ended (from the audit stream).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
+    /// What a system said about itself (a pipeline run URL), shown on the card.
+    #[serde(default, skip_serializing_if = "Labels::is_empty")]
+    pub labels: Labels,
 }
 
 impl AccessRequest {
