@@ -144,7 +144,7 @@ impl Service {
     }
 
     /// Applies an event on behalf of a person, auditing a refusal with its reason.
-    async fn refusable(&self, actor: &Actor, id: RequestId, event: Event) -> Result<AccessRequest> {
+    pub(crate) async fn refusable(&self, actor: &Actor, id: RequestId, event: Event) -> Result<AccessRequest> {
         let result = self.apply(id, event).await;
         if let Err(Error::Domain(e)) = &result {
             let draft = AuditDraft::new(actor.clone(), "refused", Some(id)).with("reason", e);
@@ -154,6 +154,19 @@ impl Service {
     }
 
     async fn submit(&self, new: NewRequest, dedupe_key: Option<&str>) -> Result<Reply> {
+        Ok(match self.store_new(new, dedupe_key).await? {
+            Some(req) => submitted(&req),
+            None => Reply::new("This command was already received; `/jit list` shows your requests."),
+        })
+    }
+
+    /// Checks `new` against the policy and stores it (de-duplicated by `dedupe_key`, counted
+    /// toward its auto-approval tally); `None` for a duplicate. A refusal is audited.
+    pub(crate) async fn store_new(
+        &self,
+        new: NewRequest,
+        dedupe_key: Option<&str>,
+    ) -> Result<Option<AccessRequest>> {
         let now = self.clock.now();
         let actor = new.requester.clone();
         let submission = Submission {
@@ -182,11 +195,7 @@ impl Service {
             .await?;
         let t = match outcome {
             SubmitOutcome::Stored { record, .. } => record,
-            SubmitOutcome::Duplicate => {
-                return Ok(Reply::new(
-                    "This command was already received; `/jit list` shows your requests.",
-                ));
-            }
+            SubmitOutcome::Duplicate => return Ok(None),
             SubmitOutcome::Refused(e) => {
                 let draft = AuditDraft::new(actor, "refused", None)
                     .with("command", "request")
@@ -206,7 +215,7 @@ impl Service {
             .auto_approved
             .then_some(FollowUp::Activate(t.request.id));
         self.follow_through(t.request.id, next).await;
-        Ok(submitted(&t.request))
+        Ok(Some(t.request))
     }
 
     /// Checks `new` against the policy and builds it as request `id`; pure, so the store may run

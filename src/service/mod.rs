@@ -9,6 +9,7 @@
 //!
 //! `transitions.rs` commits one transition at a time; `effects.rs` carries out what follows.
 
+mod api;
 mod breakglass;
 mod commands;
 mod effects;
