@@ -310,6 +310,24 @@ async fn a_failure_to_ask_is_not_a_refusal() {
     let got = gone.review(&token, &audiences()).await;
     assert!(matches!(got, Err(TokenError::Unavailable(_))), "{got:?}");
     assert!(!got.unwrap_err().is_refused());
+    // An apiserver that accepts the connection and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut config = c.config(Who::Jitpe);
+    config.cluster_url = format!("https://{}", silent.local_addr().unwrap())
+        .parse()
+        .unwrap();
+    let hung = KubeTokenReviewer::new(kube::Client::try_from(config).unwrap())
+        .with_timeout(Duration::from_millis(300));
+    let started = Instant::now();
+    match hung.review(&token, &audiences()).await {
+        Err(TokenError::Unavailable(m)) => assert!(m.contains("did not answer"), "{m}"),
+        other => panic!("expected a failure to ask, got {other:?}"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
     // No configuration at all: the lazy reviewer fails to ask, too.
     let nowhere = LazyKubeTokenReviewer::new(Some("/nonexistent/kubeconfig".into()));
     let got = nowhere.review(&token, &audiences()).await;

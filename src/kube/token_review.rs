@@ -14,21 +14,36 @@ use k8s_openapi::api::authentication::v1::{TokenReview, TokenReviewSpec, TokenRe
 use kube::Client;
 use kube::api::{Api, PostParams};
 use std::path::PathBuf;
+use std::time::Duration;
 use tokio::sync::OnceCell;
 
 /// Tokens longer than this are refused without asking: a ServiceAccount token is about 1 KiB.
 pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
 
+/// How long a review may take before it counts as a failure to ask. An API caller waits for
+/// it, and kube's own read timeout (minutes, for watches) is far too long for that.
+pub const REVIEW_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Reviews tokens with a kube client acting as jitpe.
 #[derive(Clone)]
 pub struct KubeTokenReviewer {
     client: Client,
+    timeout: Duration,
 }
 
 impl KubeTokenReviewer {
-    /// Uses `client` (jitpe's own identity).
+    /// Uses `client` (jitpe's own identity), waiting at most [`REVIEW_TIMEOUT`] per review.
     pub fn new(client: Client) -> Self {
-        Self { client }
+        Self {
+            client,
+            timeout: REVIEW_TIMEOUT,
+        }
+    }
+
+    /// The same reviewer waiting at most `timeout` per review.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 }
 
@@ -43,10 +58,17 @@ impl TokenReviewer for KubeTokenReviewer {
             },
             ..TokenReview::default()
         };
-        let answer = Api::<TokenReview>::all(self.client.clone())
-            .create(&PostParams::default(), &review)
-            .await
-            .map_err(|e| ask_failed(&e, token))?;
+        let api = Api::<TokenReview>::all(self.client.clone());
+        let answer =
+            tokio::time::timeout(self.timeout, api.create(&PostParams::default(), &review))
+                .await
+                .map_err(|_| {
+                    TokenError::Unavailable(format!(
+                        "the apiserver did not answer the TokenReview within {:?}",
+                        self.timeout
+                    ))
+                })?
+                .map_err(|e| ask_failed(&e, token))?;
         judge(answer.status, audiences, token)
     }
 }

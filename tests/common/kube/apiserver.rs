@@ -78,7 +78,7 @@ pub(super) fn start(binary: &Path, extra_args: Vec<String>, dir: PathBuf) -> Res
 }
 
 /// The kube-apiserver flags of a single-node test server: loopback only, token authentication,
-/// RBAC. The Go wrapper adds etcd and service-account keys.
+/// RBAC, service-account tokens signed with our own key. The Go wrapper adds etcd.
 fn apiserver_flags(dir: &Path, port: u16) -> Vec<String> {
     let d = dir.display();
     vec![
