@@ -8,10 +8,13 @@ use crate::config::Settings;
 use crate::domain::identity::Platform;
 use crate::kube::ingress_watch::KubeIngressWatch;
 use crate::kube::lazy::LazyKubeCluster;
+use crate::kube::token_review::LazyKubeTokenReviewer;
 use crate::metrics::Metrics;
 use crate::ports::{Chat, Clock, Cluster, Store};
+use crate::service::tokens::{CacheLimits, CachedTokenReviewer};
 use crate::service::{ChatTargets, Service};
 use crate::store::sled::SledStore;
+use crate::web::api::{self, ApiConfig};
 use crate::web::observe::{self, ObserveSettings};
 use crate::web::serve::ServerLimits;
 use crate::web::tls::{self, ServedCert};
@@ -160,7 +163,8 @@ pub async fn serve(
     let watcher = Watch::new(service.clone(), intake_rx, intake.stats().clone())
         .with_writers(writers.clone());
     let metrics = Arc::new(Metrics::default().with_intake(intake.stats().clone()));
-    let observing = observe_router(&settings, intake, &service, &metrics);
+    let observing = observe_router(&settings, intake, &service, &metrics)
+        .merge(api_router(&settings, &service, &metrics));
     let inbound = Arc::new(
         Inbound::new(service.clone(), metrics.clone())
             .with_max_in_flight(settings.server.max_in_flight)
@@ -263,6 +267,23 @@ async fn serve_on(
     );
     relay.abort();
     Ok(())
+}
+
+/// `/api/v1`, if `[[policy.systems]]` names anyone: tokens verified by TokenReview as jitpe's
+/// own identity, cached (`service::tokens`).
+fn api_router(settings: &Settings, service: &Service, metrics: &Arc<Metrics>) -> axum::Router {
+    if settings.policy.systems().is_empty() {
+        return axum::Router::new();
+    }
+    let reviewer = LazyKubeTokenReviewer::new(settings.kubernetes.kubeconfig.clone());
+    let clock = service.clock().clone();
+    let cached = CachedTokenReviewer::new(reviewer, clock, CacheLimits::default());
+    let config = ApiConfig {
+        audiences: settings.api.audiences.clone(),
+        body_limit: settings.api.body_limit,
+        body_timeout: settings.server.body_read_timeout,
+    };
+    api::router(config, service.clone(), Arc::new(cached), metrics.clone())
 }
 
 /// `POST /k8s/audit` and `POST /falco`, each only if its token is set, queueing into `intake`.

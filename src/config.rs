@@ -43,6 +43,7 @@
 //! The environment is passed in (`&|k| std::env::var(k).ok()` in the binary) so that validation
 //! is testable without touching the process environment.
 
+mod api;
 mod chat;
 mod context;
 mod raw;
@@ -54,13 +55,13 @@ mod validate;
 
 pub use crate::domain::policy::ConfigIssue;
 pub use raw::{
-    RawAudit, RawConfig, RawKubernetes, RawMattermost, RawOutbox, RawServer, RawSlack, RawStore,
-    RawTls,
+    RawApi, RawAudit, RawConfig, RawKubernetes, RawMattermost, RawOutbox, RawServer, RawSlack,
+    RawStore, RawTls,
 };
 pub use secret::Secret;
 pub use settings::{
-    AuditSettings, KubernetesSettings, MattermostSettings, OutboxSettings, ServerSettings,
-    Settings, SlackSettings, StoreSettings, TlsSettings,
+    ApiSettings, AuditSettings, KubernetesSettings, MattermostSettings, OutboxSettings,
+    ServerSettings, Settings, SlackSettings, StoreSettings, TlsSettings,
 };
 pub use summary::summary;
 

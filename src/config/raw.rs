@@ -33,6 +33,9 @@ pub struct RawConfig {
     /// `[outbox]`: outgoing chat message pacing.
     #[serde(default)]
     pub outbox: RawOutbox,
+    /// `[api]`: the systems API.
+    #[serde(default)]
+    pub api: RawApi,
     /// `[policy]`: roles, namespaces, identities, approvers.
     #[serde(default)]
     pub policy: RawPolicy,
@@ -70,6 +73,16 @@ pub struct RawTls {
     pub cert_file: Option<PathBuf>,
     /// PEM private key of that certificate (required).
     pub key_file: Option<PathBuf>,
+}
+
+/// `[api]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApi {
+    /// Audiences a caller's token must be issued for (default `["jitpe"]`).
+    pub audiences: Option<Vec<String>>,
+    /// Largest accepted request body in bytes (default 16384).
+    pub body_limit: Option<usize>,
 }
 
 /// `[store]`.

@@ -28,6 +28,8 @@ pub struct Settings {
     pub audit: AuditSettings,
     /// Outgoing chat message pacing.
     pub outbox: OutboxSettings,
+    /// The systems API.
+    pub api: ApiSettings,
     /// The access policy.
     pub policy: Policy,
     /// Private, so a `Settings` only comes out of validation.
@@ -60,6 +62,15 @@ pub struct ServerSettings {
     pub max_connections: usize,
     /// The https listener, if configured.
     pub tls: Option<TlsSettings>,
+}
+
+/// `[api]`: the systems API, served when `[[policy.systems]]` names someone.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    /// A caller's token must be valid for one of these (TokenReview `spec.audiences`).
+    pub audiences: Vec<String>,
+    /// Largest accepted request body, in bytes.
+    pub body_limit: usize,
 }
 
 /// `[server.tls]`: the https listener, serving the same routes as `listen`.

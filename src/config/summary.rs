@@ -67,6 +67,7 @@ pub fn summary(s: &Settings) -> String {
         fd(s.audit.chain_head_interval)
     );
     observe(&mut out, s);
+    systems(&mut out, s);
     let _ = writeln!(
         out,
         "outbox: one message per {} per channel, given up after {} of failures",
@@ -77,6 +78,43 @@ pub fn summary(s: &Settings) -> String {
         let _ = writeln!(out, "warning: {w}");
     }
     out
+}
+
+/// The systems API and each `[[policy.systems]]` rule, in the order they are tried.
+fn systems(out: &mut String, s: &Settings) {
+    let rules = s.policy.systems();
+    if rules.is_empty() {
+        let _ = writeln!(out, "api: /api/v1 off (no [[policy.systems]])");
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "api: /api/v1 on, tokens verified by TokenReview for audience {}, body limit {} bytes",
+        s.api.audiences.join(" or "),
+        s.api.body_limit
+    );
+    for (i, r) in rules.iter().enumerate() {
+        let accounts: Vec<&str> = r.service_accounts.iter().map(|(p, _)| p.as_str()).collect();
+        let roles: Vec<&str> = r.roles.iter().map(|r| r.as_str()).collect();
+        let namespaces: Vec<&str> = r.namespaces.iter().map(|(p, _)| p.as_str()).collect();
+        let approval = match &r.auto_approve {
+            Some(a) => format!(
+                "auto-approved up to {}, {} per day per account, else the role's approvers",
+                fd(a.max_duration),
+                a.per_day
+            ),
+            None => "approved in chat by the role's approvers".into(),
+        };
+        let _ = writeln!(
+            out,
+            "system rule {} ({}): {} may ask for {} in {}; {approval}",
+            i + 1,
+            r.description,
+            accounts.join(", "),
+            roles.join(", "),
+            namespaces.join(", ")
+        );
+    }
 }
 
 /// Which observation routes are served (each only with its token), never the tokens.

@@ -50,6 +50,7 @@ pub(super) fn validate(raw: RawConfig, env: &Env<'_>) -> Result<Settings, Vec<Co
         .map(|m| chat::mattermost(&mut cx, m, public_url.as_ref()));
     let audit = audit(&mut cx, raw.audit);
     let outbox = outbox(&mut cx, raw.outbox);
+    let api = super::api::api(&mut cx, raw.api);
     chat::platform_warnings(&mut cx, &raw.policy, slack.is_some(), mattermost.is_some());
     // The policy is validated whatever else is wrong, so its issues are reported in the same run.
     let policy = Policy::try_from(raw.policy)
@@ -67,6 +68,7 @@ pub(super) fn validate(raw: RawConfig, env: &Env<'_>) -> Result<Settings, Vec<Co
             mattermost: mattermost.flatten(),
             audit,
             outbox,
+            api,
             policy,
             warnings: cx.warnings,
         }),

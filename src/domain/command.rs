@@ -415,5 +415,8 @@ impl fmt::Display for Command {
     }
 }
 
+mod fields;
+pub use fields::{extend_fields, request_fields};
+
 #[cfg(test)]
 mod tests;

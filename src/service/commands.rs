@@ -144,7 +144,12 @@ impl Service {
     }
 
     /// Applies an event on behalf of a person, auditing a refusal with its reason.
-    pub(crate) async fn refusable(&self, actor: &Actor, id: RequestId, event: Event) -> Result<AccessRequest> {
+    pub(crate) async fn refusable(
+        &self,
+        actor: &Actor,
+        id: RequestId,
+        event: Event,
+    ) -> Result<AccessRequest> {
         let result = self.apply(id, event).await;
         if let Err(Error::Domain(e)) = &result {
             let draft = AuditDraft::new(actor.clone(), "refused", Some(id)).with("reason", e);
@@ -156,7 +161,9 @@ impl Service {
     async fn submit(&self, new: NewRequest, dedupe_key: Option<&str>) -> Result<Reply> {
         Ok(match self.store_new(new, dedupe_key).await? {
             Some(req) => submitted(&req),
-            None => Reply::new("This command was already received; `/jit list` shows your requests."),
+            None => {
+                Reply::new("This command was already received; `/jit list` shows your requests.")
+            }
         })
     }
 

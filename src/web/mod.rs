@@ -6,6 +6,7 @@
 //! listener's certificate; `explain.rs` gives the framework's own error answers (405 and the
 //! like) a body.
 
+pub mod api;
 pub mod error;
 mod explain;
 mod health;

@@ -31,12 +31,15 @@ impl Labels {
             )));
         }
         for (key, value) in &raw {
-            let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+            let edge =
+                |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
             let key_ok = key.len() <= MAX_KEY
                 && edge(key.chars().next())
                 && edge(key.chars().last())
                 && key.chars().all(|c| {
-                    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '/' | '-')
+                    c.is_ascii_lowercase()
+                        || c.is_ascii_digit()
+                        || matches!(c, '.' | '_' | '/' | '-')
                 });
             if !key_ok {
                 return Err(DomainError::BadLabel(format!(
@@ -87,19 +90,33 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> Result<Labels, DomainError> {
-        Labels::parse(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+        Labels::parse(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
     }
 
     #[test]
     fn short_keys_and_values_are_kept_in_key_order() {
         let l = labels(&[("run", "42"), ("pipeline-url", "https://ci.example/run/42")]).unwrap();
-        assert_eq!(l.to_string(), "pipeline-url=https://ci.example/run/42, run=42");
+        assert_eq!(
+            l.to_string(),
+            "pipeline-url=https://ci.example/run/42, run=42"
+        );
         assert!(labels(&[]).unwrap().is_empty());
     }
 
     #[test]
     fn bad_keys_values_and_too_many_labels_say_what_to_write() {
-        for (k, v) in [("Run", "1"), ("-a", "1"), ("a-", "1"), ("", "1"), ("a b", "1")] {
+        for (k, v) in [
+            ("Run", "1"),
+            ("-a", "1"),
+            ("a-", "1"),
+            ("", "1"),
+            ("a b", "1"),
+        ] {
             let e = labels(&[(k, v)]).unwrap_err().to_string();
             assert!(e.contains("is not a label key"), "{k}: {e}");
         }
@@ -109,8 +126,12 @@ mod tests {
         assert!(labels(&[("a", long.as_str())]).is_err());
         let key = "k".repeat(MAX_KEY + 1);
         assert!(labels(&[(key.as_str(), "1")]).is_err());
-        let many: Vec<(String, String)> = (0..=MAX_LABELS).map(|i| (format!("k{i}"), "v".into())).collect();
-        let e = Labels::parse(many.into_iter().collect()).unwrap_err().to_string();
+        let many: Vec<(String, String)> = (0..=MAX_LABELS)
+            .map(|i| (format!("k{i}"), "v".into()))
+            .collect();
+        let e = Labels::parse(many.into_iter().collect())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("at most 16"), "{e}");
     }
 }
