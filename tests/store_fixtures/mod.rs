@@ -89,6 +89,8 @@ pub fn pending(id: u64, pending_until: i64) -> AccessRequest {
         end_reason: None,
         revoked_by_rule: None,
         usage: None,
+        tiers: Vec::new(),
+        max_duration: None,
     }
 }
 

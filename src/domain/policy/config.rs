@@ -42,6 +42,8 @@ impl TryFrom<RawPolicy> for Policy {
             }
         }
         super::quorum::check(&mut is, &roles, &groups, &identities);
+        let tiers = super::tiers::tiers(&mut is, &raw.tiers);
+        super::tiers::check_quorum(&mut is, &tiers, &roles, &groups, &identities);
         let revocation = RevocationRules::try_from(raw.revocation.clone())
             .map_err(|issues| is.0.extend(issues))
             .unwrap_or_default();
@@ -60,6 +62,7 @@ impl TryFrom<RawPolicy> for Policy {
                 pending_ttl,
                 expiry_warning,
                 revocation,
+                tiers,
             }),
             _ => Err(PolicyErrors(is.0)),
         }

@@ -5,7 +5,7 @@ pub use super::transition::{Transition, add};
 
 use super::transition::{Outcome, draft};
 use super::voting;
-use super::{AccessRequest, Effect, Event, Notice, State};
+use super::{AccessRequest, AppliedTier, Effect, Event, Notice, State};
 use crate::domain::audit::AuditDraft;
 use crate::domain::error::DomainError;
 use crate::domain::identity::Actor;
@@ -43,6 +43,8 @@ pub struct Accepted {
     approvals_needed: usize,
     pending_until: Timestamp,
     auto_approved: bool,
+    tiers: Vec<AppliedTier>,
+    max_duration: Option<Duration>,
     now: Timestamp,
 }
 
@@ -64,13 +66,29 @@ pub fn accept(
         &new.reason,
     )?;
     let role = policy.role(&new.role)?;
-    let auto = policy.auto_approves(role, &new.requester, admitted.duration, auto_approved_today);
+    let rules = policy.rules(role, &new.namespace);
+    let auto = policy.auto_approves(
+        &rules,
+        &new.requester,
+        admitted.duration,
+        auto_approved_today,
+    );
+    let tiers: Vec<AppliedTier> = rules
+        .tiers
+        .iter()
+        .map(|t| AppliedTier {
+            name: t.name.clone(),
+            description: t.description.clone(),
+        })
+        .collect();
     Ok(Accepted {
         subject: admitted.subject,
         duration: admitted.duration,
-        approvals_needed: role.approvals_needed,
+        approvals_needed: rules.approvals_needed(),
         pending_until: add(now, policy.pending_ttl())?,
         auto_approved: auto,
+        max_duration: (!tiers.is_empty()).then(|| rules.max_duration()),
+        tiers,
         now,
         new,
     })
@@ -90,7 +108,13 @@ pub fn submit(
 impl Accepted {
     /// The new request as `id`: Pending, or Approved when the policy approved it by itself.
     pub fn submit(self, id: RequestId) -> Transition {
-        let Accepted { new, now, .. } = self;
+        let Accepted {
+            new,
+            now,
+            tiers,
+            max_duration,
+            ..
+        } = self;
         let mut req = AccessRequest {
             id,
             requester: new.requester,
@@ -117,6 +141,8 @@ impl Accepted {
             end_reason: None,
             revoked_by_rule: None,
             usage: None,
+            tiers,
+            max_duration,
         };
         let mut audit = requested(&req);
         let mut effects = vec![Effect::PostCard];
@@ -145,10 +171,20 @@ fn requested(req: &AccessRequest) -> AuditDraft {
             crate::domain::duration::format_duration(req.duration),
         )
         .with("reason", &req.reason);
+    let audit = match req.tiers.is_empty() {
+        true => audit,
+        false => audit.with("tiers", tier_names(req)),
+    };
     match &req.resource {
         Some(r) => audit.with("resource", r),
         None => audit,
     }
+}
+
+/// The names of the tiers that applied to `req`, comma separated, for the audit log.
+fn tier_names(req: &AccessRequest) -> String {
+    let names: Vec<&str> = req.tiers.iter().map(|t| t.name.as_str()).collect();
+    names.join(",")
 }
 
 /// Decides what `event` does to `req` at `now` under `policy`.
