@@ -397,3 +397,7 @@ fn due(req: &AccessRequest, at: Option<Timestamp>, now: Timestamp) -> Result<(),
 #[cfg(test)]
 #[path = "lifecycle_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "tier_tests.rs"]
+mod tier_tests;
