@@ -422,35 +422,6 @@ mod tests {
     }
 
     #[test]
-    fn a_card_shows_the_stored_tiers_with_their_approvals_and_maximum() {
-        let mut req = in_state(State::Pending);
-        assert_eq!(RequestView::of(&req, 1).tier, None);
-        req.tiers = vec![
-            crate::domain::request::AppliedTier {
-                name: "prod".into(),
-                description: "production".into(),
-            },
-            crate::domain::request::AppliedTier {
-                name: "pci".into(),
-                description: String::new(),
-            },
-        ];
-        req.approvals_needed = 2;
-        req.max_duration = Some(std::time::Duration::from_secs(1800));
-        let v = RequestView::of(&req, 1);
-        let card = plain(&v.card_status());
-        assert!(
-            card.ends_with("\nTier: prod (production), pci — 2 approvals, max 30m"),
-            "{card}"
-        );
-        assert!(plain(&v.status()).starts_with("PENDING, 0 of 2 approvals"));
-        assert!(
-            !plain(&v.status()).contains("Tier"),
-            "/jit status stays one line"
-        );
-    }
-
-    #[test]
     fn card_actions_round_trip_their_names() {
         for a in [CardAction::Approve, CardAction::Deny, CardAction::Revoke] {
             assert_eq!(CardAction::parse(a.as_str()), Some(a));
@@ -458,3 +429,7 @@ mod tests {
         assert_eq!(CardAction::parse("escalate"), None);
     }
 }
+
+#[cfg(test)]
+#[path = "view_tier_tests.rs"]
+mod tier_tests;
