@@ -37,6 +37,7 @@ fn pending() -> RequestView {
         ended_at: None,
         extension: None,
         actions: vec![CardAction::Approve, CardAction::Deny],
+        tier: None,
         copy: None,
     }
 }

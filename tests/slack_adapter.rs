@@ -45,6 +45,7 @@ fn pending(needed: usize) -> RequestView {
         ended_at: None,
         extension: None,
         actions: vec![CardAction::Approve, CardAction::Deny],
+        tier: None,
         copy: None,
     }
 }

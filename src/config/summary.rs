@@ -2,7 +2,7 @@
 
 use super::settings::Settings;
 use crate::domain::duration::format_duration as fd;
-use crate::domain::policy::Role;
+use crate::domain::policy::{Policy, Role, Rules, Tier};
 use std::fmt::Write;
 
 /// What the config means, for an operator to eyeball: roles, namespaces, identities, channels,
@@ -154,6 +154,7 @@ fn policy(out: &mut String, s: &Settings) {
     for role in p.roles() {
         role_lines(out, role);
     }
+    tier_lines(out, p);
     revocation_lines(out, s);
 }
 
@@ -225,6 +226,82 @@ fn role_lines(out: &mut String, r: &Role) {
     for (platform, ch) in &r.approvers_channels {
         let _ = writeln!(out, "    {platform} approvers channel {ch}");
     }
+}
+
+/// Each risk tier, what it tightens, and the rules every role ends up with in its namespaces.
+fn tier_lines(out: &mut String, p: &Policy) {
+    if p.tiers().is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "  risk tiers (a namespace in several gets the strictest of each):"
+    );
+    for t in p.tiers() {
+        let _ = writeln!(
+            out,
+            "    tier {}: namespaces {}; {}",
+            t.label(),
+            join(t.namespace_patterns()),
+            tightens(t)
+        );
+        for role in p.roles() {
+            let rules = Rules {
+                role,
+                tiers: vec![t],
+            };
+            let _ = writeln!(out, "      role {} here: {}", role.name, effective(&rules));
+        }
+    }
+}
+
+/// What a tier changes, in its own terms.
+fn tightens(t: &Tier) -> String {
+    let mut parts = Vec::new();
+    if t.extra_approvals > 0 {
+        parts.push(format!("{} more approval(s)", t.extra_approvals));
+    }
+    if t.min_approvals > 0 {
+        parts.push(format!("at least {} approval(s)", t.min_approvals));
+    }
+    if let Some(m) = t.max_duration {
+        parts.push(format!("max {}", fd(m)));
+    }
+    if !t.auto_approve {
+        parts.push("no auto-approval".into());
+    }
+    if let Some(re) = &t.reason_pattern {
+        parts.push(format!("reason must also match `{}`", re.as_str()));
+    }
+    if parts.is_empty() {
+        parts.push("tightens nothing".into());
+    }
+    parts.join(", ")
+}
+
+/// The effective rules of a role under some tiers.
+fn effective(r: &Rules<'_>) -> String {
+    let auto = match r.auto_approve() {
+        Some(a) => format!(
+            "auto-approved up to {}",
+            fd(a.max_duration.min(r.max_duration()))
+        ),
+        None => "no auto-approval".into(),
+    };
+    let patterns: Vec<String> = r
+        .reason_patterns()
+        .map(|(_, re)| format!("`{}`", re.as_str()))
+        .collect();
+    let reason = match patterns.is_empty() {
+        true => "any reason".into(),
+        false => format!("reason must match {}", patterns.join(" and ")),
+    };
+    format!(
+        "{} approval(s), default {}, max {}, {auto}, {reason}",
+        r.approvals_needed(),
+        fd(r.default_duration()),
+        fd(r.max_duration())
+    )
 }
 
 fn approvers(r: &Role) -> String {

@@ -325,6 +325,30 @@ fn slow_client_limits_must_be_positive() {
 }
 
 #[test]
+fn summary_lists_each_tier_and_the_effective_rules_of_every_role_in_it() {
+    let tiered = POLICY.replace(
+        "approvers = [\"slack:UBOB\"]",
+        "approvers = [\"slack:UBOB\", \"slack:UCAROL\"]",
+    ) + r#"
+[policy.tiers.prod]
+namespaces = ["shop"]
+extra_approvals = 1
+max_duration = "30m"
+auto_approve = false
+reason_pattern = "^CHG-[0-9]+"
+description = "production"
+"#;
+    let text = summary(&parse(&tiered, &env_of(&[])).unwrap());
+    for needle in [
+        "tier prod (production): namespaces shop; 1 more approval(s), max 30m, no auto-approval, reason must also match `^CHG-[0-9]+`",
+        "role debug here: 2 approval(s), default 15m, max 30m, no auto-approval, reason must match `^CHG-[0-9]+`",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    assert!(!summary(&parse(POLICY, &env_of(&[])).unwrap()).contains("tier"));
+}
+
+#[test]
 fn summary_lists_roles_namespaces_channels_and_which_secrets_are_set() {
     let s = parse(&format!("{SLACK}{POLICY}"), &all_secrets_env()).unwrap();
     let text = summary(&s);

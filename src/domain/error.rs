@@ -29,6 +29,23 @@ pub enum DomainError {
         /// The maximum, formatted.
         max: String,
     },
+    /// The duration is within the role's maximum but longer than a risk tier of the namespace
+    /// allows.
+    #[error(
+        "{asked} is longer than tier `{tier}` allows in namespace `{namespace}` for role `{role}`: ask for at most {max}"
+    )]
+    TierDurationTooLong {
+        /// The tier whose maximum is the shortest.
+        tier: String,
+        /// The namespace asked for.
+        namespace: String,
+        /// The role.
+        role: RoleName,
+        /// What was asked, formatted.
+        asked: String,
+        /// The tier's maximum, formatted.
+        max: String,
+    },
     /// An extension would take the grant past the role's maximum; says how much can still be
     /// asked (whole minutes, so the advice still holds a moment later) and why.
     #[error("{}", extension_too_long(.0))]
@@ -64,6 +81,16 @@ pub enum DomainError {
         /// The role.
         role: RoleName,
         /// The pattern from the policy.
+        pattern: String,
+    },
+    /// The reason does not match the pattern of a risk tier of the namespace.
+    #[error(
+        "the reason must match `{pattern}` in tier `{tier}` (its namespaces need it, for example a change or incident id)"
+    )]
+    TierReasonPattern {
+        /// The tier.
+        tier: String,
+        /// The tier's pattern.
         pattern: String,
     },
     /// The role cannot be narrowed to a single Ingress.
@@ -116,9 +143,13 @@ pub enum DomainError {
 
 /// The text of [`DomainError::ExtensionTooLong`].
 fn extension_too_long(e: &ExtensionTooLong) -> String {
+    let limit = match &e.tier {
+        Some(t) => format!("tier `{t}` allows role `{}`", e.role),
+        None => format!("role `{}` allows", e.role),
+    };
     let why = format!(
-        "request #{} has {} left and role `{}` allows at most {} of access from now, so {} more is too long",
-        e.id, e.left, e.role, e.max, e.asked
+        "request #{} has {} left and {limit} at most {} of access from now, so {} more is too long",
+        e.id, e.left, e.max, e.asked
     );
     match &e.room {
         Some(room) => format!("{why}: extend by at most {room}"),
@@ -137,8 +168,10 @@ pub struct ExtensionTooLong {
     pub asked: String,
     /// The time the grant has left, formatted.
     pub left: String,
-    /// The role's maximum time left after an extension, formatted.
+    /// The maximum time left after an extension (the role's, or a tier's), formatted.
     pub max: String,
+    /// The risk tier whose maximum is shorter than the role's, if one is.
+    pub tier: Option<String>,
     /// The longest extension that still fits, whole minutes; `None` when less than a minute fits.
     pub room: Option<String>,
 }

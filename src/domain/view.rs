@@ -85,6 +85,9 @@ pub struct RequestView {
     pub extension: Option<(String, String)>,
     /// Buttons to show; empty once final.
     pub actions: Vec<CardAction>,
+    /// The risk tiers that applied, with the rules they led to (`prod (production) — 2
+    /// approvals, max 30m`); `None` when no tier applied.
+    pub tier: Option<String>,
     /// Set on a card posted again after an earlier post got no answer (and so may be in the
     /// channel too): this card's copy number, shown so readers know the highest is the live one.
     pub copy: Option<u32>,
@@ -132,6 +135,7 @@ impl RequestView {
                 .as_ref()
                 .map(|e| (format_duration(e.duration), e.reason.clone())),
             actions,
+            tier: tier_line(req),
             copy: None,
         }
     }
@@ -142,16 +146,20 @@ impl RequestView {
         self
     }
 
-    /// The status line of a card: [`RequestView::status`], and which copy it is if it was
-    /// posted again after a lost answer.
+    /// The status line of a card: [`RequestView::status`], the risk tier if one applied, and
+    /// which copy it is if it was posted again after a lost answer.
     pub fn card_status(&self) -> Text {
+        let status = match &self.tier {
+            Some(t) => self.status().and(format!("\nTier: {t}")),
+            None => self.status(),
+        };
         match self.copy {
-            Some(n) => self.status().and(format!(
+            Some(n) => status.and(format!(
                 ". Copy {n} of this card: an earlier post got no answer, so copies with a lower \
                  number may be in this channel too. Only the copy jitpe heard back about is kept \
                  up to date (the highest number); buttons on the others do nothing."
             )),
-            None => self.status(),
+            None => status,
         }
     }
 
@@ -250,6 +258,30 @@ impl RequestView {
             None => text,
         }
     }
+}
+
+/// The card's tier line, from what was stored on the request (the policy may have changed).
+fn tier_line(req: &AccessRequest) -> Option<String> {
+    if req.tiers.is_empty() {
+        return None;
+    }
+    let names: Vec<String> = req
+        .tiers
+        .iter()
+        .map(|t| match t.description.is_empty() {
+            true => t.name.clone(),
+            false => format!("{} ({})", t.name, t.description),
+        })
+        .collect();
+    let max = req
+        .max_duration
+        .map_or(String::new(), |m| format!(", max {}", format_duration(m)));
+    Some(format!(
+        "{} — {} approval{}{max}",
+        names.join(", "),
+        req.approvals_needed,
+        if req.approvals_needed == 1 { "" } else { "s" }
+    ))
 }
 
 /// `14:15 UTC` style time for messages; full RFC 3339 would be noise on a card.
@@ -397,3 +429,7 @@ mod tests {
         assert_eq!(CardAction::parse("escalate"), None);
     }
 }
+
+#[cfg(test)]
+#[path = "view_tier_tests.rs"]
+mod tier_tests;

@@ -238,3 +238,5 @@ mod effects_tests;
 mod expiry_tests;
 #[cfg(test)]
 mod refusal_tests;
+#[cfg(test)]
+mod tier_tests;

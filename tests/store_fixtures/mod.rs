@@ -90,6 +90,8 @@ pub fn pending(id: u64, pending_until: i64) -> AccessRequest {
         revoked_by_rule: None,
         usage: None,
         labels: Default::default(),
+        tiers: Vec::new(),
+        max_duration: None,
     }
 }
 

@@ -43,6 +43,8 @@ impl TryFrom<RawPolicy> for Policy {
         }
         super::quorum::check(&mut is, &roles, &groups, &identities);
         let systems = super::systems::systems(&mut is, &raw.systems, &roles);
+        let tiers = super::tiers::tiers(&mut is, &raw.tiers);
+        super::tiers::check_quorum(&mut is, &tiers, &roles, &groups, &identities);
         let revocation = RevocationRules::try_from(raw.revocation.clone())
             .map_err(|issues| is.0.extend(issues))
             .unwrap_or_default();
@@ -62,6 +64,7 @@ impl TryFrom<RawPolicy> for Policy {
                 expiry_warning,
                 revocation,
                 systems,
+                tiers,
             }),
             _ => Err(PolicyErrors(is.0)),
         }

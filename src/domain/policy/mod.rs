@@ -12,17 +12,19 @@ mod raw;
 mod roles;
 mod shape;
 mod systems;
+mod tiers;
 
 pub use issues::{ConfigIssue, PolicyErrors};
 pub use prerequisites::{ClusterObject, Prerequisite};
 pub use raw::{
     RawAutoApprove, RawBinding, RawIdentity, RawNamespaces, RawPolicy, RawRole, RawScopedRule,
-    RawSystem, RawSystemAutoApprove,
+    RawSystem, RawSystemAutoApprove, RawTier,
 };
 pub use shape::{
     GRANTABLE_CLUSTER_ROLES, SCOPED_API_GROUP, SCOPED_RESOURCE, SCOPED_VERBS, SYSTEM_NAMESPACES,
 };
 pub use systems::{SystemAutoApprove, SystemRule};
+pub use tiers::{Rules, Tier};
 
 use crate::domain::anomaly::RevocationRules;
 use crate::domain::error::DomainError;
@@ -43,6 +45,7 @@ pub struct Policy {
     pub(super) expiry_warning: Duration,
     pub(super) revocation: RevocationRules,
     pub(super) systems: Vec<SystemRule>,
+    pub(super) tiers: Vec<Tier>,
 }
 
 /// One grantable role.
@@ -186,6 +189,16 @@ impl Policy {
         self.systems.iter().find(|r| r.allows(sa, role, namespace))
     }
 
+    /// The risk tiers, by name.
+    pub fn tiers(&self) -> &[Tier] {
+        &self.tiers
+    }
+
+    /// The rules of `role` in namespace `ns`: the role's, tightened by the tiers covering `ns`.
+    pub fn rules<'a>(&'a self, role: &'a Role, ns: &Namespace) -> Rules<'a> {
+        Rules::new(role, &self.tiers, ns)
+    }
+
     /// Number of mapped chat identities.
     pub fn identity_count(&self) -> usize {
         self.identities.len()
@@ -274,24 +287,18 @@ impl Policy {
         if resource.is_some() && role.scoped_rules.is_none() {
             return Err(DomainError::NotScopable(role.name.clone()));
         }
-        let duration = duration.unwrap_or(role.default_duration);
-        role.check_duration(duration)?;
-        if let Some(re) = &role.reason_pattern
-            && !re.is_match(reason)
-        {
-            return Err(DomainError::ReasonPattern {
-                role: role.name.clone(),
-                pattern: re.as_str().to_string(),
-            });
-        }
+        let rules = self.rules(role, namespace);
+        let duration = duration.unwrap_or(rules.default_duration());
+        rules.check_duration(duration, namespace)?;
+        rules.check_reason(reason)?;
         Ok(Admitted { subject, duration })
     }
 
-    /// Whether a request qualifies for automatic approval, given how many the requester already
-    /// had today.
+    /// Whether a request qualifies for automatic approval under `rules` (a tier may have turned
+    /// it off), given how many the requester already had today.
     pub fn auto_approves(
         &self,
-        role: &Role,
+        rules: &Rules<'_>,
         who: &Actor,
         duration: Duration,
         approved_today: u32,
@@ -300,7 +307,7 @@ impl Policy {
             // A system's own rule decides, never the role's list of people.
             return false;
         }
-        let Some(auto) = &role.auto_approve else {
+        let Some(auto) = rules.auto_approve() else {
             return false;
         };
         let member = auto.users.contains(who) || auto.groups.iter().any(|g| self.in_group(who, g));
@@ -329,5 +336,7 @@ impl Role {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tiers_tests;
 #[cfg(test)]
 mod unusable_tests;

@@ -46,18 +46,7 @@ pub(super) fn check(
         .map(|a| Person::of(a, identities))
         .collect();
     for role in roles.values() {
-        let approvers: BTreeSet<Person> = role
-            .approvers
-            .iter()
-            // An unknown group is already an issue of its own; it adds nobody here.
-            .chain(
-                role.approver_groups
-                    .iter()
-                    .filter_map(|g| groups.get(g))
-                    .flatten(),
-            )
-            .map(|a| Person::of(a, identities))
-            .collect();
+        let approvers = approvers(role, groups, identities);
         let (worst, reachable) = worst_case(role, &approvers, &requesters);
         if reachable < role.approvals_needed {
             is.push(
@@ -66,6 +55,38 @@ pub(super) fn check(
             );
         }
     }
+}
+
+/// The people who may approve `role`.
+fn approvers(
+    role: &Role,
+    groups: &BTreeMap<String, BTreeSet<Actor>>,
+    identities: &BTreeMap<Actor, KubeSubject>,
+) -> BTreeSet<Person> {
+    role.approvers
+        .iter()
+        // An unknown group is already an issue of its own; it adds nobody here.
+        .chain(
+            role.approver_groups
+                .iter()
+                .filter_map(|g| groups.get(g))
+                .flatten(),
+        )
+        .map(|a| Person::of(a, identities))
+        .collect()
+}
+
+/// The most approvals every requester of `role` can collect (tiers check theirs against it).
+pub(super) fn reachable(
+    role: &Role,
+    groups: &BTreeMap<String, BTreeSet<Actor>>,
+    identities: &BTreeMap<Actor, KubeSubject>,
+) -> usize {
+    let requesters: BTreeSet<Person> = identities
+        .keys()
+        .map(|a| Person::of(a, identities))
+        .collect();
+    worst_case(role, &approvers(role, groups, identities), &requesters).1
 }
 
 /// The requester who can collect the fewest approvals, and how many: an approver's own request

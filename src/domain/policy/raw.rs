@@ -30,6 +30,9 @@ pub struct RawPolicy {
     /// `[[policy.systems]]`: ServiceAccounts that may ask through the API, in order.
     #[serde(default)]
     pub systems: Vec<RawSystem>,
+    /// `[policy.tiers.<name>]`: risk tiers that tighten the roles' rules in some namespaces.
+    #[serde(default)]
+    pub tiers: BTreeMap<String, RawTier>,
 }
 
 /// `[[policy.systems]]`: one rule for ServiceAccounts asking through the API.
@@ -166,4 +169,34 @@ pub struct RawAutoApprove {
     pub max_duration: String,
     /// Automatic approvals of this role per requester per UTC day.
     pub per_day: u32,
+}
+
+/// `[policy.tiers.<name>]`: a risk tier. Every key tightens the rules of any role requested in a
+/// matching namespace; none can loosen them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTier {
+    /// Namespace patterns the tier covers, as in `[policy.namespaces]`.
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+    /// Approvals needed on top of the role's (default 0).
+    #[serde(default)]
+    pub extra_approvals: usize,
+    /// At least this many approvals (default 0: no floor).
+    #[serde(default)]
+    pub min_approvals: usize,
+    /// Caps the role's max_duration and default_duration.
+    pub max_duration: Option<String>,
+    /// `false` turns the role's auto-approval off here (default `true`: keep the role's).
+    #[serde(default = "yes")]
+    pub auto_approve: bool,
+    /// A pattern the reason must also match, besides the role's own.
+    pub reason_pattern: Option<String>,
+    /// Shown on the card beside the tier's name.
+    #[serde(default)]
+    pub description: String,
+}
+
+fn yes() -> bool {
+    true
 }

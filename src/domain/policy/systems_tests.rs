@@ -139,7 +139,8 @@ namespaces = ["shop"]
     .unwrap();
     let role = p.role(&RoleName::parse("auto").unwrap()).unwrap();
     let who = sa("system:serviceaccount:ci:x");
-    assert!(!p.auto_approves(role, &who, Duration::from_secs(60), 0));
+    let rules = p.rules(role, &Namespace::parse("shop").unwrap());
+    assert!(!p.auto_approves(&rules, &who, Duration::from_secs(60), 0));
     assert_eq!(
         ask(&p, "system:serviceaccount:ci:x", "auto", "shop", 5),
         Ok(State::Pending)

@@ -5,7 +5,7 @@ pub use super::transition::{Transition, add};
 
 use super::transition::{Outcome, draft};
 use super::voting;
-use super::{AccessRequest, Effect, Event, Labels, Notice, State};
+use super::{AccessRequest, AppliedTier, Effect, Event, Labels, Notice, State};
 use crate::domain::audit::AuditDraft;
 use crate::domain::error::DomainError;
 use crate::domain::identity::Actor;
@@ -45,6 +45,8 @@ pub struct Accepted {
     approvals_needed: usize,
     pending_until: Timestamp,
     auto_approved: bool,
+    tiers: Vec<AppliedTier>,
+    max_duration: Option<Duration>,
     now: Timestamp,
 }
 
@@ -66,19 +68,39 @@ pub fn accept(
         &new.reason,
     )?;
     let role = policy.role(&new.role)?;
+    let rules = policy.rules(role, &new.namespace);
     let auto = match new.requester.as_service_account() {
-        // A system's first matching rule decides (admit found one), never the role's people.
-        Some(sa) => policy
-            .system_rule(&sa, &new.role, &new.namespace)
-            .is_some_and(|r| r.auto_approves(admitted.duration, auto_approved_today)),
-        None => policy.auto_approves(role, &new.requester, admitted.duration, auto_approved_today),
+        // A system's first matching rule decides (admit found one), never the role's people;
+        // a tier that turns auto-approval off holds for systems too.
+        Some(sa) => {
+            rules.tiers.iter().all(|t| t.auto_approve)
+                && policy
+                    .system_rule(&sa, &new.role, &new.namespace)
+                    .is_some_and(|r| r.auto_approves(admitted.duration, auto_approved_today))
+        }
+        None => policy.auto_approves(
+            &rules,
+            &new.requester,
+            admitted.duration,
+            auto_approved_today,
+        ),
     };
+    let tiers: Vec<AppliedTier> = rules
+        .tiers
+        .iter()
+        .map(|t| AppliedTier {
+            name: t.name.clone(),
+            description: t.description.clone(),
+        })
+        .collect();
     Ok(Accepted {
         subject: admitted.subject,
         duration: admitted.duration,
-        approvals_needed: role.approvals_needed,
+        approvals_needed: rules.approvals_needed(),
         pending_until: add(now, policy.pending_ttl())?,
         auto_approved: auto,
+        max_duration: (!tiers.is_empty()).then(|| rules.max_duration()),
+        tiers,
         now,
         new,
     })
@@ -98,7 +120,13 @@ pub fn submit(
 impl Accepted {
     /// The new request as `id`: Pending, or Approved when the policy approved it by itself.
     pub fn submit(self, id: RequestId) -> Transition {
-        let Accepted { new, now, .. } = self;
+        let Accepted {
+            new,
+            now,
+            tiers,
+            max_duration,
+            ..
+        } = self;
         let mut req = AccessRequest {
             id,
             requester: new.requester,
@@ -126,6 +154,8 @@ impl Accepted {
             revoked_by_rule: None,
             usage: None,
             labels: new.labels,
+            tiers,
+            max_duration,
         };
         let mut audit = requested(&req);
         let mut effects = vec![Effect::PostCard];
@@ -158,10 +188,20 @@ fn requested(req: &AccessRequest) -> AuditDraft {
         true => audit,
         false => audit.with("labels", &req.labels),
     };
+    let audit = match req.tiers.is_empty() {
+        true => audit,
+        false => audit.with("tiers", tier_names(req)),
+    };
     match &req.resource {
         Some(r) => audit.with("resource", r),
         None => audit,
     }
+}
+
+/// The names of the tiers that applied to `req`, comma separated, for the audit log.
+fn tier_names(req: &AccessRequest) -> String {
+    let names: Vec<&str> = req.tiers.iter().map(|t| t.name.as_str()).collect();
+    names.join(",")
 }
 
 /// Decides what `event` does to `req` at `now` under `policy`.
@@ -374,3 +414,7 @@ fn due(req: &AccessRequest, at: Option<Timestamp>, now: Timestamp) -> Result<(),
 #[cfg(test)]
 #[path = "lifecycle_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "tier_tests.rs"]
+mod tier_tests;

@@ -153,6 +153,24 @@ pub struct AccessRequest {
     /// What a system said about itself (a pipeline run URL), shown on the card.
     #[serde(default, skip_serializing_if = "Labels::is_empty")]
     pub labels: Labels,
+    /// The risk tiers that tightened the role's rules when it was asked for, kept so the card
+    /// shows them even after the policy changes; empty for records from before tiers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tiers: Vec<AppliedTier>,
+    /// The longest access the role and its tiers allowed when it was asked for; set only when a
+    /// tier applied (the card shows it beside the tier).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_duration: Option<Duration>,
+}
+
+/// A risk tier as it applied to a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppliedTier {
+    /// The tier's name.
+    pub name: String,
+    /// Its description, possibly empty.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
 }
 
 impl AccessRequest {

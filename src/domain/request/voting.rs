@@ -7,7 +7,7 @@ use crate::domain::duration::format_duration;
 use crate::domain::error::{DomainError, ExtensionTooLong};
 use crate::domain::identity::Actor;
 use crate::domain::ids::RequestId;
-use crate::domain::policy::{Policy, Role};
+use crate::domain::policy::{Policy, Role, Rules};
 use jiff::Timestamp;
 use std::time::Duration;
 
@@ -112,24 +112,27 @@ pub(super) fn approve_extension(
     Ok((fx, audit))
 }
 
-/// Refuses an extension that would leave more than the role's maximum; the refusal names the
-/// longest extension that fits, rounded down to a minute (a moment later, a little more fits).
+/// Refuses an extension that would leave more than the maximum (the role's, or a risk tier's of
+/// the namespace when shorter); the refusal names the longest extension that fits, rounded down
+/// to a minute (a moment later, a little more fits).
 fn check_extension(
     id: RequestId,
-    role: &Role,
+    rules: &Rules<'_>,
     left: Duration,
     asked: Duration,
 ) -> Result<(), DomainError> {
-    if left.saturating_add(asked) <= role.max_duration {
+    let max = rules.max_duration();
+    if left.saturating_add(asked) <= max {
         return Ok(());
     }
-    let room = role.max_duration.saturating_sub(left).as_secs() / 60 * 60;
+    let room = max.saturating_sub(left).as_secs() / 60 * 60;
     Err(DomainError::ExtensionTooLong(Box::new(ExtensionTooLong {
         id,
-        role: role.name.clone(),
+        role: rules.role.name.clone(),
         asked: format_duration(asked),
         left: format_duration(left),
-        max: format_duration(role.max_duration),
+        max: format_duration(max),
+        tier: rules.capped_by().map(str::to_string),
         room: (room > 0).then(|| format_duration(Duration::from_secs(room))),
     })))
 }
@@ -150,7 +153,12 @@ pub(super) fn request_extension(
         return Err(DomainError::ExtensionPending(next.id));
     }
     let left = next.time_left(now).unwrap_or(Duration::ZERO);
-    check_extension(next.id, role, left, duration)?;
+    check_extension(
+        next.id,
+        &policy.rules(role, &next.namespace),
+        left,
+        duration,
+    )?;
     next.extension = Some(Extension {
         duration,
         reason: reason.to_string(),

@@ -63,6 +63,7 @@ pub fn pending(needed: usize) -> RequestView {
         ended_at: None,
         extension: None,
         actions: vec![CardAction::Approve, CardAction::Deny],
+        tier: None,
         copy: None,
     }
 }
