@@ -1,5 +1,5 @@
-//! Test doubles: an in-memory cluster, a recording chat and a manual clock, for service, router
-//! and benchmark code. Compiled only for the crate's own tests and with the `testing` feature
+//! Test doubles: an in-memory cluster, a recording chat, a manual clock and a token reviewer, for
+//! service, router and benchmark code. Compiled only for the crate's own tests and with the `testing` feature
 //! (which `tests/` and `benches/` turn on), so none of it ships in the release binary. The real
 //! Kubernetes behaviour is tested against a real apiserver (`tests/kube_real.rs`); these only
 //! record what the service asked for.
@@ -277,5 +277,66 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> Timestamp {
         *self.0.lock().expect("manual clock lock is never poisoned")
+    }
+}
+
+/// A token reviewer that knows a fixed set of tokens, each for one username and for the
+/// audience `jitpe` only, like a TokenReview of projected tokens; it refuses any other token or
+/// audience and can be told it cannot be asked. It counts the reviews it was asked for.
+#[derive(Default)]
+pub struct FakeTokenReviewer {
+    tokens: Mutex<BTreeMap<String, String>>,
+    unavailable: Mutex<bool>,
+    calls: Mutex<usize>,
+}
+
+impl FakeTokenReviewer {
+    /// Accepts `token` as `username` from now on.
+    pub fn accept(&self, token: &str, username: &str) {
+        let mut tokens = self.tokens.lock().expect("lock");
+        tokens.insert(token.to_string(), username.to_string());
+    }
+
+    /// Makes every review fail to ask (as when the apiserver does not answer) until cleared.
+    pub fn set_unavailable(&self, unavailable: bool) {
+        *self.unavailable.lock().expect("lock") = unavailable;
+    }
+
+    /// How many reviews were asked for.
+    pub fn calls(&self) -> usize {
+        *self.calls.lock().expect("lock")
+    }
+}
+
+#[async_trait]
+impl crate::ports::TokenReviewer for FakeTokenReviewer {
+    async fn review(
+        &self,
+        token: &crate::config::Secret,
+        audiences: &[String],
+    ) -> Result<crate::ports::Reviewed, crate::ports::TokenError> {
+        use crate::ports::{Reviewed, TokenError};
+        *self.calls.lock().expect("lock") += 1;
+        if *self.unavailable.lock().expect("lock") {
+            return Err(TokenError::Unavailable("the fake apiserver is down".into()));
+        }
+        if !audiences
+            .iter()
+            .any(|a| a == crate::ports::DEFAULT_AUDIENCE)
+        {
+            return Err(TokenError::Refused(
+                "token audiences is invalid for the target audiences".into(),
+            ));
+        }
+        let tokens = self.tokens.lock().expect("lock");
+        let username = tokens
+            .get(token.expose())
+            .ok_or_else(|| TokenError::Refused("invalid bearer token".into()))?;
+        Ok(Reviewed {
+            username: username.clone(),
+            uid: format!("uid-{username}"),
+            groups: Vec::new(),
+            audiences: vec![crate::ports::DEFAULT_AUDIENCE.to_string()],
+        })
     }
 }
