@@ -38,6 +38,7 @@ fn pending() -> RequestView {
         extension: None,
         actions: vec![CardAction::Approve, CardAction::Deny],
         tier: None,
+        labels: Vec::new(),
         copy: None,
     }
 }

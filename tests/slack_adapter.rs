@@ -46,6 +46,7 @@ fn pending(needed: usize) -> RequestView {
         extension: None,
         actions: vec![CardAction::Approve, CardAction::Deny],
         tier: None,
+        labels: Vec::new(),
         copy: None,
     }
 }

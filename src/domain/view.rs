@@ -88,6 +88,8 @@ pub struct RequestView {
     /// The risk tiers that applied, with the rules they led to (`prod (production) — 2
     /// approvals, max 30m`); `None` when no tier applied.
     pub tier: Option<String>,
+    /// What a system said about itself (`pipeline-url=https://…`), as it sent it.
+    pub labels: Vec<String>,
     /// Set on a card posted again after an earlier post got no answer (and so may be in the
     /// channel too): this card's copy number, shown so readers know the highest is the live one.
     pub copy: Option<u32>,
@@ -136,6 +138,7 @@ impl RequestView {
                 .map(|e| (format_duration(e.duration), e.reason.clone())),
             actions,
             tier: tier_line(req),
+            labels: req.labels.iter().map(|(k, v)| format!("{k}={v}")).collect(),
             copy: None,
         }
     }
@@ -146,13 +149,18 @@ impl RequestView {
         self
     }
 
-    /// The status line of a card: [`RequestView::status`], the risk tier if one applied, and
-    /// which copy it is if it was posted again after a lost answer.
+    /// The status line of a card: [`RequestView::status`], the risk tier if one applied, a
+    /// system's labels, and which copy it is if it was posted again after a lost answer.
     pub fn card_status(&self) -> Text {
-        let status = match &self.tier {
+        let mut status = match &self.tier {
             Some(t) => self.status().and(format!("\nTier: {t}")),
             None => self.status(),
         };
+        // Typed by the system, so escaped like a reason.
+        for (i, label) in self.labels.iter().enumerate() {
+            status = status.and(if i == 0 { "\nLabels: " } else { ", " });
+            status = status.typed(label.as_str());
+        }
         match self.copy {
             Some(n) => status.and(format!(
                 ". Copy {n} of this card: an earlier post got no answer, so copies with a lower \

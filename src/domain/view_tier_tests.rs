@@ -1,4 +1,4 @@
-//! The card's tier line, built from what was stored on the request.
+//! The card's tier and label lines, built from what was stored on the request.
 
 use super::*;
 use crate::domain::fixtures::*;
@@ -35,4 +35,27 @@ fn a_card_shows_the_stored_tiers_with_their_approvals_and_maximum() {
         !plain(&v.status()).contains("Tier"),
         "/jit status stays one line"
     );
+}
+
+#[test]
+fn a_systems_labels_are_on_its_card_as_typed_text() {
+    let mut req = in_state(State::Pending);
+    let raw = [("run", "77"), ("pipeline-url", "https://ci.example/<b>")];
+    req.labels = crate::domain::request::Labels::parse(
+        raw.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    )
+    .unwrap();
+    let v = RequestView::of(&req, 1);
+    // Typed spans rendered through their own escaper, ours as they are.
+    let card = v
+        .card_status()
+        .render(str::to_string, |t| format!("[{t}]"), |a| a.id.clone());
+    assert!(
+        card.ends_with("\nLabels: [pipeline-url=https://ci.example/<b>], [run=77]"),
+        "{card}"
+    );
+    req.labels = Default::default();
+    assert!(!plain(&RequestView::of(&req, 1).card_status()).contains("Labels"));
 }

@@ -271,7 +271,7 @@ impl Live {
     }
 
     /// The card of `id` as the outbox posted it (waits for it).
-    async fn card_of(&self, id: RequestId) -> CardRef {
+    pub async fn card_of(&self, id: RequestId) -> CardRef {
         self.until("the card is posted", || {
             let cards = self.service.store().cards(id).ok()?;
             cards.into_iter().find(|c| c.channel == APPROVERS)

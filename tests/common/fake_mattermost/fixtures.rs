@@ -64,6 +64,7 @@ pub fn pending(needed: usize) -> RequestView {
         extension: None,
         actions: vec![CardAction::Approve, CardAction::Deny],
         tier: None,
+        labels: Vec::new(),
         copy: None,
     }
 }
