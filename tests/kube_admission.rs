@@ -176,7 +176,34 @@ async fn setup() -> (String, As) {
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+    label_in_force(&jitpe, Instant::now() + Duration::from_secs(30)).await;
     (ns, jitpe)
+}
+
+/// Waits until the admission policy sees the `jitpe.io/access=denied` label: it reads namespaces
+/// from an informer, so a label set a moment ago may not count yet (seen on a loaded machine). A
+/// probe that got through is deleted before the next try.
+async fn label_in_force(jitpe: &As, deadline: Instant) {
+    let labelled = jitpe
+        .closed
+        .iter()
+        .find(|(what, _)| what.contains("labelled"));
+    let (_, api) = labelled.expect("the table has the labelled namespace");
+    let probe = binding("jitpe-label-probe", true, vec![subject("User", "alice")]);
+    loop {
+        match api.create(&PostParams::default(), &probe).await {
+            Err(kube::Error::Api(ae)) if ae.message.contains("jitpe.io/access=denied") => return,
+            Ok(_) => {
+                let _ = api.delete("jitpe-label-probe", &Default::default()).await;
+            }
+            Err(e) => panic!("probing the labelled namespace: {e}"),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the namespace label is not in force"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
 }
 
 type Attempt = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), kube::Error>>>>;
