@@ -60,3 +60,11 @@ pub trait TokenReviewer: Send + Sync {
     /// not find out.
     async fn review(&self, token: &Secret, audiences: &[String]) -> Result<Reviewed, TokenError>;
 }
+
+/// A shared reviewer reviews as the one it shares (so a cache can wrap one kept elsewhere).
+#[async_trait]
+impl<T: TokenReviewer + ?Sized> TokenReviewer for std::sync::Arc<T> {
+    async fn review(&self, token: &Secret, audiences: &[String]) -> Result<Reviewed, TokenError> {
+        (**self).review(token, audiences).await
+    }
+}
