@@ -3,7 +3,6 @@
 //! retried create never stores twice, and retries of 503s and connection errors until the
 //! caller's deadline. Never prints the token: errors name its file.
 
-use super::client::{Outcome, ServerArgs};
 use crate::domain::request::State;
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
@@ -66,17 +65,6 @@ pub enum CallError {
     Timeout(String),
 }
 
-impl CallError {
-    /// The exit outcome of this error.
-    pub fn outcome(&self) -> Outcome {
-        match self {
-            CallError::Usage(_) | CallError::Token { .. } => Outcome::Usage,
-            CallError::Refused { .. } => Outcome::Refused,
-            CallError::Unreachable(_) | CallError::Timeout(_) => Outcome::Unreachable,
-        }
-    }
-}
-
 /// jitpe's API at one base URL, as the ServiceAccount whose token is in one file.
 pub struct ApiClient {
     http: reqwest::Client,
@@ -86,13 +74,14 @@ pub struct ApiClient {
 }
 
 impl ApiClient {
-    /// A client for `server`, with a fresh idempotency key for this invocation's create.
-    pub fn new(server: &ServerArgs) -> Result<Self, String> {
+    /// A client for jitpe at `base` with the token in `token_file`, with a fresh idempotency
+    /// key for this invocation's create.
+    pub fn new(base: &reqwest::Url, token_file: &std::path::Path) -> Result<Self, String> {
         let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(20))
             .user_agent(concat!("jitpe/", env!("CARGO_PKG_VERSION")));
-        if server.server.scheme() == "http" {
+        if base.scheme() == "http" {
             // Plain http is only accepted on loopback (`client::server_url`): never via a proxy.
             builder = builder.no_proxy();
         }
@@ -101,8 +90,8 @@ impl ApiClient {
             .map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
         Ok(Self {
             http,
-            base: server.server.clone(),
-            token_file: server.token_file.clone(),
+            base: base.clone(),
+            token_file: token_file.to_path_buf(),
             idempotency_key: random_key()?,
         })
     }
@@ -334,7 +323,6 @@ mod tests {
         let policy = r#"{"error":"role change is not allowed for you","kind":"policy"}"#;
         match judge(StatusCode::FORBIDDEN, policy, None) {
             Err(e @ CallError::Refused { status: 403, .. }) => {
-                assert_eq!(e.outcome(), Outcome::Refused);
                 assert!(e.to_string().contains("role change is not allowed"), "{e}");
             }
             _ => panic!("a 403 is a refusal"),
@@ -375,11 +363,8 @@ mod tests {
     fn the_token_file_error_names_the_file_and_never_the_token() {
         let dir = tempfile::TempDir::new().unwrap();
         let path = dir.path().join("token");
-        let server = ServerArgs {
-            server: reqwest::Url::parse("http://127.0.0.1:9").unwrap(),
-            token_file: path.clone(),
-        };
-        let api = ApiClient::new(&server).unwrap();
+        let base = reqwest::Url::parse("http://127.0.0.1:9").unwrap();
+        let api = ApiClient::new(&base, &path).unwrap();
         let missing = api.token().unwrap_err().to_string();
         assert!(missing.contains(&path.display().to_string()), "{missing}");
         std::fs::write(&path, "  \n").unwrap();

@@ -91,6 +91,15 @@ impl Outcome {
             .map_or(1, |(_, code, _)| *code)
     }
 
+    /// The outcome of a call that failed with `e`.
+    pub fn of_error(e: &CallError) -> Outcome {
+        match e {
+            CallError::Usage(_) | CallError::Token { .. } => Outcome::Usage,
+            CallError::Refused { .. } => Outcome::Refused,
+            CallError::Unreachable(_) | CallError::Timeout(_) => Outcome::Unreachable,
+        }
+    }
+
     /// How a request in `state` ends the wait: `None` while it may still become Active.
     pub fn of_state(state: State) -> Option<Outcome> {
         match state {
@@ -223,7 +232,7 @@ fn wait_timeout(text: &str) -> Result<Duration, String> {
 /// `jitpe request`: asks, and with `wait` waits until Active or final. Prints the id and state
 /// on stdout, problems on stderr.
 pub async fn request(server: ServerArgs, ask: AskArgs, wait: bool) -> ExitCode {
-    let api = match ApiClient::new(&server) {
+    let api = match ApiClient::new(&server.server, &server.token_file) {
         Ok(api) => api,
         Err(e) => return fail(Outcome::Usage, &e),
     };
@@ -312,7 +321,7 @@ fn report(r: &Remote, waited: bool) -> Outcome {
 
 /// Prints `e` and gives its outcome.
 pub(super) fn fail_call(e: &CallError) -> Outcome {
-    let outcome = e.outcome();
+    let outcome = Outcome::of_error(e);
     eprintln!("jitpe: {e}");
     outcome
 }

@@ -20,7 +20,7 @@ const NOT_RUN: u8 = 127;
 /// `jitpe exec`: the command's exit status (128+N if killed by signal N), or the
 /// [`client::EXIT_CODES`] code saying why it never ran or why revoking failed.
 pub async fn exec(server: ServerArgs, ask: AskArgs, command: Vec<String>) -> ExitCode {
-    let api = match ApiClient::new(&server) {
+    let api = match ApiClient::new(&server.server, &server.token_file) {
         Ok(api) => api,
         Err(e) => {
             eprintln!("jitpe: {e}");
@@ -56,9 +56,9 @@ pub async fn exec(server: ServerArgs, ask: AskArgs, command: Vec<String>) -> Exi
             return outcome.into();
         }
         Err(e) => {
-            client::fail_call(&e);
+            let outcome = client::fail_call(&e);
             eprintln!("jitpe: the command was not run");
-            return e.outcome().into();
+            return outcome.into();
         }
     };
     let status = run(&command, &request, &mut signals).await;

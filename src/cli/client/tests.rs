@@ -169,3 +169,24 @@ fn every_outcome_has_its_own_code_and_final_states_map_to_them() {
         assert!(help.contains(&format!("{code}  {meaning}")), "{help}");
     }
 }
+
+#[test]
+fn call_errors_map_to_their_codes() {
+    use crate::cli::api_client::CallError;
+    let refused = CallError::Refused {
+        status: 403,
+        message: "no".into(),
+    };
+    assert_eq!(Outcome::of_error(&refused), Outcome::Refused);
+    let token = CallError::Token {
+        path: "/t".into(),
+        why: "missing".into(),
+    };
+    assert_eq!(Outcome::of_error(&token), Outcome::Usage);
+    for e in [
+        CallError::Unreachable("down".into()),
+        CallError::Timeout("slow".into()),
+    ] {
+        assert_eq!(Outcome::of_error(&e), Outcome::Unreachable);
+    }
+}
