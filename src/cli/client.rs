@@ -260,7 +260,11 @@ pub(super) async fn ask_and_wait(
 }
 
 /// Polls `GET /requests/{id}` every 1 to 2 s until the state is Active or final.
-async fn poll(api: &ApiClient, mut last: Remote, deadline: Instant) -> Result<Remote, CallError> {
+pub(super) async fn poll(
+    api: &ApiClient,
+    mut last: Remote,
+    deadline: Instant,
+) -> Result<Remote, CallError> {
     let mut every = Duration::from_secs(1);
     loop {
         if Instant::now() + every > deadline {
@@ -284,7 +288,7 @@ async fn poll(api: &ApiClient, mut last: Remote, deadline: Instant) -> Result<Re
 }
 
 /// One line on stderr per state seen, so a waiting job's log shows progress.
-fn say(r: &Remote) {
+pub(super) fn say(r: &Remote) {
     let mut line = format!("jitpe: request #{} is {}", r.id, r.state);
     if r.state == State::Pending {
         line.push_str(&format!(

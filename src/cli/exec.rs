@@ -34,35 +34,62 @@ pub async fn exec(server: ServerArgs, ask: AskArgs, command: Vec<String>) -> Exi
             return Outcome::Usage.into();
         }
     };
-    let deadline = Instant::now() + ask.timeout;
-    let active = tokio::select! {
-        r = client::ask_and_wait(&api, &ask, true, deadline) => r,
-        sig = signals.recv() => {
-            eprintln!(
-                "jitpe: stopped by signal {sig} while waiting; the command was not run (a request \
-                 already stored ends at its expiry or pending time)"
-            );
-            return ExitCode::from(128 + sig);
-        }
-    };
-    let request = match active {
-        Ok(r) if r.state == State::Active => r,
-        Ok(r) => {
-            let outcome = Outcome::of_state(r.state).unwrap_or(Outcome::Unreachable);
-            eprintln!(
-                "jitpe: request #{} is {}; the command was not run",
-                r.id, r.state
-            );
-            return outcome.into();
-        }
-        Err(e) => {
-            let outcome = client::fail_call(&e);
-            eprintln!("jitpe: the command was not run");
-            return outcome.into();
-        }
+    let request = match obtain(&api, &ask, &mut signals).await {
+        Ok(r) => r,
+        Err(code) => return code,
     };
     let status = run(&command, &request, &mut signals).await;
     finish(&api, &request, status).await
+}
+
+/// The request asked for by `ask` once Active; otherwise the exit code saying why not (the
+/// command is not run). A signal while waiting revokes the request if it was granted already.
+async fn obtain(api: &ApiClient, ask: &AskArgs, signals: &mut Signals) -> Result<Remote, ExitCode> {
+    let deadline = Instant::now() + ask.timeout;
+    let body = ask.body().map_err(|e| not_run(&CallError::Usage(e)))?;
+    let created = tokio::select! {
+        r = api.create(&body, deadline) => r.map_err(|e| not_run(&e))?,
+        sig = signals.recv() => return Err(interrupted(api, None, sig).await),
+    };
+    client::say(&created);
+    let last = match Outcome::of_state(created.state) {
+        Some(_) => created,
+        None => tokio::select! {
+            r = client::poll(api, created.clone(), deadline) => r.map_err(|e| not_run(&e))?,
+            sig = signals.recv() => return Err(interrupted(api, Some(created.id), sig).await),
+        },
+    };
+    if last.state == State::Active {
+        return Ok(last);
+    }
+    eprintln!(
+        "jitpe: request #{} is {}; the command was not run",
+        last.id, last.state
+    );
+    Err(Outcome::of_state(last.state)
+        .unwrap_or(Outcome::Unreachable)
+        .into())
+}
+
+fn not_run(e: &CallError) -> ExitCode {
+    let outcome = client::fail_call(e);
+    eprintln!("jitpe: the command was not run");
+    outcome.into()
+}
+
+/// Signal `sig` arrived before the command ran: ends request `id` if it was granted meanwhile
+/// (a pending one cannot be revoked; it ends at its pending time), then 128+`sig`.
+async fn interrupted(api: &ApiClient, id: Option<u64>, sig: u8) -> ExitCode {
+    eprintln!("jitpe: stopped by signal {sig} before the command ran; it was not run");
+    if let Some(id) = id {
+        match revoke(api, id).await {
+            Ok(state) => eprintln!("jitpe: request #{id} is {state}"),
+            Err(e) => {
+                eprintln!("jitpe: could not revoke request #{id}: {e}; it ends at its expiry")
+            }
+        }
+    }
+    ExitCode::from(128 + sig)
 }
 
 /// Revokes `request` and gives the exit code for the command's `status`.
