@@ -79,7 +79,7 @@ impl ApiClient {
     pub fn new(base: &reqwest::Url, token_file: &std::path::Path) -> Result<Self, String> {
         let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(20))
+            .timeout(Duration::from_secs(30))
             .user_agent(concat!("jitpe/", env!("CARGO_PKG_VERSION")));
         if base.scheme() == "http" {
             // Plain http is only accepted on loopback (`client::server_url`): never via a proxy.
