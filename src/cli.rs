@@ -1,6 +1,10 @@
 //! The command line: `serve`, `check-config`, `audit verify|export`, `grants list`, `revoke`,
-//! `reconcile`. Each command is a small function over the library; `main` only dispatches.
+//! `reconcile`, and the systems API's client, `request` and `exec` (`cli/client.rs`,
+//! `cli/exec.rs`). Each command is a small function over the library; `main` only dispatches.
 
+mod api_client;
+pub mod client;
+pub mod exec;
 mod pages;
 
 use crate::config::{self, Settings, StoreSettings};
@@ -76,6 +80,41 @@ pub enum Cmd {
         #[arg(long, env = "JITPE_CONFIG")]
         config: PathBuf,
     },
+    /// Ask for access as a system (a CI job) through jitpe's API with a ServiceAccount token.
+    #[command(after_help = client::exit_codes_help())]
+    Request {
+        /// Where jitpe is, and the token.
+        #[command(flatten)]
+        server: client::ServerArgs,
+        /// Wait until the request is Active (then print its expiry) or final.
+        #[arg(long)]
+        wait: bool,
+        /// What to ask for.
+        #[command(flatten)]
+        ask: client::AskArgs,
+    },
+    /// Ask, wait until Active, run a command with the access, revoke as soon as it exits.
+    #[command(after_help = exec_help())]
+    Exec {
+        /// Where jitpe is, and the token.
+        #[command(flatten)]
+        server: client::ServerArgs,
+        /// What to ask for.
+        #[command(flatten)]
+        ask: client::AskArgs,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
+}
+
+/// `exec --help`'s epilogue: its exit status, then the codes it shares with `request`.
+fn exec_help() -> String {
+    format!(
+        "Exits with the command's status (128+N if a signal N killed it). If the command never \
+         ran, or revoking failed after it succeeded, jitpe says why on stderr and exits with:\n\n{}",
+        client::exit_codes_help()
+    )
 }
 
 /// `jitpe audit ...`.

@@ -7,7 +7,17 @@ use std::process::ExitCode;
 #[tokio::main]
 async fn main() -> ExitCode {
     jitpe::telemetry::init();
-    match dispatch(Cli::parse().command).await {
+    let command = match Cli::parse().command {
+        // The API client's commands have exit codes of their own (`cli::client::EXIT_CODES`).
+        Cmd::Request { server, wait, ask } => return cli::client::request(server, ask, wait).await,
+        Cmd::Exec {
+            server,
+            ask,
+            command,
+        } => return cli::exec::exec(server, ask, command).await,
+        other => other,
+    };
+    match dispatch(command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -43,5 +53,6 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<()> {
         Cmd::Reconcile { dry_run, config } => {
             cli::reconcile(&cli::settings(&config)?, dry_run, out).await
         }
+        Cmd::Request { .. } | Cmd::Exec { .. } => unreachable!("dispatched in main"),
     }
 }

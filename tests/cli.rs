@@ -1,5 +1,5 @@
 //! The `jitpe` binary end to end: check-config, audit verify/export on a tampered store,
-//! grants list.
+//! grants list; `request` and `exec` where no jitpe answers (with one: `tests/kube_client.rs`).
 
 use jitpe::domain::audit::AuditDraft;
 use jitpe::domain::identity::Actor;
@@ -342,4 +342,73 @@ fn revoke_without_a_reason_or_an_operator_is_refused_and_changes_nothing() {
             "the store was not opened"
         );
     }
+}
+
+/// `jitpe request` without a server to reach: a plain http server off loopback, a missing token
+/// file and a closed loopback port each end with their own exit code (`cli::client::EXIT_CODES`)
+/// and a message that names what to fix, never the token.
+#[test]
+fn request_refuses_http_off_loopback_names_a_missing_token_file_and_gives_up_on_a_closed_port() {
+    let dir = TempDir::new().unwrap();
+    let token = dir.path().join("token");
+    let token_arg = token.to_str().unwrap();
+    let ask = ["debug", "shop", "15m", "deploy"];
+    let with = |server: &str, extra: &[&str]| {
+        let mut args = vec!["request", "--server", server, "--token-file", token_arg];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&ask);
+        jitpe(&args)
+    };
+    let o = with("http://jitpe.example.com", &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("in the clear"), "{}", text(&o));
+
+    // A closed port on loopback: nothing listens on a port just released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = format!("http://127.0.0.1:{port}");
+    let o = with(&server, &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains(token_arg), "names the file: {}", text(&o));
+
+    std::fs::write(&token, "very-secret-token\n").unwrap();
+    let o = with(&server, &["--wait", "--timeout", "3s"]);
+    assert_eq!(o.status.code(), Some(8), "{}", text(&o));
+    assert!(text(&o).contains("cannot reach jitpe"), "{}", text(&o));
+    assert!(!text(&o).contains("very-secret-token"), "{}", text(&o));
+}
+
+/// `jitpe exec` that never gets access does not run its command.
+#[test]
+fn exec_without_access_does_not_run_the_command() {
+    let dir = TempDir::new().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "t").unwrap();
+    let marker = dir.path().join("ran");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let o = jitpe(&[
+        "exec",
+        "--server",
+        &format!("http://127.0.0.1:{port}"),
+        "--token-file",
+        token.to_str().unwrap(),
+        "--timeout",
+        "2s",
+        "debug",
+        "shop",
+        "deploy",
+        "--",
+        "touch",
+        marker.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(8), "{}", text(&o));
+    assert!(text(&o).contains("the command was not run"), "{}", text(&o));
+    assert!(!marker.exists(), "the command ran");
 }
