@@ -72,8 +72,11 @@ fn main() {
         policy,
         ChatTargets::default(),
     );
-    let cached =
-        CachedTokenReviewer::new(reviewer, service.clock().clone(), CacheLimits::default());
+    let cached = CachedTokenReviewer::new(
+        reviewer.clone(),
+        service.clock().clone(),
+        CacheLimits::default(),
+    );
     let config = ApiConfig {
         audiences: vec!["jitpe".into()],
         body_limit: 16 * 1024,
