@@ -77,8 +77,8 @@ fn not_run(e: &CallError) -> ExitCode {
     outcome.into()
 }
 
-/// Signal `sig` arrived before the command ran: ends request `id` if it was granted meanwhile
-/// (a pending one cannot be revoked; it ends at its pending time), then 128+`sig`.
+/// Signal `sig` arrived before the command ran: ends request `id` (the API revokes a granted one
+/// and cancels a pending one), then 128+`sig`.
 async fn interrupted(api: &ApiClient, id: Option<u64>, sig: u8) -> ExitCode {
     eprintln!("jitpe: stopped by signal {sig} before the command ran; it was not run");
     if let Some(id) = id {
@@ -192,7 +192,7 @@ async fn revoke(api: &ApiClient, id: u64) -> Result<State, CallError> {
 
 fn ended(state: State) -> Result<State, CallError> {
     match state {
-        State::Active | State::Approved => Err(CallError::Unreachable(format!(
+        State::Pending | State::Active | State::Approved => Err(CallError::Unreachable(format!(
             "jitpe still shows it {state}"
         ))),
         s => Ok(s),
@@ -241,5 +241,10 @@ mod tests {
         assert_eq!(ended(State::Revoked).unwrap(), State::Revoked);
         assert_eq!(ended(State::Expired).unwrap(), State::Expired);
         assert!(ended(State::Active).is_err());
+        assert!(
+            ended(State::Pending).is_err(),
+            "a pending request still waits for approvers"
+        );
+        assert_eq!(ended(State::Cancelled).unwrap(), State::Cancelled);
     }
 }

@@ -7,7 +7,7 @@ use crate::domain::DomainError;
 use crate::domain::identity::Actor;
 use crate::domain::ids::RequestId;
 use crate::domain::lifecycle::NewRequest;
-use crate::domain::request::{AccessRequest, Event};
+use crate::domain::request::{AccessRequest, Event, State};
 use std::time::Duration;
 
 impl Service {
@@ -38,12 +38,18 @@ impl Service {
         Ok(cur.value)
     }
 
-    /// Ends `caller`'s request `id` now (a pipeline step finished early).
+    /// Ends `caller`'s request `id` now (a pipeline step finished early, or was interrupted):
+    /// an active (or approved) one is revoked, a pending one cancelled, so nobody approves
+    /// access that is no longer wanted.
     pub async fn api_revoke(&self, caller: &Actor, id: RequestId) -> Result<AccessRequest> {
-        self.api_get(caller, id).await?;
-        let event = Event::Revoke {
-            by: caller.clone(),
-            reason: "revoked through the API".into(),
+        let current = self.api_get(caller, id).await?;
+        let by = caller.clone();
+        let event = match current.state {
+            State::Pending => Event::Cancel { by },
+            _ => Event::Revoke {
+                by,
+                reason: "revoked through the API".into(),
+            },
         };
         self.refusable(caller, id, event).await
     }
