@@ -75,6 +75,15 @@ def audit_seeds():
     return [json.dumps(l) for l in lists] + [json.dumps(done), '{"items": [']
 
 
+def api_seeds():
+    ok = {"role": "debug", "namespace": "shop", "duration": "15m", "reason": "deploy INC-7",
+          "labels": {"pipeline-url": "https://ci.example/run/42", "run": "42"}}
+    bodies = [ok, {"role": "debug", "namespace": "shop/web", "reason": "x"},
+              {**ok, "color": 1}, {**ok, "duration": 15}, {**ok, "labels": {"Bad Key": "1"}},
+              {**ok, "reason": "evil\u202etxt"}, {"role": "De bug", "namespace": "shop", "reason": "x"}]
+    return [json.dumps(b) for b in bodies] + ["{not json", "[]", "null"]
+
+
 def falco_seeds():
     http, sidekick = fixture("falco_http_output.json"), fixture("falcosidekick.json")
     imp = dict(http, output_fields={"ka.impuser.name": "alice", "k8s.ns.name": "<NA>"})
@@ -102,6 +111,7 @@ def seeds():
         json.dumps(mm_click("approve", 42, exp=1600000000))]
     yield "k8s_audit", audit_seeds()
     yield "falco", falco_seeds()
+    yield "api_request", api_seeds()
 
 
 def main():

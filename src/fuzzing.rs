@@ -22,6 +22,11 @@ pub mod mattermost {
     pub use crate::chat::mattermost::routes::fuzzing::{action, slash_command};
 }
 
+/// The systems API: [`api::create`].
+pub mod api {
+    pub use crate::web::api::fuzzing::create;
+}
+
 /// The observation routes: [`observe::k8s_audit`], [`observe::falco`].
 pub mod observe {
     pub use crate::web::observe::fuzzing::{falco, k8s_audit};

@@ -88,3 +88,21 @@ pub fn check_field(s: &str) {
         "{n} characters kept"
     );
 }
+
+/// A system's request as the API would submit it: the reason and duration as chat's, and labels
+/// within their bounds (`domain::request::labels`).
+pub fn check_api_request(new: &jitpe::domain::lifecycle::NewRequest) {
+    use jitpe::domain::request::labels::{MAX_KEY, MAX_LABELS, MAX_VALUE};
+    check_reason(&new.reason);
+    new.duration.map(check_duration);
+    assert!(
+        new.requester.as_service_account().is_some(),
+        "a system asks"
+    );
+    let labels: Vec<_> = new.labels.iter().collect();
+    assert!(labels.len() <= MAX_LABELS);
+    for (k, v) in labels {
+        assert!(!k.is_empty() && k.len() <= MAX_KEY, "key {k:?}");
+        assert!(v.chars().count() <= MAX_VALUE && !v.chars().any(char::is_control));
+    }
+}

@@ -3,7 +3,7 @@
 //! system's labels in `labels.rs`.
 
 mod current;
-mod labels;
+pub mod labels;
 pub mod lifecycle;
 mod transition;
 mod voting;

@@ -22,6 +22,8 @@
 
 mod auth;
 mod body;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod routes;
 
 use crate::domain::audit::AuditDraft;

@@ -144,7 +144,7 @@ pub(super) async fn create(
 }
 
 /// The new request of `body` with its idempotency key, every field checked as chat checks it.
-fn new_request(
+pub(super) fn new_request(
     caller: &Actor,
     body: CreateBody,
     headers: &HeaderMap,
