@@ -11,7 +11,6 @@ use common::live::{APPROVER, APPROVERS, Live};
 use jitpe::domain::identity::{Actor, Platform};
 use jitpe::domain::ids::RequestId;
 use jitpe::domain::view::CardAction;
-use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, PostParams};
@@ -54,19 +53,9 @@ namespaces = ["*"]
 
 /// A token for `name` in `ns` from the TokenRequest API, for `audiences` (none: the apiserver's).
 async fn token(ns: &str, name: &str, audiences: &[&str]) -> String {
-    let request = TokenRequest {
-        spec: TokenRequestSpec {
-            audiences: audiences.iter().map(|a| a.to_string()).collect(),
-            expiration_seconds: Some(600),
-            bound_object_ref: None,
-        },
-        ..TokenRequest::default()
-    };
-    let answer = Api::<ServiceAccount>::namespaced(audit::cluster().client(Who::Admin), ns)
-        .create_token_request(name, &PostParams::default(), &request)
+    audit::cluster()
+        .service_account_token(ns, name, audiences)
         .await
-        .expect("a TokenRequest as the admin");
-    answer.status.expect("an issued token").token
 }
 
 /// What the ServiceAccount `name` of `ns` may do to Ingresses in `target`.

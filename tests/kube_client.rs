@@ -12,7 +12,6 @@ use jitpe::domain::identity::{Actor, Platform};
 use jitpe::domain::ids::RequestId;
 use jitpe::domain::request::State;
 use jitpe::domain::view::CardAction;
-use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, PostParams};
@@ -131,19 +130,9 @@ async fn create_service_account(ns: &str) {
 
 /// A TokenRequest token of `deployer` in `ns` for `audiences` (none: the apiserver's own).
 async fn token_request(ns: &str, audiences: &[&str]) -> String {
-    let request = TokenRequest {
-        spec: TokenRequestSpec {
-            audiences: audiences.iter().map(|a| a.to_string()).collect(),
-            expiration_seconds: Some(600),
-            bound_object_ref: None,
-        },
-        ..TokenRequest::default()
-    };
-    let answer = Api::<ServiceAccount>::namespaced(cluster().client(Who::Admin), ns)
-        .create_token_request("deployer", &PostParams::default(), &request)
+    cluster()
+        .service_account_token(ns, "deployer", audiences)
         .await
-        .expect("a TokenRequest as the admin");
-    answer.status.expect("an issued token").token
 }
 
 async fn finished(child: tokio::process::Child) -> Output {

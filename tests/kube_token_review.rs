@@ -16,7 +16,6 @@ use jitpe::kube::token_review::{KubeTokenReviewer, LazyKubeTokenReviewer};
 use jitpe::ports::{Clock, Reviewed, TokenError, TokenReviewer};
 use jitpe::service::tokens::{CacheLimits, CachedTokenReviewer, DEFAULT_POSITIVE_TTL};
 use jitpe::testing::ManualClock;
-use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, PostParams};
@@ -67,19 +66,7 @@ async fn service_account() -> (String, String, String) {
 
 /// A token from the TokenRequest API (as the admin) for `audiences` (none: the apiserver's).
 async fn token_request(ns: &str, name: &str, audiences: &[&str]) -> Secret {
-    let request = TokenRequest {
-        spec: TokenRequestSpec {
-            audiences: audiences.iter().map(|a| a.to_string()).collect(),
-            expiration_seconds: Some(600),
-            bound_object_ref: None,
-        },
-        ..TokenRequest::default()
-    };
-    let answer = Api::<ServiceAccount>::namespaced(cluster().client(Who::Admin), ns)
-        .create_token_request(name, &PostParams::default(), &request)
-        .await
-        .expect("a TokenRequest as the admin");
-    Secret::new(answer.status.expect("an issued token").token)
+    Secret::new(cluster().service_account_token(ns, name, audiences).await)
 }
 
 /// Asserts a refusal whose reason (the apiserver's, or the adapter's) contains `because`, so

@@ -264,6 +264,26 @@ impl Cluster {
         answer.status.is_some_and(|s| s.allowed)
     }
 
+    /// A token for ServiceAccount `name` of `ns` from the TokenRequest API (as the admin), valid
+    /// 10 minutes, for `audiences` (none: the apiserver's own).
+    pub async fn service_account_token(&self, ns: &str, name: &str, audiences: &[&str]) -> String {
+        use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+        use k8s_openapi::api::core::v1::ServiceAccount;
+        let request = TokenRequest {
+            spec: TokenRequestSpec {
+                audiences: audiences.iter().map(|a| a.to_string()).collect(),
+                expiration_seconds: Some(600),
+                bound_object_ref: None,
+            },
+            ..TokenRequest::default()
+        };
+        let answer = Api::<ServiceAccount>::namespaced(self.client(Who::Admin), ns)
+            .create_token_request(name, &PostParams::default(), &request)
+            .await
+            .expect("a TokenRequest as the admin");
+        answer.status.expect("an issued token").token
+    }
+
     /// Polls [`Cluster::sar`] until it answers `expected`, for up to [`RBAC_SETTLE_TIMEOUT`]
     /// (the authorizer sees RBAC changes through informers, a moment late); panics otherwise.
     pub async fn eventually_sar(&self, access: &Access, expected: bool) {

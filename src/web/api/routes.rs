@@ -185,13 +185,9 @@ pub(super) async fn show(
     Caller(caller): Caller,
     Path(id): Path<String>,
 ) -> Response {
-    let id = match request_id(&id) {
-        Ok(id) => id,
-        Err(e) => return e.into_response(),
-    };
-    match app.0.service.api_get(&caller, id).await {
-        Ok(req) => answer(StatusCode::OK, &req),
-        Err(e) => service_error(&e).into_response(),
+    match request_id(&id) {
+        Ok(id) => answered(app.0.service.api_get(&caller, id).await),
+        Err(e) => e.into_response(),
     }
 }
 
@@ -200,13 +196,9 @@ pub(super) async fn revoke(
     Caller(caller): Caller,
     Path(id): Path<String>,
 ) -> Response {
-    let id = match request_id(&id) {
-        Ok(id) => id,
-        Err(e) => return e.into_response(),
-    };
-    match app.0.service.api_revoke(&caller, id).await {
-        Ok(req) => answer(StatusCode::OK, &req),
-        Err(e) => service_error(&e).into_response(),
+    match request_id(&id) {
+        Ok(id) => answered(app.0.service.api_revoke(&caller, id).await),
+        Err(e) => e.into_response(),
     }
 }
 
@@ -224,12 +216,17 @@ pub(super) async fn extend(
         Ok(fields) => fields,
         Err(e) => return app.refuse(Some(&caller), grammar(e)).await,
     };
-    match app
-        .0
-        .service
-        .api_extend(&caller, id, duration, reason)
-        .await
-    {
+    answered(
+        app.0
+            .service
+            .api_extend(&caller, id, duration, reason)
+            .await,
+    )
+}
+
+/// A use case's answer: the request (200), or its error's status and message.
+fn answered(result: crate::service::Result<AccessRequest>) -> Response {
+    match result {
         Ok(req) => answer(StatusCode::OK, &req),
         Err(e) => service_error(&e).into_response(),
     }
