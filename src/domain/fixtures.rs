@@ -62,6 +62,28 @@ max_duration = "15m"
 per_day = 2
 "#;
 
+/// [`POLICY`] with a fourth approver (so a role can collect one more approval) and the `auto`
+/// role approved by the group, followed by `tiers` (`[tiers.<name>]` tables): the base of the
+/// risk tier tests.
+pub fn tiered_text(tiers: &str) -> String {
+    POLICY
+        .replace(
+            r#"sre = ["slack:UAPP1", "#,
+            r#"sre = ["slack:UAPP3", "slack:UAPP1", "#,
+        )
+        .replace(
+            r#"approvers = ["slack:UAPP1", "slack:UAPP2"]"#,
+            r#"approver_groups = ["sre"]"#,
+        )
+        + tiers
+}
+
+/// The valid policy of `text`.
+pub fn policy_of(text: &str) -> Policy {
+    let raw: RawPolicy = toml::from_str(text).expect("the test policy is TOML");
+    Policy::try_from(raw).expect("the test policy is valid")
+}
+
 pub fn policy() -> Policy {
     let raw: RawPolicy = toml::from_str(POLICY).expect("fixture policy parses");
     Policy::try_from(raw).expect("fixture policy is valid")

@@ -3,9 +3,8 @@
 
 use super::*;
 use crate::domain::command::Command;
-use crate::domain::fixtures::{POLICY, approver, approver2, requester, t0};
+use crate::domain::fixtures::{approver, approver2, policy_of, requester, t0, tiered_text};
 use crate::domain::ids::{Namespace, RoleName};
-use crate::domain::policy::RawPolicy;
 use crate::domain::request::State;
 use crate::domain::view::{CardAction, RequestView};
 use crate::ports::CardRef;
@@ -16,19 +15,10 @@ use std::time::Duration;
 /// The fixture policy (with a fourth approver, so every role can collect one more approval, and
 /// `auto` approved by the group) and tier `prod` on `payments`.
 fn tiered() -> Policy {
-    let text = POLICY
-        .replace(
-            r#"sre = ["slack:UAPP1", "#,
-            r#"sre = ["slack:UAPP3", "slack:UAPP1", "#,
-        )
-        .replace(
-            r#"approvers = ["slack:UAPP1", "slack:UAPP2"]"#,
-            r#"approver_groups = ["sre"]"#,
-        )
-        + "[tiers.prod]\nnamespaces = [\"payments\"]\nextra_approvals = 1\nmax_duration = \"30m\"\n\
-           description = \"production\"\n";
-    let raw: RawPolicy = toml::from_str(&text).unwrap();
-    Policy::try_from(raw).unwrap()
+    policy_of(&tiered_text(
+        "[tiers.prod]\nnamespaces = [\"payments\"]\nextra_approvals = 1\nmax_duration = \"30m\"\n\
+         description = \"production\"\n",
+    ))
 }
 
 fn request(minutes: u64) -> Command {

@@ -1,22 +1,14 @@
 //! Risk tiers: what they tighten, how several combine, and how bad tiers are refused.
 
 use super::*;
-use crate::domain::fixtures::{POLICY, approver, requester};
+use crate::domain::fixtures::{POLICY, approver, requester, tiered_text};
 
 /// The fixture policy with a fourth approver (so tightened approvals stay reachable), the
 /// `auto` role approved by the group, and two tiers: `prod` on `payments`, and `pci` on
 /// `payments` and `shop-pay*`.
 fn tiered() -> String {
-    POLICY
-        .replace(
-            r#"sre = ["slack:UAPP1", "#,
-            r#"sre = ["slack:UAPP3", "slack:UAPP1", "#,
-        )
-        .replace(
-            r#"approvers = ["slack:UAPP1", "slack:UAPP2"]"#,
-            r#"approver_groups = ["sre"]"#,
-        )
-        + r#"
+    tiered_text(
+        r#"
 [tiers.prod]
 namespaces = ["payments"]
 extra_approvals = 1
@@ -29,7 +21,8 @@ namespaces = ["payments", "shop-pay*"]
 min_approvals = 3
 max_duration = "40m"
 reason_pattern = "PCI"
-"#
+"#,
+    )
 }
 
 fn parse(text: &str) -> Result<Policy, PolicyErrors> {

@@ -3,30 +3,20 @@
 
 use super::*;
 use crate::domain::fixtures::*;
-use crate::domain::policy::RawPolicy;
 
 /// The fixture policy with a fourth approver (so one more approval stays reachable for every
 /// role), `auto` approved by the group, and tier `prod` on `payments`.
 fn tiered() -> Policy {
-    let text = POLICY
-        .replace(
-            r#"sre = ["slack:UAPP1", "#,
-            r#"sre = ["slack:UAPP3", "slack:UAPP1", "#,
-        )
-        .replace(
-            r#"approvers = ["slack:UAPP1", "slack:UAPP2"]"#,
-            r#"approver_groups = ["sre"]"#,
-        )
-        + r#"
+    policy_of(&tiered_text(
+        r#"
 [tiers.prod]
 namespaces = ["payments"]
 extra_approvals = 1
 max_duration = "20m"
 auto_approve = false
 description = "production"
-"#;
-    let raw: RawPolicy = toml::from_str(&text).expect("the tiered policy is TOML");
-    Policy::try_from(raw).expect("the tiered policy is valid")
+"#,
+    ))
 }
 
 fn in_ns(role: &str, minutes: u64, ns: &str) -> NewRequest {
