@@ -22,7 +22,6 @@ use jitpe::web::{HealthState, router};
 use jitpe::workers::probe::StoreStatus;
 use jitpe::workers::role_check::RoleStatus;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use tower::ServiceExt;
 
 /// The signing secret of the test Slack app.
@@ -159,7 +158,7 @@ pub fn world_of(
     let health = HealthState {
         service: service.clone(),
         metrics,
-        cluster_ok: Arc::new(AtomicBool::new(true)),
+        cluster: Arc::new(jitpe::workers::reconcile::ClusterStatus::reached()),
         store: store_status.clone(),
         roles: role_status.clone(),
     };
