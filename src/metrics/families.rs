@@ -65,6 +65,21 @@ pub enum Outcome {
     given_up,
 }
 
+/// The fixed routes jitpe serves, as `route` labels (the API's routes with an id are labelled
+/// by their pattern, e.g. `/api/v1/requests/{id}`; any other path is `unmatched`).
+pub const ROUTES: [&str; 10] = [
+    "/slack/commands",
+    "/slack/interactions",
+    "/mattermost/commands",
+    "/mattermost/actions",
+    "/k8s/audit",
+    "/falco",
+    "/api/v1/requests",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+];
+
 /// The platforms whose authentication failures are counted.
 const AUTH_PLATFORMS: [&str; 5] = ["slack", "mattermost", "api", "k8s_audit", "falco"];
 
@@ -339,6 +354,13 @@ fn zero_series(m: &Metrics) {
     }
     for cause in CAUSES {
         let _ = m.revocations.get_or_create(&CauseLabels { cause });
+    }
+    for route in ROUTES {
+        let _ = m.http_requests.get_or_create(&HttpLabels::new(route, 200));
+        let _ = m.http_duration.get_or_create(&RouteLabels::new(route));
+        if !matches!(route, "/healthz" | "/readyz" | "/metrics") {
+            let _ = m.inbound.get_or_create(&InboundLabels::new(route, "ok"));
+        }
     }
     for platform in AUTH_PLATFORMS {
         let _ = m.auth_failures.get_or_create(&PlatformLabels { platform });

@@ -12,7 +12,7 @@ mod families;
 #[cfg(test)]
 mod tests;
 
-pub use families::{Cause, Outcome, Step};
+pub use families::{Cause, Outcome, ROUTES, Step};
 
 use families::{
     CauseLabels, DeliveryLabels, HttpLabels, InboundLabels, OperationLabels, PlatformLabels,

@@ -5,7 +5,7 @@
 //! timed in `jitpe_http_request_duration_seconds{route}`. Routes are labelled by their pattern
 //! from a fixed list, so a scanner trying random paths cannot create new series.
 
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, ROUTES};
 use axum::extract::{Request, State};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
@@ -17,20 +17,6 @@ use tracing::{Instrument, info_span};
 
 /// The header that carries a request's id in and out.
 pub const REQUEST_ID: &str = "x-request-id";
-
-/// The routes jitpe serves, as labels; any other path is `unmatched`.
-const ROUTES: [&str; 10] = [
-    "/slack/commands",
-    "/slack/interactions",
-    "/mattermost/commands",
-    "/mattermost/actions",
-    "/k8s/audit",
-    "/falco",
-    "/api/v1/requests",
-    "/healthz",
-    "/readyz",
-    "/metrics",
-];
 
 /// Counts, times and names one request (a `from_fn_with_state` middleware).
 pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {

@@ -12,7 +12,6 @@ use jitpe::domain::identity::Platform;
 use jitpe::domain::ids::InstanceId;
 use jitpe::domain::policy::Policy;
 use jitpe::domain::policy_config::RawPolicy;
-use jitpe::metrics::Metrics;
 use jitpe::ports::{Clock, Store};
 use jitpe::service::{ChatTargets, Service};
 use jitpe::store::memory::MemStore;
@@ -145,7 +144,7 @@ pub fn world_of(
         team_id: Some(TEAM.into()),
         responder: SlackResponder::new(response_prefix),
     };
-    let metrics = Arc::new(Metrics::default());
+    let metrics = service.metrics().clone();
     let state = SlackState {
         inbound: Arc::new(
             Inbound::new(service.clone(), metrics.clone())
