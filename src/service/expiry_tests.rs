@@ -96,7 +96,7 @@ async fn overlapping_expiry_passes_end_every_grant_exactly_once() {
         format!("jitpe_lifecycle_total{{step=\"expired\"}} {GRANTS}"),
         format!("jitpe_expiry_lateness_seconds_count {GRANTS}"),
         format!("jitpe_expiry_lateness_seconds_sum {}.0", 60 * GRANTS),
-        format!("jitpe_expiry_lateness_seconds_bucket{{le=\"30.0\"}} 0"),
+        r#"jitpe_expiry_lateness_seconds_bucket{le="30.0"} 0"#.to_string(),
     ] {
         assert!(text.lines().any(|l| l == sample), "{sample} not in\n{text}");
     }
