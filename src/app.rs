@@ -1,6 +1,11 @@
 //! Wiring, and only wiring: settings → adapters → ports → service; each enabled chat platform's
 //! `build`; spawn the workers; serve HTTP until the shutdown signal; stop the workers.
 
+mod listen;
+
+pub use listen::Listeners;
+use listen::Served;
+
 use crate::chat::inbound::Inbound;
 use crate::chat::{ChatPlatform, mattermost, slack};
 use crate::clock::SystemClock;
@@ -12,17 +17,15 @@ use crate::kube::token_review::LazyKubeTokenReviewer;
 use crate::metrics::Metrics;
 use crate::ports::{Chat, Clock, Cluster, Store};
 use crate::service::tokens::{CacheLimits, CachedTokenReviewer};
-use crate::service::{ChatTargets, Service};
+use crate::service::{ChatTargets, CountedReviewer, Service};
 use crate::store::sled::SledStore;
 use crate::web::api::{self, ApiConfig};
 use crate::web::observe::{self, ObserveSettings};
 use crate::web::serve::ServerLimits;
-use crate::web::tls::{self, ServedCert};
-use crate::web::{HealthState, router_observing};
+use crate::web::{HealthState, app_router, metrics_router};
 use crate::workers;
 use crate::workers::audit_feed::{AuditFeed, AuditFeedSettings};
 use crate::workers::breakglass::{BreakGlass, Spool};
-use crate::workers::cert_reload::CertReload;
 use crate::workers::expiry::Expiry;
 use crate::workers::ingress_feed::{IngressFeed, RecentWriters};
 use crate::workers::outbox::{Outbox, OutboxSettings};
@@ -34,35 +37,10 @@ use crate::workers::watch::intake::{DEFAULT_CAPACITY, Intake};
 use anyhow::Context;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio_rustls::TlsAcceptor;
 use tracing::info;
-
-/// The sockets `serve` answers on: the plain listener and, with `[server.tls]`, the https one,
-/// both serving the same routes.
-pub struct Listeners {
-    /// `server.listen`.
-    pub http: TcpListener,
-    /// `server.tls.listen`, already bound (tests bind port 0); `None` binds it from the settings.
-    pub https: Option<TcpListener>,
-}
-
-impl From<TcpListener> for Listeners {
-    fn from(http: TcpListener) -> Self {
-        Self { http, https: None }
-    }
-}
-
-/// The https listener ready to serve, and the worker that keeps its certificate current.
-struct Https {
-    listener: TcpListener,
-    acceptor: TlsAcceptor,
-    reload: CertReload,
-}
 
 /// Opens the store and builds the cluster adapter and the service (what `serve` and the CLI
 /// commands share).
@@ -153,7 +131,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let listeners = listeners.into();
-    let https = https(&settings, listeners.https).await?;
+    let https = listen::https(&settings, listeners.https).await?;
+    let metrics_listener = listen::metrics(&settings, listeners.metrics).await?;
     // The observation routes queue into `intake`; the watch worker evaluates from `intake_rx`.
     let (intake, intake_rx) = Intake::new(DEFAULT_CAPACITY);
     // NB: the watch worker notes each Ingress write of the audit stream in `writers`, so the
@@ -162,7 +141,9 @@ pub async fn serve(
     let writers = RecentWriters::default();
     let watcher = Watch::new(service.clone(), intake_rx, intake.stats().clone())
         .with_writers(writers.clone());
-    let metrics = Arc::new(Metrics::default().with_intake(intake.stats().clone()));
+    let metrics = service.metrics().clone();
+    let stats = intake.stats().clone();
+    metrics.observations_from(move || stats.counts());
     let observing = observe_router(&settings, intake, &service, &metrics)
         .merge(api_router(&settings, &service, &metrics));
     let inbound = Arc::new(
@@ -180,92 +161,53 @@ pub async fn serve(
     let health = HealthState {
         service,
         metrics,
-        cluster_ok: Arc::new(AtomicBool::new(false)),
+        cluster: Arc::default(),
         store: Arc::new(StoreStatus::default()),
         roles: Arc::new(RoleStatus::default()),
     };
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut workers = spawn_workers(&settings, &health, chats, writers, &stop_rx);
     workers.push(workers::spawn(watcher, stop_rx.clone()));
-    let app = router_observing(health, routers, settings.server.body_limit, observing);
     let limits = ServerLimits {
         header_read_timeout: settings.server.header_read_timeout,
         max_connections: settings.server.max_connections,
     };
-    let https = https.map(|h| {
+    let mut served = Vec::new();
+    if let Some(listener) = metrics_listener {
+        let app = metrics_router(health.clone());
+        served.push(Served {
+            listener,
+            app,
+            tls: None,
+            name: "metrics",
+        });
+    }
+    let with_metrics = served.is_empty();
+    let body_limit = settings.server.body_limit;
+    let app = app_router(health, routers, body_limit, observing, with_metrics);
+    if let Some(h) = https {
         workers.push(workers::spawn(h.reload, stop_rx.clone()));
-        (h.listener, h.acceptor)
+        let (listener, app, tls) = (h.listener, app.clone(), Some(h.acceptor));
+        served.push(Served {
+            listener,
+            app,
+            tls,
+            name: "https",
+        });
+    }
+    let (listener, tls) = (listeners.http, None);
+    served.push(Served {
+        listener,
+        app,
+        tls,
+        name: "http",
     });
-    serve_on(listeners.http, https, app, limits, shutdown).await?;
+    listen::serve_all(served, limits, shutdown).await?;
     info!("shutting down workers");
     let _ = stop_tx.send(true);
     for w in workers {
         let _ = tokio::time::timeout(Duration::from_secs(10), w).await;
     }
-    Ok(())
-}
-
-/// The https listener of `[server.tls]` (bound here unless `bound`), its certificate loaded.
-async fn https(settings: &Settings, bound: Option<TcpListener>) -> anyhow::Result<Option<Https>> {
-    let Some(tls) = settings.server.tls.clone() else {
-        anyhow::ensure!(
-            bound.is_none(),
-            "an https listener was given but [server.tls] is not set"
-        );
-        return Ok(None);
-    };
-    let files = tls.files.clone();
-    let loaded = tokio::task::spawn_blocking(move || tls::load(&files))
-        .await
-        .context("loading the TLS certificate failed")??;
-    let served = Arc::new(ServedCert::new(loaded.key.clone()));
-    let acceptor = tls::acceptor(served.clone()).context("building the TLS configuration")?;
-    let listener = match bound {
-        Some(listener) => listener,
-        None => TcpListener::bind(tls.listen)
-            .await
-            .with_context(|| format!("cannot listen on {} (server.tls.listen)", tls.listen))?,
-    };
-    let reload = CertReload::new(tls.files, served, &loaded);
-    Ok(Some(Https {
-        listener,
-        acceptor,
-        reload,
-    }))
-}
-
-/// Serves `app` on the plain listener and the https one (if any) until `shutdown` completes.
-async fn serve_on(
-    http: TcpListener,
-    https: Option<(TcpListener, TlsAcceptor)>,
-    app: axum::Router,
-    limits: ServerLimits,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    use crate::web::serve::serve as serve_loop;
-    info!(addr = %http.local_addr()?, "jitpe serving http");
-    let Some((listener, acceptor)) = https else {
-        serve_loop(http, app, limits, None, shutdown).await;
-        return Ok(());
-    };
-    info!(addr = %listener.local_addr()?, "jitpe serving https");
-    // One shutdown signal, two loops: each waits for the flag.
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let stopped = move || {
-        let mut stop = stop_rx.clone();
-        async move {
-            let _ = stop.wait_for(|stop| *stop).await;
-        }
-    };
-    let relay = tokio::spawn(async move {
-        shutdown.await;
-        let _ = stop_tx.send(true);
-    });
-    tokio::join!(
-        serve_loop(http, app.clone(), limits, None, stopped()),
-        serve_loop(listener, app, limits, Some(acceptor), stopped()),
-    );
-    relay.abort();
     Ok(())
 }
 
@@ -276,6 +218,7 @@ fn api_router(settings: &Settings, service: &Service, metrics: &Arc<Metrics>) ->
         return axum::Router::new();
     }
     let reviewer = LazyKubeTokenReviewer::new(settings.kubernetes.kubeconfig.clone());
+    let reviewer = CountedReviewer::new(reviewer, metrics.clone());
     let clock = service.clock().clone();
     let cached = CachedTokenReviewer::new(reviewer, clock, CacheLimits::default());
     let config = ApiConfig {
@@ -337,7 +280,7 @@ fn spawn_workers(
     let reconcile = Reconcile::new(
         service.clone(),
         settings.kubernetes.reconcile_interval,
-        health.cluster_ok.clone(),
+        health.cluster.clone(),
     )
     .with_spool(spool.clone());
     let probe = Probe::new(service.clone(), health.store.clone());

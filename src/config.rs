@@ -168,4 +168,6 @@ fn parse_named(text: &str, origin: &str, env: &Env<'_>) -> Result<Settings, Conf
 }
 
 #[cfg(test)]
+mod metrics_listen_tests;
+#[cfg(test)]
 mod tests;

@@ -1,6 +1,9 @@
 //! Logging: structured `tracing` output, level from `RUST_LOG` (default `info`), JSON when
-//! `JITPE_LOG_FORMAT=json`. Secrets never reach a log line: config types redact them in `Debug`.
+//! `JITPE_LOG_FORMAT=json`; text has colour codes only when standard error is a terminal, so a
+//! pod's log (and whatever collects it) gets plain text. Secrets never reach a log line: config
+//! types redact them in `Debug`.
 
+use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber (once; later calls do nothing).
@@ -9,7 +12,8 @@ pub fn init() {
     let json = std::env::var("JITPE_LOG_FORMAT").is_ok_and(|v| v == "json");
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let _ = if json {
         builder.json().try_init()
     } else {

@@ -23,7 +23,6 @@ use jitpe::workers::role_check::{RoleCheck, RoleStatus, check};
 use k8s_openapi::api::rbac::v1::ClusterRole;
 use kube::api::{Api, DeleteParams};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tower::ServiceExt;
@@ -70,7 +69,7 @@ async fn readyz_with_worker(policy: Policy) -> (u16, String) {
     let health = HealthState {
         service,
         metrics: Arc::new(Metrics::default()),
-        cluster_ok: Arc::new(AtomicBool::new(true)),
+        cluster: Arc::new(jitpe::workers::reconcile::ClusterStatus::reached()),
         store,
         roles,
     };

@@ -81,6 +81,14 @@ async fn an_outage_past_give_up_after_gives_the_card_up_audits_it_and_tells_the_
         "{told:?}"
     );
     assert!(r.store.outbox_all().unwrap().is_empty());
+    let metrics = r.svc.metrics().render();
+    let given_up = r#"jitpe_chat_deliveries_total{platform="slack",outcome="given_up"} 1"#;
+    assert!(metrics.lines().any(|l| l == given_up), "{metrics}");
+    let no_retry = r#"jitpe_chat_deliveries_total{platform="slack",outcome="retry"} 0"#;
+    assert!(
+        !metrics.lines().any(|l| l == no_retry),
+        "retried first: {metrics}"
+    );
 }
 
 #[tokio::test]

@@ -21,7 +21,6 @@ use jitpe::workers::probe::StoreStatus;
 use jitpe::workers::role_check::RoleStatus;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 use tower::ServiceExt;
 
@@ -75,7 +74,7 @@ fn rig() -> Rig {
     let health = HealthState {
         service,
         metrics,
-        cluster_ok: Arc::new(AtomicBool::new(true)),
+        cluster: Arc::new(jitpe::workers::reconcile::ClusterStatus::reached()),
         store: Arc::new(StoreStatus::default()),
         roles: Arc::new(RoleStatus::default()),
     };

@@ -30,7 +30,6 @@ use jitpe::web::{HealthState, router};
 use jitpe::workers::outbox::{Outbox, OutboxSettings};
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 use tower::ServiceExt;
 
@@ -108,7 +107,7 @@ async fn rig() -> Rig {
     let health = HealthState {
         service,
         metrics,
-        cluster_ok: Arc::new(AtomicBool::new(true)),
+        cluster: Arc::new(jitpe::workers::reconcile::ClusterStatus::reached()),
         store: Arc::new(jitpe::workers::probe::StoreStatus::default()),
         roles: Arc::default(),
     };

@@ -11,7 +11,6 @@ use http_body_util::BodyExt;
 use jitpe::config::Secret;
 use jitpe::domain::anomaly::{FalcoPriority, Observation};
 use jitpe::domain::audit::AuditRecord;
-use jitpe::metrics::Metrics;
 use jitpe::ports::Store;
 use jitpe::service::limit::PER_KIND_PER_WINDOW;
 use jitpe::service::{ChatTargets, Service};
@@ -23,7 +22,6 @@ use jitpe::workers::probe::StoreStatus;
 use jitpe::workers::role_check::RoleStatus;
 use jitpe::workers::watch::{Intake, Queued};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 use tokio::sync::mpsc::Receiver;
 use tower::ServiceExt;
@@ -58,7 +56,9 @@ fn rig(k8s: Option<&str>, falco: Option<&str>, capacity: usize) -> Rig {
         ChatTargets::default(),
     );
     let (intake, queue) = Intake::new(capacity);
-    let metrics = Arc::new(Metrics::default().with_intake(intake.stats().clone()));
+    let metrics = service.metrics().clone();
+    let stats = intake.stats().clone();
+    metrics.observations_from(move || stats.counts());
     let settings = ObserveSettings {
         k8s_audit_token: k8s.map(Secret::new),
         falco_token: falco.map(Secret::new),
@@ -69,7 +69,7 @@ fn rig(k8s: Option<&str>, falco: Option<&str>, capacity: usize) -> Rig {
     let health = HealthState {
         service,
         metrics,
-        cluster_ok: Arc::new(AtomicBool::new(true)),
+        cluster: Arc::new(jitpe::workers::reconcile::ClusterStatus::reached()),
         store: Arc::new(StoreStatus::default()),
         roles: Arc::new(RoleStatus::default()),
     };

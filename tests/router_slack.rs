@@ -279,7 +279,7 @@ async fn health_and_unknown_routes_answer_clearly() {
     let (status, metrics) = w.send(get("/metrics")).await;
     assert_eq!(status, 200);
     assert!(
-        metrics.contains("jitpe_requests{state=\"pending\"} 0"),
+        metrics.contains("jitpe_open_requests{state=\"pending\"} 0"),
         "{metrics}"
     );
     assert_eq!(w.send(get("/nope")).await.0, 404);

@@ -60,7 +60,7 @@ async fn serve_runs_on_the_example_config_and_stops_on_sigterm() {
         .text()
         .await
         .unwrap();
-    assert!(metrics.contains("jitpe_requests"), "{metrics}");
+    assert!(metrics.contains("jitpe_open_requests"), "{metrics}");
     observation_routes(&client, &base).await;
     assert_eq!(
         client
@@ -320,4 +320,71 @@ async fn when_every_connection_is_taken_the_oldest_idle_one_makes_room_and_stall
     assert!(waited < Duration::from_millis(500), "{waited:?}");
     let (_, waited) = until_closed(held.last_mut().unwrap()).await;
     assert!(waited >= Duration::from_millis(800), "{waited:?}");
+}
+
+/// With `server.metrics_listen`, `/metrics` is served there and not on the main listener, and
+/// `/readyz` says why jitpe is not ready: the reconcile sweep's own error, here that there is no
+/// kubeconfig to reach a cluster with.
+#[tokio::test]
+async fn metrics_get_their_own_listener_and_readyz_says_why_it_is_not_ready() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let (port, metrics_port) = (free_port(), free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jitpe"))
+        .args([
+            "serve",
+            "--config",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/examples/jitpe.toml"),
+        ])
+        .env("JITPE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("JITPE_METRICS_LISTEN", format!("127.0.0.1:{metrics_port}"))
+        .env("JITPE_STORE_PATH", dir.path().join("store"))
+        .env("KUBECONFIG", dir.path().join("missing-kubeconfig"))
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("jitpe starts");
+    let (base, metrics_base) = (
+        format!("http://127.0.0.1:{port}"),
+        format!("http://127.0.0.1:{metrics_port}"),
+    );
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let why = loop {
+        if let Ok(r) = client.get(format!("{metrics_base}/readyz")).send().await {
+            let body = r.text().await.unwrap();
+            if body.contains("the last reconcile sweep failed") {
+                break body;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "readyz never named the sweep's error"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(why.starts_with("not ready:"), "{why}");
+    assert!(why.contains("kubeconfig"), "{why}");
+    let metrics = client.get(format!("{metrics_base}/metrics")).send().await;
+    let metrics = metrics.unwrap().text().await.unwrap();
+    assert!(
+        metrics.contains("jitpe_reconcile_failures_total"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("jitpe_reconcile_failures_total 0\n"),
+        "{metrics}"
+    );
+    let main = client.get(format!("{base}/metrics")).send().await.unwrap();
+    assert_eq!(main.status(), 404, "/metrics is only on its own listener");
+    let health = client.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    // Only what the metrics listener is for: no chat or observation routes there.
+    let audit = client
+        .post(format!("{metrics_base}/k8s/audit"))
+        .send()
+        .await;
+    assert_eq!(audit.unwrap().status(), 404);
+    child.kill().unwrap();
+    child.wait().unwrap();
 }

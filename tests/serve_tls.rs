@@ -43,6 +43,7 @@ async fn serve(dir: &std::path::Path) -> (SocketAddr, SocketAddr, Vec<u8>, Stop)
     let listeners = Listeners {
         http,
         https: Some(https),
+        metrics: None,
     };
     let task = tokio::spawn(jitpe::app::run(settings, listeners, async move {
         let _ = rx.await;

@@ -59,6 +59,9 @@ pub struct RawServer {
     pub body_read_timeout: Option<String>,
     /// Connections open at once (default 512); when full, the oldest idle one is closed.
     pub max_connections: Option<usize>,
+    /// A separate listener for `/metrics` (and `/healthz`, `/readyz`), e.g. `0.0.0.0:9090`;
+    /// absent means `/metrics` is served on `listen` (env `JITPE_METRICS_LISTEN`).
+    pub metrics_listen: Option<String>,
     /// `[server.tls]`: a second listener, https; absent means none.
     pub tls: Option<RawTls>,
 }

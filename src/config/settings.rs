@@ -60,6 +60,8 @@ pub struct ServerSettings {
     pub body_read_timeout: Duration,
     /// Connections open at once.
     pub max_connections: usize,
+    /// The listener of `/metrics`, if separate: then the main listeners do not serve it.
+    pub metrics_listen: Option<SocketAddr>,
     /// The https listener, if configured.
     pub tls: Option<TlsSettings>,
 }

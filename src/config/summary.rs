@@ -27,6 +27,18 @@ pub fn summary(s: &Settings) -> String {
         "server: listen {}, public URL {public}, body limit {} bytes, {} chat requests at once (more are answered \"busy\")",
         s.server.listen, s.server.body_limit, s.server.max_in_flight
     );
+    let _ = match s.server.metrics_listen {
+        Some(m) => writeln!(
+            out,
+            "metrics: /metrics on its own listener {m} (not on {})",
+            s.server.listen
+        ),
+        None => writeln!(
+            out,
+            "metrics: /metrics on {} (set server.metrics_listen to serve it apart)",
+            s.server.listen
+        ),
+    };
     let _ = writeln!(
         out,
         "slow clients: request head within {}, chat body within {}, at most {} connections (when full, the oldest idle one is closed)",

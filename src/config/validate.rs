@@ -106,6 +106,15 @@ fn server(cx: &mut Ctx<'_>, raw: RawServer) -> ServerSettings {
     let (header_read_timeout, body_read_timeout, max_connections) = slow_client_limits(cx, &raw);
     let (listen, from) = cx.overridden("JITPE_LISTEN", raw.listen);
     let listen = cx.socket_addr("server.listen", listen.as_deref(), &from, DEFAULT_LISTEN);
+    let (metrics, from) = cx.overridden("JITPE_METRICS_LISTEN", raw.metrics_listen);
+    let metrics_listen =
+        metrics.map(|m| cx.socket_addr("server.metrics_listen", Some(&m), &from, "0.0.0.0:9090"));
+    if metrics_listen.is_some_and(|m| m == listen) {
+        cx.issue(
+            "server.metrics_listen",
+            "is the same address as server.listen: give /metrics a port of its own",
+        );
+    }
     let (public_url, from) = cx.overridden("JITPE_PUBLIC_URL", raw.public_url);
     let public_url = public_url.and_then(|u| cx.base_url("server.public_url", &u, &from));
     if let Some(u) = public_url.as_ref().filter(|u| u.scheme() == "http") {
@@ -133,6 +142,7 @@ fn server(cx: &mut Ctx<'_>, raw: RawServer) -> ServerSettings {
     );
     ServerSettings {
         listen,
+        metrics_listen,
         public_url,
         body_limit,
         max_in_flight,

@@ -217,6 +217,7 @@ impl Service {
         if !t.outbox.is_empty() {
             self.outbox_wake.notify_one();
         }
+        self.count_new(&t.request);
         let next = t
             .request
             .auto_approved

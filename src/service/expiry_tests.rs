@@ -89,4 +89,15 @@ async fn overlapping_expiry_passes_end_every_grant_exactly_once() {
     }
     assert_eq!(expired.len() as u64, GRANTS, "every grant ended");
     assert!(expired.values().all(|&n| n == 1), "each exactly once");
+    // Counted once each too, and each a minute late (the clock moved 16 minutes on 15).
+    let text = svc.metrics().render();
+    for sample in [
+        format!("jitpe_lifecycle_total{{step=\"activated\"}} {GRANTS}"),
+        format!("jitpe_lifecycle_total{{step=\"expired\"}} {GRANTS}"),
+        format!("jitpe_expiry_lateness_seconds_count {GRANTS}"),
+        format!("jitpe_expiry_lateness_seconds_sum {}.0", 60 * GRANTS),
+        r#"jitpe_expiry_lateness_seconds_bucket{le="30.0"} 0"#.to_string(),
+    ] {
+        assert!(text.lines().any(|l| l == sample), "{sample} not in\n{text}");
+    }
 }

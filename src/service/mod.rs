@@ -12,6 +12,8 @@
 mod api;
 mod breakglass;
 mod commands;
+mod counted;
+mod counting;
 mod effects;
 pub mod limit;
 mod reconcile;
@@ -21,6 +23,7 @@ mod transitions;
 mod watch;
 
 pub use commands::Reply;
+pub use counted::CountedReviewer;
 pub use reconcile::{ReconcileAction, ReconcileReport};
 pub use timers::{DUE_BATCH, DueReport};
 
@@ -29,6 +32,7 @@ use crate::domain::identity::Platform;
 use crate::domain::ids::{InstanceId, RequestId};
 use crate::domain::policy::Policy;
 use crate::domain::request::{AccessRequest, State};
+use crate::metrics::Metrics;
 use crate::ports::{Clock, Cluster, ClusterError, Store, StoreError};
 use crate::store::threads::{DEFAULT_THREADS, StoreThreads};
 use std::collections::BTreeMap;
@@ -97,6 +101,9 @@ pub struct Service {
     /// Bumped after every commit that may have changed which grants are active, so the watch
     /// and Ingress feed workers reload [`Service::active_grants`] only when it moved.
     pub(crate) grants_generation: Arc<AtomicU64>,
+    /// The lifecycle counters and expiry lateness (`/metrics`), shared with the rest of the
+    /// process through [`Service::metrics`].
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 impl Service {
@@ -109,9 +116,10 @@ impl Service {
         policy: Arc<Policy>,
         chat: ChatTargets,
     ) -> Self {
+        let metrics = Arc::new(Metrics::default());
         Self {
             db: StoreThreads::start(store, DEFAULT_THREADS),
-            cluster,
+            cluster: Arc::new(counted::CountedCluster::new(cluster, metrics.clone())),
             clock,
             policy,
             chat,
@@ -121,7 +129,13 @@ impl Service {
             in_flight: timers::DEFAULT_IN_FLIGHT,
             refusals: Arc::default(),
             grants_generation: Arc::default(),
+            metrics,
         }
+    }
+
+    /// The metrics this service counts into; the wiring hands the same to every other part.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// The same service ending at most `n` due deadlines at once (`kubernetes.max_in_flight`).

@@ -45,6 +45,8 @@ impl Service {
         // Whether this call deleted the bindings for a decision that a concurrent writer then
         // overtook (an extension approved while the expiry deleted them).
         let mut deleted = false;
+        // When this call deleted the bindings, for the expiry lateness.
+        let mut deleted_at = None;
         for _ in 0..CAS_ATTEMPTS {
             let cur = self.load(id).await?;
             let now = self.clock.now();
@@ -57,12 +59,14 @@ impl Service {
                 // is told anything, so a grant is never Active without them.
                 self.restore_grant(&cur.value).await?;
                 deleted = false;
+                deleted_at = None;
             }
             let t = decided?;
             if ends_access {
                 // NB: before the commit, so a crash never leaves access behind a final record.
                 let n = self.delete_grant(&cur.value).await?;
                 deleted = true;
+                deleted_at = Some(self.clock.now());
                 info!(deleted = n, "bindings deleted");
             }
             let outbox = self.outbox_for(&t);
@@ -73,6 +77,13 @@ impl Service {
                 .await;
             match written {
                 Ok(_) => {
+                    self.count_transition(
+                        cur.value.state,
+                        &t.request,
+                        &event,
+                        &t.audit,
+                        deleted_at,
+                    );
                     if cur.value.state == State::Active || t.request.state == State::Active {
                         self.grants_generation
                             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);

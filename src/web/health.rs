@@ -6,7 +6,6 @@ use super::HealthState;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use std::sync::atomic::Ordering;
 
 /// Liveness: answers while the process serves HTTP.
 pub async fn healthz() -> &'static str {
@@ -23,9 +22,12 @@ pub async fn readyz(State(app): State<HealthState>) -> impl IntoResponse {
         Some(Err(e)) => problems.push(format!("store: {e}")),
         None => problems.push("store: not checked yet".to_string()),
     }
-    if !app.cluster_ok.load(Ordering::Relaxed) {
-        problems
-            .push("kubernetes: not reached yet (see the reconcile errors in the log)".to_string());
+    match app.cluster.last() {
+        Some(Ok(())) => {}
+        Some(Err(e)) => problems.push(format!("kubernetes: the last reconcile sweep failed: {e}")),
+        None => problems.push(
+            "kubernetes: not reached yet (the first reconcile sweep has not finished)".to_string(),
+        ),
     }
     let warnings: String = app
         .roles
@@ -44,15 +46,10 @@ pub async fn readyz(State(app): State<HealthState>) -> impl IntoResponse {
     }
 }
 
-/// Prometheus text format.
+/// Every metric in the OpenMetrics text format, which Prometheus negotiates and reads.
 pub async fn metrics(State(app): State<HealthState>) -> impl IntoResponse {
-    let gauges = app.store.last().and_then(Result::ok);
-    let body = app.metrics.render(gauges.as_ref());
     (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        body,
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+        app.metrics.render(),
     )
 }

@@ -13,17 +13,18 @@ mod health;
 pub mod observe;
 pub mod serve;
 pub mod tls;
+pub mod traced;
 
 use crate::metrics::Metrics;
 use crate::service::Service;
 use crate::workers::probe::StoreStatus;
+use crate::workers::reconcile::ClusterStatus;
 use crate::workers::role_check::RoleStatus;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::get;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 /// State of the health and metrics endpoints.
 #[derive(Clone)]
@@ -32,8 +33,9 @@ pub struct HealthState {
     pub service: Service,
     /// Counters.
     pub metrics: Arc<Metrics>,
-    /// Whether the last reconcile sweep reached the cluster (for `/readyz`).
-    pub cluster_ok: Arc<AtomicBool>,
+    /// What the last reconcile sweep found of the cluster (for `/readyz`), kept by the
+    /// reconcile worker.
+    pub cluster: Arc<ClusterStatus>,
     /// The last store probe (for `/readyz` and the store gauges), kept by the probe worker.
     pub store: Arc<StoreStatus>,
     /// What the last role check found missing in the cluster (warnings in `/readyz`), kept by
@@ -56,11 +58,26 @@ pub fn router_observing(
     body_limit: usize,
     observe: Router,
 ) -> Router {
+    app_router(health, platforms, body_limit, observe, true)
+}
+
+/// [`router_observing`] with or without `/metrics` (without: it is served on its own listener,
+/// [`metrics_router`]).
+pub fn app_router(
+    health: HealthState,
+    platforms: Vec<Router>,
+    body_limit: usize,
+    observe: Router,
+    with_metrics: bool,
+) -> Router {
+    let metrics = health.metrics.clone();
     let mut app = Router::new()
         .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
-        .with_state(health);
+        .route("/readyz", get(health::readyz));
+    if with_metrics {
+        app = app.route("/metrics", get(health::metrics));
+    }
+    let mut app = app.with_state(health);
     for platform in platforms {
         app = app.merge(platform);
     }
@@ -68,11 +85,29 @@ pub fn router_observing(
         .layer(DefaultBodyLimit::max(body_limit))
         .merge(observe)
         .fallback(not_found);
+    outermost(app, metrics)
+}
+
+/// The router of `server.metrics_listen`: `/metrics`, `/healthz` and `/readyz` only.
+pub fn metrics_router(health: HealthState) -> Router {
+    let metrics = health.metrics.clone();
+    let app = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .with_state(health)
+        .fallback(not_found);
+    outermost(app, metrics)
+}
+
+/// What wraps every router: bodies for bodiless errors, then the request id, count and time.
+fn outermost(app: Router, metrics: Arc<Metrics>) -> Router {
     // Around the whole router, not per route: the `Allow` header of a 405 is added outside a
-    // route's own layers.
+    // route's own layers, and a request that matches no route is counted too.
     Router::new()
         .fallback_service(app)
         .layer(axum::middleware::from_fn(explain::empty_errors))
+        .layer(axum::middleware::from_fn_with_state(metrics, traced::track))
 }
 
 async fn not_found() -> (StatusCode, &'static str) {

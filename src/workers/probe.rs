@@ -3,6 +3,8 @@
 //! store work (a busy store shows up as a stale or failed probe, not as a hanging health check).
 
 use super::{Worker, WorkerError, WorkerState};
+use crate::domain::request::State;
+use crate::metrics::{Metrics, StoreFigures};
 use crate::service::{Gauges, Service};
 use async_trait::async_trait;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -39,8 +41,24 @@ impl StoreStatus {
                 PROBE_TIMEOUT.as_secs()
             )),
         };
+        show(service.metrics(), &result);
         *self.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(result);
     }
+}
+
+/// Puts a probe's figures into the metrics (a failed probe shows as an unreadable store).
+fn show(metrics: &Metrics, result: &Result<Gauges, String>) {
+    let Ok(gauges) = result else {
+        metrics.store(None);
+        return;
+    };
+    let open = [State::Pending, State::Approved, State::Active]
+        .map(|s| (s.as_str(), gauges.open.get(&s).copied().unwrap_or(0)));
+    metrics.store(Some(StoreFigures {
+        open: &open,
+        outbox_depth: gauges.outbox_backlog,
+        audit_records: gauges.audit_records,
+    }));
 }
 
 /// Probes the store of `service` into `status`.

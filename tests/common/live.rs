@@ -194,6 +194,7 @@ impl Live {
         let listeners = jitpe::app::Listeners {
             http: listener,
             https,
+            metrics: None,
         };
         let task = tokio::spawn(jitpe::app::serve(settings, served, listeners, shutdown));
         let base = format!("http://{addr}");

@@ -6,7 +6,6 @@ use jitpe::chat::slack::client::{SlackChat, SlackConfig};
 use jitpe::domain::command::Command;
 use jitpe::domain::identity::{Actor, Platform};
 use jitpe::domain::ids::{Namespace, RequestId, RoleName};
-use jitpe::metrics::Metrics;
 use jitpe::ports::{Chat, Store};
 use jitpe::service::{ChatTargets, Service};
 use jitpe::store::sled::SledStore;
@@ -78,7 +77,7 @@ pub fn rig_with(dir: &Path, fake: &FakeSlack, clock: Arc<ManualClock>, opts: Opt
         vec![chat.clone()],
         policy,
         settings,
-        Arc::new(Metrics::default()),
+        svc.metrics().clone(),
     );
     let audit = AuditFeed::new(
         store.clone(),

@@ -12,7 +12,6 @@ use jitpe::domain::identity::Platform;
 use jitpe::domain::ids::InstanceId;
 use jitpe::domain::policy::Policy;
 use jitpe::domain::policy_config::RawPolicy;
-use jitpe::metrics::Metrics;
 use jitpe::ports::{Clock, Store};
 use jitpe::service::{ChatTargets, Service};
 use jitpe::store::memory::MemStore;
@@ -22,7 +21,6 @@ use jitpe::web::{HealthState, router};
 use jitpe::workers::probe::StoreStatus;
 use jitpe::workers::role_check::RoleStatus;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use tower::ServiceExt;
 
 /// The signing secret of the test Slack app.
@@ -146,7 +144,7 @@ pub fn world_of(
         team_id: Some(TEAM.into()),
         responder: SlackResponder::new(response_prefix),
     };
-    let metrics = Arc::new(Metrics::default());
+    let metrics = service.metrics().clone();
     let state = SlackState {
         inbound: Arc::new(
             Inbound::new(service.clone(), metrics.clone())
@@ -159,7 +157,7 @@ pub fn world_of(
     let health = HealthState {
         service: service.clone(),
         metrics,
-        cluster_ok: Arc::new(AtomicBool::new(true)),
+        cluster: Arc::new(jitpe::workers::reconcile::ClusterStatus::reached()),
         store: store_status.clone(),
         roles: role_status.clone(),
     };

@@ -196,6 +196,8 @@ impl Inbound {
     where
         F: Future<Output = crate::service::Result<Reply>> + Send + 'static,
     {
+        // The request's span (its id) goes with the work, which may outlive the answer.
+        let work = tracing::Instrument::in_current_span(work);
         match tokio::time::timeout(self.deadline, tokio::spawn(work)).await {
             Ok(Ok(Ok(reply))) => self.answer(route, "ok", reply.text),
             Ok(Ok(Err(e))) => match audit_as.filter(|_| matches!(e, Error::Domain(_))) {

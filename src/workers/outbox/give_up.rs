@@ -7,6 +7,7 @@ use crate::domain::audit::AuditDraft;
 use crate::domain::identity::Actor;
 use crate::domain::ids::RequestId;
 use crate::domain::request::{Notice, State};
+use crate::metrics::Outcome as Delivered;
 use crate::ports::{OutboxEntry, OutboxItem, OutboxMessage, Store, StoreError};
 use jiff::Timestamp;
 use tracing::warn;
@@ -25,7 +26,7 @@ impl Outbox {
     ) -> Result<(), StoreError> {
         warn!(key = entry.key, error = why, "chat message given up");
         self.metrics
-            .outbound(entry.item.platform.as_str(), "dropped");
+            .delivery(entry.item.platform.as_str(), Delivered::given_up);
         report.dropped += 1;
         let id = request_of(&entry.item.message);
         let draft = AuditDraft::new(Actor::system(), "chat_delivery_failed", Some(id))

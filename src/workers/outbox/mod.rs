@@ -24,7 +24,7 @@ use crate::domain::identity::Platform;
 use crate::domain::ids::RequestId;
 use crate::domain::policy::Policy;
 use crate::domain::request::AccessRequest;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Outcome as Delivered};
 use crate::ports::{Chat, ChatError, Clock, OutboxEntry, OutboxMessage, StoreError};
 use crate::store::threads::StoreThreads;
 use async_trait::async_trait;
@@ -193,16 +193,17 @@ impl Outbox {
         let platform = entry.item.platform.as_str();
         match outcome {
             Outcome::Sent => {
-                self.metrics.outbound(platform, "sent");
+                self.metrics.delivery(platform, Delivered::ok);
                 report.sent += 1;
                 self.remove(channel, entry).await
             }
             Outcome::Stale => {
-                self.metrics.outbound(platform, "stale");
+                self.metrics.delivery(platform, Delivered::stale);
                 report.stale += 1;
                 self.remove(channel, entry).await
             }
             Outcome::Wait(wait) => {
+                self.metrics.delivery(platform, Delivered::rate_limited);
                 report.postponed += 1;
                 let mut later = entry.clone();
                 let wait = SignedDuration::try_from(wait).unwrap_or(SignedDuration::ZERO);
@@ -238,7 +239,8 @@ impl Outbox {
             let why = format!("{error} ({why})");
             return self.give_up(channel, entry, &why, report).await;
         }
-        self.metrics.outbound(entry.item.platform.as_str(), "retry");
+        self.metrics
+            .delivery(entry.item.platform.as_str(), Delivered::retry);
         report.postponed += 1;
         let stored = next.clone();
         self.store.run(move |s| s.outbox_retry(&stored)).await?;

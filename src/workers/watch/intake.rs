@@ -32,6 +32,17 @@ pub struct IntakeStats {
     pub evaluated: AtomicU64,
 }
 
+impl IntakeStats {
+    /// The counters by name, for `/metrics` (`jitpe_observations_total{result}`).
+    pub fn counts(&self) -> Vec<(&'static str, u64)> {
+        vec![
+            ("accepted", self.accepted.load(Ordering::Relaxed)),
+            ("refused_full", self.refused_full.load(Ordering::Relaxed)),
+            ("evaluated", self.evaluated.load(Ordering::Relaxed)),
+        ]
+    }
+}
+
 /// The queue was full; the batch was not taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("jitpe's evaluation queue is full ({0} observations refused); send the batch again")]

@@ -22,7 +22,7 @@ use jitpe::testing::ManualClock;
 use jitpe::web::{HealthState, router};
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use tower::ServiceExt;
 
 const COMMAND_TOKEN: &str = "mm-behaviour-command-token";
@@ -92,7 +92,7 @@ impl MattermostDriver {
         let health = HealthState {
             service: service.clone(),
             metrics: metrics.clone(),
-            cluster_ok: Arc::new(AtomicBool::new(true)),
+            cluster: Arc::new(jitpe::workers::reconcile::ClusterStatus::reached()),
             store: Arc::new(jitpe::workers::probe::StoreStatus::default()),
             roles: Arc::default(),
         };
