@@ -1,84 +1,18 @@
 //! Installing jitpe the way an operator would: `kubectl kustomize` of an overlay that moves the
-//! shipped manifests to another namespace, applied with `kubectl apply --server-side` to the real
-//! apiserver. The admission policies must follow the install. In its own test binary (so its own
-//! apiserver): the overlay replaces the cluster-scoped objects other tests rely on.
+//! shipped manifests to another namespace, checked with `kubectl apply --dry-run=server`, then
+//! applied with `kubectl apply --server-side` to the real apiserver. The admission policies must
+//! follow the install. In its own test binary (so its own apiserver): the overlay replaces the
+//! cluster-scoped objects other tests rely on. The Helm chart's install: tests/helm_chart.rs.
 
 mod common;
 
+use common::install::{apply, apply_ok, documents, kustomize};
 use common::kube::{Access, cluster};
 use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, PostParams};
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-const NAMESPACE: &str = "security-tools";
-
-/// The shipped manifests under an overlay setting `namespace`, rendered by kubectl's kustomize.
-fn render(namespace: &str) -> String {
-    let dir = tempfile::TempDir::new().expect("a temporary directory");
-    let base = dir.path().join("base");
-    std::fs::create_dir(&base).unwrap();
-    let manifests = Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests");
-    for entry in std::fs::read_dir(&manifests).unwrap() {
-        let path = entry.unwrap().path();
-        // Not the subfolders: audit/ goes on the control plane, not into the cluster.
-        if !path.is_file() {
-            continue;
-        }
-        std::fs::copy(&path, base.join(path.file_name().unwrap())).unwrap();
-    }
-    let overlay = format!(
-        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n\
-         namespace: {namespace}\nresources:\n  - base\n"
-    );
-    std::fs::write(dir.path().join("kustomization.yaml"), overlay).unwrap();
-    let out = Command::new("kubectl")
-        .arg("kustomize")
-        .arg(dir.path())
-        .output()
-        .expect("kubectl runs (it renders the kustomize overlay)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("YAML is text")
-}
-
-/// `kubectl apply --server-side` of `yaml` as the admin.
-fn apply(yaml: &str) {
-    let mut child = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(cluster().admin_kubeconfig())
-        .args([
-            "apply",
-            "--server-side",
-            "--field-manager=jitpe-tests",
-            "-f",
-            "-",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kubectl runs");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(yaml.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 fn binding(name: &str, managed: bool) -> RoleBinding {
     let labels = managed.then(|| {
@@ -110,20 +44,38 @@ fn binding(name: &str, managed: bool) -> RoleBinding {
 #[tokio::test]
 async fn an_install_in_another_namespace_keeps_every_admission_policy_in_force() {
     let c = cluster();
-    let yaml = render(NAMESPACE);
+    // Unique, so that on a cluster from JITPE_TEST_KUBECONFIG it is new on every run.
+    let namespace = format!("security-tools-{}", std::process::id());
+    let namespace = namespace.as_str();
+    let yaml = kustomize(namespace);
     assert!(
         !yaml.contains("jitpe-system"),
         "the overlay moved everything:\n{yaml}"
     );
-    apply(&yaml);
-    let user = format!("system:serviceaccount:{NAMESPACE}:jitpe");
-    let groups = [
-        "system:serviceaccounts",
-        "system:serviceaccounts:security-tools",
-    ];
+    // As README ("Kubernetes set-up") warns: on a fresh cluster a server-side dry run of the
+    // whole install fails, since the namespace it creates does not exist yet...
+    let fresh = apply(&yaml, true);
+    let message = String::from_utf8_lossy(&fresh.stderr);
+    assert!(
+        !fresh.status.success()
+            && message.contains(&format!("namespaces \"{namespace}\" not found")),
+        "a dry run before the namespace exists: {message}"
+    );
+    // ...and passes once namespace.yaml is applied first.
+    let namespaces: Vec<_> = documents(&yaml)
+        .into_iter()
+        .filter(|d| d["kind"] == "Namespace")
+        .collect();
+    assert_eq!(namespaces.len(), 1, "one Namespace in the install");
+    apply_ok(&serde_json::to_string(&namespaces[0]).unwrap(), false);
+    apply_ok(&yaml, true);
+    apply_ok(&yaml, false);
+    let user = format!("system:serviceaccount:{namespace}:jitpe");
+    let sa_group = format!("system:serviceaccounts:{namespace}");
+    let groups = ["system:serviceaccounts", sa_group.as_str()];
     let ns = c.temp_namespace("moved").await;
     let here: Api<RoleBinding> = Api::namespaced(c.client_as(&user, &groups), &ns);
-    let own: Api<RoleBinding> = Api::namespaced(c.client_as(&user, &groups), NAMESPACE);
+    let own: Api<RoleBinding> = Api::namespaced(c.client_as(&user, &groups), namespace);
     let pp = PostParams::default();
     // RBAC and the policies settle: the moved identity can bind its role, labelled.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -152,7 +104,10 @@ async fn an_install_in_another_namespace_keeps_every_admission_policy_in_force()
     };
     refused(unlabelled, "labelled");
     let own_ns = own.create(&pp, &binding("jitpe-own-0", true)).await;
-    refused(own_ns, "never grants access in namespace security-tools");
+    refused(
+        own_ns,
+        &format!("never grants access in namespace {namespace}"),
+    );
     // The moved identity verifies API callers' tokens, and still mints none.
     let with_auth = [groups[0], groups[1], "system:authenticated"];
     let may = |verb: &str, group: &str, resource: &str| {

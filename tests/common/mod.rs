@@ -8,6 +8,7 @@ pub mod driver;
 pub mod fake_mattermost;
 pub mod fake_slack;
 pub mod grants;
+pub mod install;
 pub mod kube;
 pub mod live;
 pub mod manifests;
