@@ -279,7 +279,7 @@ fn report(label: &str, run: &Run, floor: Summary) {
     );
 }
 
-/// `jitpe_outbox_backlog` from `/metrics` (the store probe's last reading, up to 5 s old): chat
+/// `jitpe_outbox_depth` from `/metrics` (the store probe's last reading, up to 5 s old): chat
 /// messages waiting, one card per request, delivered at most one a second per channel.
 async fn outbox_backlog(client: &reqwest::Client, url: &str) -> String {
     let Ok(resp) = client.get(url).send().await else {
@@ -287,7 +287,7 @@ async fn outbox_backlog(client: &reqwest::Client, url: &str) -> String {
     };
     let text = resp.text().await.unwrap_or_default();
     text.lines()
-        .find_map(|l| l.strip_prefix("jitpe_outbox_backlog "))
+        .find_map(|l| l.strip_prefix("jitpe_outbox_depth "))
         .unwrap_or("unavailable")
         .to_string()
 }
