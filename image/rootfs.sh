@@ -34,7 +34,9 @@ fi
 rm -rf "$out/rootfs" "$out/data"
 mkdir -p "$out/rootfs" "$out/data"
 root=$out/rootfs
-install -d -m 0755 "$root/usr/local/bin" "$root/etc/ssl/certs"
+# /var/lib here, owned by root: a COPY --chown of the data directory would create missing parents
+# with its owner (buildah does), giving /var and /var/lib to 65532.
+install -d -m 0755 "$root/usr/local/bin" "$root/etc/ssl/certs" "$root/var/lib"
 install -m 0755 "$binary" "$root/usr/local/bin/jitpe"
 install -m 0644 "$ca_bundle" "$root/etc/ssl/certs/ca-certificates.crt"
 # The user the image runs as (65532, "nonroot" as in the distroless images), so tools that map
