@@ -21,6 +21,7 @@ pub mod command;
 pub mod duration;
 pub mod error;
 pub mod grant;
+pub mod help;
 pub mod identity;
 pub mod ids;
 pub mod policy;

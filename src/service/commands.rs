@@ -5,7 +5,8 @@ use super::effects::FollowUp;
 use super::{Error, Result, Service};
 use crate::domain::DomainError;
 use crate::domain::audit::AuditDraft;
-use crate::domain::command::{Command, help_text};
+use crate::domain::command::Command;
+use crate::domain::help::help_for;
 use crate::domain::identity::Actor;
 use crate::domain::ids::RequestId;
 use crate::domain::lifecycle::{self, NewRequest};
@@ -40,7 +41,7 @@ impl Service {
         dedupe_key: Option<&str>,
     ) -> Result<Reply> {
         match cmd {
-            Command::Help => Ok(Reply::new(help_text())),
+            Command::Help => Ok(Reply::new(help_for(&self.policy, actor))),
             Command::Request {
                 role,
                 namespace,
