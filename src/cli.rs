@@ -41,8 +41,12 @@ pub enum Cmd {
     },
     /// Validate a config file; print a summary, or every problem with its key (exit 1).
     CheckConfig {
-        /// The config file.
-        config: PathBuf,
+        /// The config file (the same as --config; kept for existing scripts).
+        #[arg(value_name = "FILE")]
+        file: Option<PathBuf>,
+        /// The config file [env: JITPE_CONFIG], unless FILE names it.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// The audit log.
     Audit {
@@ -154,6 +158,42 @@ pub fn settings(path: &Path) -> anyhow::Result<Settings> {
 /// else, so they work on a machine without the chat secrets.
 pub fn store_settings(path: &Path) -> anyhow::Result<StoreSettings> {
     Ok(config::load_store(path, &|k| std::env::var(k).ok())?)
+}
+
+/// The file `check-config` checks: `--config FILE` or the positional `FILE` (its older form,
+/// still accepted), else `JITPE_CONFIG` from `env`. Both forms at once must name the same file;
+/// either one on the command line wins over the environment, as `--config` does elsewhere.
+pub fn check_config_path(
+    file: Option<PathBuf>,
+    config: Option<PathBuf>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<PathBuf> {
+    match (file, config) {
+        (Some(file), Some(config)) if !same_file(&file, &config) => bail!(
+            "check-config was given two config files, {} and --config {}: name one, with \
+             --config FILE (or FILE alone, as before)",
+            file.display(),
+            config.display()
+        ),
+        (Some(path), _) | (None, Some(path)) => Ok(path),
+        (None, None) => env("JITPE_CONFIG")
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+            .ok_or_else(|| {
+                anyhow!(
+                    "name the config file: jitpe check-config --config FILE, or set JITPE_CONFIG"
+                )
+            }),
+    }
+}
+
+/// Whether `a` and `b` name one file: the same text, or the same file once resolved.
+fn same_file(a: &Path, b: &Path) -> bool {
+    a == b
+        || matches!(
+            (std::fs::canonicalize(a), std::fs::canonicalize(b)),
+            (Ok(a), Ok(b)) if a == b
+        )
 }
 
 /// `check-config`: prints the summary, or the problems and fails.

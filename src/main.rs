@@ -30,7 +30,10 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<()> {
     let out = &mut std::io::stdout().lock();
     match cmd {
         Cmd::Serve { config } => cli::serve(&config).await,
-        Cmd::CheckConfig { config } => cli::check_config(&config, out),
+        Cmd::CheckConfig { file, config } => {
+            let path = cli::check_config_path(file, config, &|k| std::env::var(k).ok())?;
+            cli::check_config(&path, out)
+        }
         Cmd::Audit {
             action: AuditCmd::Verify { config },
         } => cli::audit_verify(&cli::open_store(&cli::store_settings(&config)?)?, out),
