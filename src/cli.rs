@@ -1,23 +1,27 @@
-//! The command line: `serve`, `check-config`, `audit verify|export`, `grants list`, `revoke`,
+//! The command line: `serve`, `check-config`, `audit verify|export` and `grants list`
+//! (`cli/read.rs`: on the store, or through a running `serve`'s admin socket), `revoke`,
 //! `reconcile`, and the systems API's client, `request` and `exec` (`cli/client.rs`,
 //! `cli/exec.rs`). Each command is a small function over the library; `main` only dispatches.
 
+mod admin_client;
 mod api_client;
 pub mod client;
 pub mod exec;
 mod pages;
+mod read;
+mod view;
+
+pub use read::{audit_export, audit_verify, grants_list, open_store, read_only};
+pub use view::StoreView;
 
 use crate::config::{self, Settings, StoreSettings};
-use crate::domain::audit::ChainVerifier;
-use crate::domain::duration::format_duration;
 use crate::domain::identity::{Actor, Platform};
 use crate::domain::ids::RequestId;
 use crate::domain::request::Event;
-use crate::ports::{Store, StoreError};
 use crate::store::breakglass::{self, Note};
-use crate::store::sled::SledStore;
 use anyhow::{Context, anyhow, bail};
 use clap::{Parser, Subcommand};
+use read::is_locked;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -202,71 +206,6 @@ pub fn check_config(path: &Path, out: &mut dyn Write) -> anyhow::Result<()> {
     // The summary already lists the warnings.
     writeln!(out, "{}", config::summary(&s))?;
     Ok(())
-}
-
-/// `audit verify` over a store, in pages; stops at the first problem.
-pub fn audit_verify(store: &dyn Store, out: &mut dyn Write) -> anyhow::Result<()> {
-    let mut verifier = ChainVerifier::default();
-    pages::each_record(store, true, |rec, hash_ok| {
-        verifier
-            .push_hashed(rec, hash_ok)
-            .map_err(|e| anyhow!("audit chain BROKEN: {e}"))
-    })?;
-    let head = store.audit_head()?;
-    match verifier.finish(head.as_ref().map(|(s, h)| (*s, h.as_str()))) {
-        Ok(n) => {
-            writeln!(
-                out,
-                "audit chain OK: {n} records, head {}",
-                head.map_or("-".into(), |(_, h)| h)
-            )?;
-            Ok(())
-        }
-        Err(e) => bail!("audit chain BROKEN: {e}"),
-    }
-}
-
-/// `audit export` over a store: JSON Lines, in pages.
-pub fn audit_export(store: &dyn Store, out: &mut dyn Write) -> anyhow::Result<()> {
-    pages::each_record(store, false, |rec, _| {
-        serde_json::to_writer(&mut *out, rec)?;
-        Ok(writeln!(out)?)
-    })
-}
-
-/// `grants list` over a store.
-pub fn grants_list(
-    store: &dyn Store,
-    now: jiff::Timestamp,
-    out: &mut dyn Write,
-) -> anyhow::Result<()> {
-    let open: Vec<_> = store.list_open()?;
-    if open.is_empty() {
-        writeln!(out, "no pending or active requests")?;
-    }
-    for r in open {
-        let q = &r.value;
-        let left = q.time_left(now).map_or("-".to_string(), format_duration);
-        writeln!(
-            out,
-            "#{}\t{}\t{} on {}\t{}\tleft {left}\t{}",
-            q.id, q.state, q.role, q.namespace, q.subject.user, q.requester
-        )?;
-    }
-    Ok(())
-}
-
-/// Opens the store read-write, with the configured cache so a long `audit verify` stays within
-/// it. A store held by `jitpe serve` fails with [`StoreError::Locked`], whose message says what
-/// to do.
-pub fn open_store(s: &StoreSettings) -> anyhow::Result<SledStore> {
-    Ok(SledStore::open_with_cache(&s.path, s.cache_bytes)?)
-}
-
-/// Whether `e` is the store's lock being held by another process (`jitpe serve`), and only that:
-/// a corrupt or unreadable store must not be mistaken for a running jitpe.
-fn is_locked(e: &anyhow::Error) -> bool {
-    matches!(e.downcast_ref(), Some(StoreError::Locked { .. }))
 }
 
 /// `revoke`: as `operator`, through the service (bindings first, then the record). When

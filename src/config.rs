@@ -24,6 +24,7 @@
 //! | `JITPE_STORE_PATH` | `store.path`         |
 //! | `JITPE_KUBECONFIG` | `kubernetes.kubeconfig` |
 //! | `JITPE_INSTANCE`   | `kubernetes.instance` |
+//! | `JITPE_ADMIN_SOCKET` | `server.admin_socket` (`off`: none) |
 //!
 //! Secrets are never written in the file. Each one is taken from, in order: `JITPE_<SECTION>_<NAME>`
 //! (the value), `JITPE_<SECTION>_<NAME>_FILE` (a path), or the key `<name>_file` of its section (a
@@ -45,6 +46,7 @@
 //! The environment is passed in (`&|k| std::env::var(k).ok()` in the binary) so that validation
 //! is testable without touching the process environment.
 
+mod admin;
 mod api;
 mod chat;
 mod context;
@@ -134,9 +136,9 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Setting
     parse_named(text, "the config", env)
 }
 
-/// Like [`load`], but validates only `[store]`: the offline commands (`audit verify|export`,
-/// `grants list`) run where the chat secrets are not, so they must not need them. The file must
-/// still parse as a whole, without unknown keys.
+/// Like [`load`], but validates only `[store]` and `server.admin_socket`: the read-only commands
+/// (`audit verify|export`, `grants list`) run where the chat secrets are not, so they must not
+/// need them. The file must still parse as a whole, without unknown keys.
 pub fn load_store(
     path: &Path,
     env: &dyn Fn(&str) -> Option<String>,
@@ -147,7 +149,7 @@ pub fn load_store(
         source,
     })?;
     let (raw, unknown) = syntax(&text, &origin)?;
-    refuse_unknown(validate::validate_store(raw.store, env), unknown, &origin)
+    refuse_unknown(validate::validate_store(raw, env), unknown, &origin)
 }
 
 /// The raw config and an issue for each unknown key in it.

@@ -1,5 +1,7 @@
 //! The `jitpe` binary end to end: check-config (how it names its file, every unknown key),
-//! audit verify/export on a tampered store, grants list; `request` and `exec` where no jitpe answers (with one: `tests/kube_client.rs`).
+//! audit verify/export on a tampered store, grants list (through a running serve:
+//! `tests/admin_socket.rs`); `request` and `exec` where no jitpe answers (with one:
+//! `tests/kube_client.rs`).
 
 use jitpe::domain::audit::AuditDraft;
 use jitpe::domain::identity::Actor;

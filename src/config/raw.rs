@@ -50,6 +50,10 @@ pub struct RawServer {
     pub listen: Option<String>,
     /// The URL chat servers reach jitpe at (env `JITPE_PUBLIC_URL`).
     pub public_url: Option<String>,
+    /// The Unix socket through which `jitpe audit` and `grants list` read the store while
+    /// `serve` holds it (default `<store.path>/admin.sock`; `"off"`: none; env
+    /// `JITPE_ADMIN_SOCKET`).
+    pub admin_socket: Option<String>,
     /// Largest accepted request body in bytes (default 65536).
     pub body_limit: Option<usize>,
     /// Chat requests handled at once; more are answered "busy" at once (default 256).
