@@ -204,24 +204,27 @@ async fn the_read_only_commands_read_a_running_serve_through_its_socket_as_they_
     }
 }
 
+/// More records than one page (1,024), the one edited on the second page.
 #[tokio::test]
 async fn verify_through_the_socket_names_a_record_edited_while_serve_was_stopped() {
+    const N: i64 = 1_100;
     let slack = FakeSlack::start("xoxb-test").await;
     let dir = tempfile::TempDir::new().unwrap();
     let config = config(dir.path(), &slack.base_url);
     {
         let store = SledStore::open(&dir.path().join("store")).unwrap();
-        for i in 0..4 {
+        for i in 0..N {
             let at = jiff::Timestamp::from_second(1_700_000_000 + i).unwrap();
             let draft = AuditDraft::new(Actor::system(), "reconcile_deleted", None).with("n", i);
             store.append_audit(draft, at).unwrap();
         }
         let audit = store.db().open_tree("audit").unwrap();
+        let key = 1_030u64.to_be_bytes();
         let mut rec: serde_json::Value =
-            serde_json::from_slice(&audit.get(2u64.to_be_bytes()).unwrap().unwrap()).unwrap();
+            serde_json::from_slice(&audit.get(key).unwrap().unwrap()).unwrap();
         rec["action"] = "approved".into();
         audit
-            .insert(2u64.to_be_bytes(), serde_json::to_vec(&rec).unwrap())
+            .insert(key, serde_json::to_vec(&rec).unwrap())
             .unwrap();
         store.db().flush().unwrap();
     }
@@ -230,7 +233,18 @@ async fn verify_through_the_socket_names_a_record_edited_while_serve_was_stopped
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
     let said = text(&o.stderr);
     assert!(said.contains("reading through its admin socket"), "{said}");
-    assert!(said.contains("audit record 2 was edited"), "{said}");
+    assert!(said.contains("audit record 1030 was edited"), "{said}");
+    let export = jitpe(&["audit", "export"], &config).await;
+    assert!(export.status.success(), "{}", text(&export.stderr));
+    let seqs: Vec<u64> = text(&export.stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(seqs[..N as usize], (1..=N as u64).collect::<Vec<_>>());
 }
 
 /// Needs root (as CI runs): the client runs as `nobody`. The socket's mode is opened up first,
