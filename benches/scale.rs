@@ -8,8 +8,10 @@
 //!   printed are the time from its start to `/readyz` answering 200, and its resident memory
 //!   (VmRSS, VmHWM) after start and after light use (500 signed `/jit request`s, `/jit list`,
 //!   `/metrics`, a few seconds of the workers);
-//! - `jitpe audit verify` is run as the built binary on the same config: records per second
-//!   (wall time of the whole command) and its peak memory (VmHWM, sampled every 5 ms).
+//! - `jitpe audit verify` is run as the built binary on the same config, through the running
+//!   jitpe's admin socket and again on the store once it has stopped: records per second (wall
+//!   time of the whole command) and its peak memory (VmHWM, sampled every 5 ms), and the serving
+//!   jitpe's memory after it answered.
 //!
 //! Figures only. `cargo bench --bench scale`; `JITPE_BENCH_FULL=1 cargo bench --bench scale`.
 
@@ -42,7 +44,7 @@ fn main() {
     let config = dir.path().join("jitpe.toml");
     std::fs::write(&config, server::config_toml(&store_path, &slack)).expect("config");
     serve_and_measure(&rt, &config);
-    verify_and_measure(&config);
+    verify_and_measure(&config, "on the stopped jitpe's store");
 }
 
 /// Fills a new store at `path` with `stored` finished requests and audit records up to
@@ -92,6 +94,8 @@ fn serve_and_measure(rt: &tokio::runtime::Runtime, config: &Path) {
     rt.block_on(light_use(addr));
     std::thread::sleep(Duration::from_secs(6));
     println!("memory after light use: {}", rss(pid));
+    verify_and_measure(config, "through the running jitpe's admin socket");
+    println!("memory after serving the audit check: {}", rss(pid));
     drop(child.stdin.take());
     let status = child.wait().expect("child ends");
     assert!(status.success(), "the serving child failed: {status}");
@@ -142,9 +146,11 @@ async fn light_use(addr: &str) {
     );
 }
 
-/// Runs `jitpe audit verify` on `config`, sampling its peak memory until it exits.
-fn verify_and_measure(config: &Path) {
-    // What opening the store costs alone (sled replays its log), for comparison.
+/// Runs `jitpe audit verify` on `config` (`how`: on the store, or through a running jitpe),
+/// sampling its peak memory until it exits; a verify that fails stops the benchmark.
+fn verify_and_measure(config: &Path, how: &str) {
+    println!("audit check {how}:");
+    // What opening the store (or asking the running jitpe) costs alone, for comparison.
     let started = Instant::now();
     let listed = with_secrets(&mut Command::new(env!("CARGO_BIN_EXE_jitpe")))
         .args(["grants", "list", "--config"])
@@ -152,7 +158,7 @@ fn verify_and_measure(config: &Path) {
         .output()
         .expect("jitpe grants list runs");
     println!(
-        "jitpe grants list (opening the store): {:.2} s, exit {}",
+        "jitpe grants list: {:.2} s, exit {}",
         started.elapsed().as_secs_f64(),
         listed.status
     );
@@ -171,6 +177,7 @@ fn verify_and_measure(config: &Path) {
     }
     let took = started.elapsed();
     let out = child.wait_with_output().expect("output");
+    assert!(out.status.success(), "jitpe audit verify {how} failed");
     let text = String::from_utf8_lossy(&out.stdout);
     let records: Option<f64> = text
         .split_whitespace()

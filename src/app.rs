@@ -1,11 +1,13 @@
 //! Wiring, and only wiring: settings → adapters → ports → service; each enabled chat platform's
-//! `build`; spawn the workers; serve HTTP until the shutdown signal; stop the workers.
+//! `build`; spawn the workers and the admin socket; serve HTTP until the shutdown signal; stop
+//! the workers.
 
 mod listen;
 
 pub use listen::Listeners;
 use listen::Served;
 
+use crate::admin::AdminSocket;
 use crate::chat::inbound::Inbound;
 use crate::chat::{ChatPlatform, mattermost, slack};
 use crate::clock::SystemClock;
@@ -133,6 +135,7 @@ pub async fn serve(
     let listeners = listeners.into();
     let https = listen::https(&settings, listeners.https).await?;
     let metrics_listener = listen::metrics(&settings, listeners.metrics).await?;
+    let admin = admin_socket(&settings).await?;
     // The observation routes queue into `intake`; the watch worker evaluates from `intake_rx`.
     let (intake, intake_rx) = Intake::new(DEFAULT_CAPACITY);
     // NB: the watch worker notes each Ingress write of the audit stream in `writers`, so the
@@ -168,6 +171,11 @@ pub async fn serve(
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut workers = spawn_workers(&settings, &health, chats, writers, &stop_rx);
     workers.push(workers::spawn(watcher, stop_rx.clone()));
+    if let Some(admin) = admin {
+        // Read-only, on the store threads; stops (and removes its file) with the workers.
+        let threads = health.service.store_threads().clone();
+        workers.push(tokio::spawn(admin.serve(threads, stop_rx.clone())));
+    }
     let limits = ServerLimits {
         header_read_timeout: settings.server.header_read_timeout,
         max_connections: settings.server.max_connections,
@@ -209,6 +217,14 @@ pub async fn serve(
         let _ = tokio::time::timeout(Duration::from_secs(10), w).await;
     }
     Ok(())
+}
+
+/// The admin socket of `server.admin_socket`, bound, unless it is off.
+async fn admin_socket(settings: &Settings) -> anyhow::Result<Option<AdminSocket>> {
+    let Some(path) = &settings.store.admin_socket else {
+        return Ok(None);
+    };
+    Ok(Some(AdminSocket::bind(path).await?))
 }
 
 /// `/api/v1`, if `[[policy.systems]]` names anyone: tokens verified by TokenReview as jitpe's

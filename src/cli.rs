@@ -1,23 +1,27 @@
-//! The command line: `serve`, `check-config`, `audit verify|export`, `grants list`, `revoke`,
+//! The command line: `serve`, `check-config`, `audit verify|export` and `grants list`
+//! (`cli/read.rs`: on the store, or through a running `serve`'s admin socket), `revoke`,
 //! `reconcile`, and the systems API's client, `request` and `exec` (`cli/client.rs`,
 //! `cli/exec.rs`). Each command is a small function over the library; `main` only dispatches.
 
+mod admin_client;
 mod api_client;
 pub mod client;
 pub mod exec;
 mod pages;
+mod read;
+mod view;
+
+pub use read::{audit_export, audit_verify, grants_list, open_store, read_only};
+pub use view::StoreView;
 
 use crate::config::{self, Settings, StoreSettings};
-use crate::domain::audit::ChainVerifier;
-use crate::domain::duration::format_duration;
 use crate::domain::identity::{Actor, Platform};
 use crate::domain::ids::RequestId;
 use crate::domain::request::Event;
-use crate::ports::{Store, StoreError};
 use crate::store::breakglass::{self, Note};
-use crate::store::sled::SledStore;
 use anyhow::{Context, anyhow, bail};
 use clap::{Parser, Subcommand};
+use read::is_locked;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -41,8 +45,12 @@ pub enum Cmd {
     },
     /// Validate a config file; print a summary, or every problem with its key (exit 1).
     CheckConfig {
-        /// The config file.
-        config: PathBuf,
+        /// The config file (the same as --config; kept for existing scripts).
+        #[arg(value_name = "FILE")]
+        file: Option<PathBuf>,
+        /// The config file [env: JITPE_CONFIG], unless FILE names it.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// The audit log.
     Audit {
@@ -156,77 +164,48 @@ pub fn store_settings(path: &Path) -> anyhow::Result<StoreSettings> {
     Ok(config::load_store(path, &|k| std::env::var(k).ok())?)
 }
 
+/// The file `check-config` checks: `--config FILE` or the positional `FILE` (its older form,
+/// still accepted), else `JITPE_CONFIG` from `env`. Both forms at once must name the same file;
+/// either one on the command line wins over the environment, as `--config` does elsewhere.
+pub fn check_config_path(
+    file: Option<PathBuf>,
+    config: Option<PathBuf>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<PathBuf> {
+    match (file, config) {
+        (Some(file), Some(config)) if !same_file(&file, &config) => bail!(
+            "check-config was given two config files, {} and --config {}: name one, with \
+             --config FILE (or FILE alone, as before)",
+            file.display(),
+            config.display()
+        ),
+        (Some(path), _) | (None, Some(path)) => Ok(path),
+        (None, None) => env("JITPE_CONFIG")
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+            .ok_or_else(|| {
+                anyhow!(
+                    "name the config file: jitpe check-config --config FILE, or set JITPE_CONFIG"
+                )
+            }),
+    }
+}
+
+/// Whether `a` and `b` name one file: the same text, or the same file once resolved.
+fn same_file(a: &Path, b: &Path) -> bool {
+    a == b
+        || matches!(
+            (std::fs::canonicalize(a), std::fs::canonicalize(b)),
+            (Ok(a), Ok(b)) if a == b
+        )
+}
+
 /// `check-config`: prints the summary, or the problems and fails.
 pub fn check_config(path: &Path, out: &mut dyn Write) -> anyhow::Result<()> {
     let s = settings(path)?;
     // The summary already lists the warnings.
     writeln!(out, "{}", config::summary(&s))?;
     Ok(())
-}
-
-/// `audit verify` over a store, in pages; stops at the first problem.
-pub fn audit_verify(store: &dyn Store, out: &mut dyn Write) -> anyhow::Result<()> {
-    let mut verifier = ChainVerifier::default();
-    pages::each_record(store, true, |rec, hash_ok| {
-        verifier
-            .push_hashed(rec, hash_ok)
-            .map_err(|e| anyhow!("audit chain BROKEN: {e}"))
-    })?;
-    let head = store.audit_head()?;
-    match verifier.finish(head.as_ref().map(|(s, h)| (*s, h.as_str()))) {
-        Ok(n) => {
-            writeln!(
-                out,
-                "audit chain OK: {n} records, head {}",
-                head.map_or("-".into(), |(_, h)| h)
-            )?;
-            Ok(())
-        }
-        Err(e) => bail!("audit chain BROKEN: {e}"),
-    }
-}
-
-/// `audit export` over a store: JSON Lines, in pages.
-pub fn audit_export(store: &dyn Store, out: &mut dyn Write) -> anyhow::Result<()> {
-    pages::each_record(store, false, |rec, _| {
-        serde_json::to_writer(&mut *out, rec)?;
-        Ok(writeln!(out)?)
-    })
-}
-
-/// `grants list` over a store.
-pub fn grants_list(
-    store: &dyn Store,
-    now: jiff::Timestamp,
-    out: &mut dyn Write,
-) -> anyhow::Result<()> {
-    let open: Vec<_> = store.list_open()?;
-    if open.is_empty() {
-        writeln!(out, "no pending or active requests")?;
-    }
-    for r in open {
-        let q = &r.value;
-        let left = q.time_left(now).map_or("-".to_string(), format_duration);
-        writeln!(
-            out,
-            "#{}\t{}\t{} on {}\t{}\tleft {left}\t{}",
-            q.id, q.state, q.role, q.namespace, q.subject.user, q.requester
-        )?;
-    }
-    Ok(())
-}
-
-/// Opens the store read-write, with the configured cache so a long `audit verify` stays within
-/// it. A store held by `jitpe serve` fails with [`StoreError::Locked`], whose message says what
-/// to do.
-pub fn open_store(s: &StoreSettings) -> anyhow::Result<SledStore> {
-    Ok(SledStore::open_with_cache(&s.path, s.cache_bytes)?)
-}
-
-/// Whether `e` is the store's lock being held by another process (`jitpe serve`), and only that:
-/// a corrupt or unreadable store must not be mistaken for a running jitpe.
-fn is_locked(e: &anyhow::Error) -> bool {
-    matches!(e.downcast_ref(), Some(StoreError::Locked { .. }))
 }
 
 /// `revoke`: as `operator`, through the service (bindings first, then the record). When

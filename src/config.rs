@@ -8,7 +8,9 @@
 //!
 //! Validation collects every problem with its dotted key (`server.listen`,
 //! `policy.roles.debug.max_duration`) so an operator fixes a config in one pass, and the policy is
-//! validated even when other sections are wrong. See `examples/jitpe.toml` for every key.
+//! validated even when other sections are wrong. Every key jitpe does not know is one of those
+//! problems (`unknown.rs`), for every command: a misspelt setting is never silently left at its
+//! default. See `examples/jitpe.toml` for every key.
 //!
 //! # Environment
 //!
@@ -22,6 +24,7 @@
 //! | `JITPE_STORE_PATH` | `store.path`         |
 //! | `JITPE_KUBECONFIG` | `kubernetes.kubeconfig` |
 //! | `JITPE_INSTANCE`   | `kubernetes.instance` |
+//! | `JITPE_ADMIN_SOCKET` | `server.admin_socket` (`off`: none) |
 //!
 //! Secrets are never written in the file. Each one is taken from, in order: `JITPE_<SECTION>_<NAME>`
 //! (the value), `JITPE_<SECTION>_<NAME>_FILE` (a path), or the key `<name>_file` of its section (a
@@ -43,6 +46,7 @@
 //! The environment is passed in (`&|k| std::env::var(k).ok()` in the binary) so that validation
 //! is testable without touching the process environment.
 
+mod admin;
 mod api;
 mod chat;
 mod context;
@@ -51,12 +55,13 @@ mod secret;
 mod settings;
 mod summary;
 mod tls;
+mod unknown;
 mod validate;
 
 pub use crate::domain::policy::ConfigIssue;
 pub use raw::{
     RawApi, RawAudit, RawConfig, RawKubernetes, RawMattermost, RawOutbox, RawServer, RawSlack,
-    RawStore, RawTls,
+    RawStore, RawTls, Written,
 };
 pub use secret::Secret;
 pub use settings::{
@@ -81,7 +86,7 @@ pub enum ConfigErrors {
         /// Why.
         source: std::io::Error,
     },
-    /// The file is not valid TOML, or has an unknown or mistyped key.
+    /// The file is not valid TOML, or a key has a value of the wrong type.
     #[error("{origin}: {message}")]
     Syntax {
         /// The file path, or `the config` for text.
@@ -131,39 +136,49 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Setting
     parse_named(text, "the config", env)
 }
 
-/// Like [`load`], but validates only `[store]`: the offline commands (`audit verify|export`,
-/// `grants list`) run where the chat secrets are not, so they must not need them. The file must
-/// still parse as a whole.
+/// Like [`load`], but validates only `[store]` and `server.admin_socket`: the read-only commands
+/// (`audit verify|export`, `grants list`) run where the chat secrets are not, so they must not
+/// need them. The file must still parse as a whole, without unknown keys.
 pub fn load_store(
     path: &Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<StoreSettings, ConfigErrors> {
     let origin = path.display().to_string();
-    let raw = read_raw(path, &origin)?;
-    validate::validate_store(raw.store, env)
-        .map_err(|issues| ConfigErrors::Invalid { origin, issues })
-}
-
-fn read_raw(path: &Path, origin: &str) -> Result<RawConfig, ConfigErrors> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigErrors::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    syntax(&text, origin)
+    let (raw, unknown) = syntax(&text, &origin)?;
+    refuse_unknown(validate::validate_store(raw, env), unknown, &origin)
 }
 
-fn syntax(text: &str, origin: &str) -> Result<RawConfig, ConfigErrors> {
-    toml::from_str(text).map_err(|e| ConfigErrors::Syntax {
+/// The raw config and an issue for each unknown key in it.
+fn syntax(text: &str, origin: &str) -> Result<(RawConfig, Vec<ConfigIssue>), ConfigErrors> {
+    unknown::read(text).map_err(|e| ConfigErrors::Syntax {
         origin: origin.to_string(),
         message: e.to_string(),
     })
 }
 
 fn parse_named(text: &str, origin: &str, env: &Env<'_>) -> Result<Settings, ConfigErrors> {
-    let raw = syntax(text, origin)?;
-    validate::validate(raw, env).map_err(|issues| ConfigErrors::Invalid {
+    let (raw, unknown) = syntax(text, origin)?;
+    refuse_unknown(validate::validate(raw, env), unknown, origin)
+}
+
+/// `validated`, unless the file had unknown keys: those are listed first, then any other issue.
+fn refuse_unknown<T>(
+    validated: Result<T, Vec<ConfigIssue>>,
+    unknown: Vec<ConfigIssue>,
+    origin: &str,
+) -> Result<T, ConfigErrors> {
+    let others = match validated {
+        Ok(valid) if unknown.is_empty() => return Ok(valid),
+        Ok(_) => Vec::new(),
+        Err(issues) => issues,
+    };
+    Err(ConfigErrors::Invalid {
         origin: origin.to_string(),
-        issues,
+        issues: unknown.into_iter().chain(others).collect(),
     })
 }
 

@@ -9,6 +9,7 @@
 //!
 //! See `ARCHITECTURE.md` for what each folder may import.
 
+pub mod admin;
 pub mod app;
 pub mod chat;
 pub mod cli;

@@ -27,31 +27,36 @@ async fn main() -> ExitCode {
 }
 
 async fn dispatch(cmd: Cmd) -> anyhow::Result<()> {
-    let out = &mut std::io::stdout().lock();
+    // Locked per command: the read-only ones write from a blocking thread of their own.
+    let out = || std::io::stdout().lock();
     match cmd {
         Cmd::Serve { config } => cli::serve(&config).await,
-        Cmd::CheckConfig { config } => cli::check_config(&config, out),
+        Cmd::CheckConfig { file, config } => {
+            let path = cli::check_config_path(file, config, &|k| std::env::var(k).ok())?;
+            cli::check_config(&path, &mut out())
+        }
         Cmd::Audit {
             action: AuditCmd::Verify { config },
-        } => cli::audit_verify(&cli::open_store(&cli::store_settings(&config)?)?, out),
+        } => cli::read_only(cli::store_settings(&config)?, cli::audit_verify).await,
         Cmd::Audit {
             action: AuditCmd::Export { config },
-        } => cli::audit_export(&cli::open_store(&cli::store_settings(&config)?)?, out),
+        } => cli::read_only(cli::store_settings(&config)?, cli::audit_export).await,
         Cmd::Grants {
             action: GrantsCmd::List { config },
-        } => cli::grants_list(
-            &cli::open_store(&cli::store_settings(&config)?)?,
-            jiff::Timestamp::now(),
-            out,
-        ),
+        } => {
+            let list = |view: &dyn cli::StoreView, out: &mut dyn std::io::Write| {
+                cli::grants_list(view, jiff::Timestamp::now(), out)
+            };
+            cli::read_only(cli::store_settings(&config)?, list).await
+        }
         Cmd::Revoke {
             id,
             reason,
             operator,
             config,
-        } => cli::revoke(&cli::settings(&config)?, id, reason, operator, out).await,
+        } => cli::revoke(&cli::settings(&config)?, id, reason, operator, &mut out()).await,
         Cmd::Reconcile { dry_run, config } => {
-            cli::reconcile(&cli::settings(&config)?, dry_run, out).await
+            cli::reconcile(&cli::settings(&config)?, dry_run, &mut out()).await
         }
         Cmd::Request { .. } | Cmd::Exec { .. } => unreachable!("dispatched in main"),
     }

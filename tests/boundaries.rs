@@ -1,5 +1,5 @@
 //! The domain stays pure: it must not use I/O or runtime crates, nor reach into adapters.
-//! This stands in for a separate crate boundary.
+//! This stands in for a separate crate boundary. The admin socket only reads.
 
 use std::fs;
 use std::path::Path;
@@ -154,5 +154,52 @@ fn sibling_modules_import_each_other_in_one_direction_only() {
         cycles.is_empty(),
         "import cycles through:\n{}",
         cycles.join("\n")
+    );
+}
+
+/// The admin socket (`src/admin.rs`, `src/admin/`) serves reads only, whoever connects: it
+/// imports nothing that acts (service, chat, kube, web, app) and calls none of the store's
+/// writes outside its tests.
+#[test]
+fn the_admin_socket_only_reads() {
+    const WRITES: [&str; 10] = [
+        "next_id",
+        "submit",
+        "create",
+        "update",
+        "append_audit",
+        "outbox_retry",
+        "outbox_done",
+        "put_card",
+        "seen_once",
+        "set_cursor",
+    ];
+    const ACTORS: [&str; 5] = [
+        "crate::service",
+        "crate::chat",
+        "crate::kube",
+        "crate::web",
+        "crate::app",
+    ];
+    let src = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src"));
+    let mut files = vec![src.join("admin.rs")];
+    rust_files(&src.join("admin"), &mut files);
+    assert!(files.len() >= 3, "found the admin socket's files");
+    let mut offences = Vec::new();
+    for f in files {
+        let text = fs::read_to_string(&f).expect("admin file is readable");
+        let code = text.split("#[cfg(test)]").next().unwrap_or("");
+        for (n, line) in code.lines().enumerate() {
+            let line = line.split("//").next().unwrap_or("");
+            let writes = WRITES.iter().any(|w| line.contains(&format!(".{w}(")));
+            if writes || ACTORS.iter().any(|a| line.contains(a)) {
+                offences.push(format!("{}:{}: {}", f.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        offences.is_empty(),
+        "the admin socket must only read:\n{}",
+        offences.join("\n")
     );
 }

@@ -1,5 +1,7 @@
-//! The `jitpe` binary end to end: check-config, audit verify/export on a tampered store,
-//! grants list; `request` and `exec` where no jitpe answers (with one: `tests/kube_client.rs`).
+//! The `jitpe` binary end to end: check-config (how it names its file, every unknown key),
+//! audit verify/export on a tampered store, grants list (through a running serve:
+//! `tests/admin_socket.rs`); `request` and `exec` where no jitpe answers (with one:
+//! `tests/kube_client.rs`).
 
 use jitpe::domain::audit::AuditDraft;
 use jitpe::domain::identity::Actor;
@@ -61,6 +63,80 @@ fn check_config_accepts_the_example() {
     ]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("role debug"), "{}", text(&o));
+}
+
+/// `check-config` takes its file like every command (`--config`, else `JITPE_CONFIG`) and still
+/// as the positional `FILE` it used to take, which wins over the environment as `--config` does;
+/// two different files at once are refused, saying which.
+#[test]
+fn check_config_takes_config_or_the_environment_or_the_old_positional_file() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/jitpe.toml");
+    let with_env = |args: &[&str], config: &str| {
+        Command::new(env!("CARGO_BIN_EXE_jitpe"))
+            .args(args)
+            .env("JITPE_CONFIG", config)
+            .output()
+            .expect("the jitpe binary runs")
+    };
+    let cases = [
+        jitpe(&["check-config", "--config", example]),
+        jitpe(&["check-config", example, "--config", example]),
+        with_env(&["check-config"], example),
+        with_env(&["check-config", example], "/no/such/jitpe.toml"),
+    ];
+    for o in cases {
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(text(&o).contains("role debug"), "{}", text(&o));
+    }
+    let dir = TempDir::new().unwrap();
+    let other = config_in(dir.path());
+    let two = jitpe(&["check-config", example, "--config", other.to_str().unwrap()]);
+    assert_eq!(two.status.code(), Some(1), "{}", text(&two));
+    assert!(text(&two).contains("two config files"), "{}", text(&two));
+    let none = jitpe(&["check-config"]);
+    assert_eq!(none.status.code(), Some(1), "{}", text(&none));
+    assert!(text(&none).contains("JITPE_CONFIG"), "{}", text(&none));
+}
+
+/// Misspelt keys at three depths, one in `[[policy.systems]]`: `check-config` names every one,
+/// and a command that reads only the store refuses the config too.
+#[test]
+fn every_unknown_key_is_named_by_check_config_and_refused_by_the_store_commands() {
+    let dir = TempDir::new().unwrap();
+    let cfg = config_in(dir.path());
+    let typos = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replacen("[store]\n", "[store]\ncache = 8\n", 1)
+        .replacen(
+            "[policy.tiers.prod]\n",
+            "[policy.tiers.prod]\nmax_duraton = \"5m\"\n",
+            1,
+        )
+        + "[[policy.systems]]\nservice_account = \"ci\"\n";
+    std::fs::write(&cfg, typos).unwrap();
+    let cfg = cfg.to_str().unwrap();
+    for args in [
+        &["check-config", "--config", cfg][..],
+        &["audit", "verify", "--config", cfg],
+    ] {
+        let o = jitpe(args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", text(&o));
+        for key in [
+            "store.cache: unknown key",
+            "policy.tiers.prod.max_duraton: unknown key",
+            "policy.systems[0].service_account: unknown key",
+        ] {
+            assert!(
+                text(&o).contains(key),
+                "{args:?}: {key} missing from {}",
+                text(&o)
+            );
+        }
+    }
+    assert!(
+        !dir.path().join("store").exists(),
+        "the store was not opened"
+    );
 }
 
 #[test]

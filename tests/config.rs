@@ -121,3 +121,49 @@ fn an_unreadable_secret_file_names_the_path_but_no_contents() {
     );
     assert!(!shown.contains("s3cr3t-VALUE"));
 }
+
+/// The example with a misspelt key at five depths: in `[server]`, a role, a tier, a revocation
+/// rule and an entry of `[[policy.systems]]`. Every one is named with its full path and line,
+/// by `load` (`serve`, `check-config`) and `load_store` (the commands that read only the store)
+/// alike, so no command runs on a config with a key it would silently ignore.
+#[test]
+fn every_unknown_key_is_refused_with_its_full_path_by_every_loader() {
+    let text = std::fs::read_to_string(example()).unwrap();
+    let mut text = text
+        .replacen("[server]\n", "[server]\nlistne = \"0.0.0.0:80\"\n", 1)
+        .replacen(
+            "[policy.roles.debug]\n",
+            "[policy.roles.debug]\nmax_duraton = \"8h\"\n",
+            1,
+        )
+        .replacen(
+            "[policy.tiers.prod]\n",
+            "[policy.tiers.prod]\nmin_aprovals = 3\n",
+            1,
+        );
+    text.push_str(concat!(
+        "[policy.revocation.rules.secrets]\nenabeld = false\n",
+        "[[policy.systems]]\nservice_accounts = [\"system:serviceaccount:ci:deployer\"]\n",
+        "roles = [\"change\"]\nnamespaces = [\"shop\"]\n",
+        "auto_approve = { max_duration = \"30m\", per_day = 20, per_week = 1 }\n",
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "typos.toml", &text);
+    let line = |needle: &str| 1 + text[..text.find(needle).unwrap()].matches('\n').count();
+    let expected = [
+        ("server.listne", line("listne")),
+        ("policy.roles.debug.max_duraton", line("max_duraton")),
+        ("policy.tiers.prod.min_aprovals", line("min_aprovals")),
+        ("policy.revocation.rules.secrets.enabeld", line("enabeld")),
+        ("policy.systems[0].auto_approve.per_week", line("per_week")),
+    ];
+    let full = load(&path, &no_env).unwrap_err();
+    let store_only = jitpe::config::load_store(&path, &no_env).unwrap_err();
+    for err in [&full, &store_only] {
+        let keys: Vec<&str> = err.issues().iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(keys, expected.map(|(k, _)| k), "{err}");
+        for (issue, (_, line)) in err.issues().iter().zip(expected) {
+            assert!(issue.message.contains(&format!("(line {line})")), "{issue}");
+        }
+    }
+}

@@ -1,5 +1,6 @@
-//! Reading the whole audit log in bounded memory and on every core, for `audit verify` and
-//! `audit export`.
+//! Reading the whole audit log of a store in bounded memory and on every core, for `audit
+//! verify` and `audit export` when the store is free (through a running `serve`, the log comes
+//! from its admin socket instead: `admin_client.rs`).
 
 use crate::domain::audit::AuditRecord;
 use crate::ports::{AuditPage, Store, StoreError};
@@ -25,8 +26,8 @@ type Sent = Result<Chunk, StoreError>;
 /// store's keys, so a tampered log is read exactly as stored. A gap wider than a chunk (only a
 /// tampered log has one) is crossed by reading on from the next stored position, one page at a
 /// time, instead of through empty chunks.
-pub(super) fn each_record(
-    store: &dyn Store,
+pub(super) fn each_record<S: Store + ?Sized>(
+    store: &S,
     hash: bool,
     mut each: impl FnMut(&AuditRecord, bool) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
@@ -73,8 +74,8 @@ fn start(chunk: u64) -> u64 {
 }
 
 /// Reads chunks `first`, `first + READERS`, … until the log ends or the caller stops listening.
-fn read_chunks(
-    store: &dyn Store,
+fn read_chunks<S: Store + ?Sized>(
+    store: &S,
     first: u64,
     hash: bool,
     pages: &SyncSender<Sent>,

@@ -1,18 +1,20 @@
 //! The config file as written: every table and key, before defaults and validation.
 //!
-//! Every struct denies unknown keys, so a typo (`listne`) is an error naming the key instead of a
-//! silently ignored setting. Secrets are absent on purpose: only their `*_file` paths are keys. A
-//! secret written inline is accepted by the parser (as [`IgnoredAny`], which keeps nothing) only so
-//! that validation can say where it belongs instead.
+//! A key none of these structs has is never silently dropped: the config is read through
+//! `unknown.rs`, which refuses every such key at once, each with its dotted path and line (a
+//! typo like `listne` would otherwise be a setting quietly left at its default). Secrets are
+//! absent on purpose: only their `*_file` paths are keys. A secret written inline is accepted by
+//! the parser (as [`Written`], which keeps nothing) only so that validation can say where it
+//! belongs instead.
 
 use crate::domain::policy::RawPolicy;
 use serde::Deserialize;
-use serde::de::IgnoredAny;
+use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
+use std::fmt;
 use std::path::PathBuf;
 
 /// The whole config file.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawConfig {
     /// `[server]`: the HTTP listener.
     #[serde(default)]
@@ -43,12 +45,15 @@ pub struct RawConfig {
 
 /// `[server]`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawServer {
     /// Socket address to listen on (default `127.0.0.1:8080`; env `JITPE_LISTEN`).
     pub listen: Option<String>,
     /// The URL chat servers reach jitpe at (env `JITPE_PUBLIC_URL`).
     pub public_url: Option<String>,
+    /// The Unix socket through which `jitpe audit` and `grants list` read the store while
+    /// `serve` holds it (default `<store.path>/admin.sock`; `"off"`: none; env
+    /// `JITPE_ADMIN_SOCKET`).
+    pub admin_socket: Option<String>,
     /// Largest accepted request body in bytes (default 65536).
     pub body_limit: Option<usize>,
     /// Chat requests handled at once; more are answered "busy" at once (default 256).
@@ -68,7 +73,6 @@ pub struct RawServer {
 
 /// `[server.tls]`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawTls {
     /// Socket address of the https listener (default `0.0.0.0:8443`; env `JITPE_TLS_LISTEN`).
     pub listen: Option<String>,
@@ -80,7 +84,6 @@ pub struct RawTls {
 
 /// `[api]`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawApi {
     /// Audiences a caller's token must be issued for (default `["jitpe"]`).
     pub audiences: Option<Vec<String>>,
@@ -90,7 +93,6 @@ pub struct RawApi {
 
 /// `[store]`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawStore {
     /// Directory of the sled database (default `./data/jitpe`; env `JITPE_STORE_PATH`).
     pub path: Option<PathBuf>,
@@ -102,7 +104,6 @@ pub struct RawStore {
 
 /// `[kubernetes]`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawKubernetes {
     /// A kubeconfig file; absent means in-cluster or the default kubeconfig (env `JITPE_KUBECONFIG`).
     pub kubeconfig: Option<PathBuf>,
@@ -119,7 +120,6 @@ pub struct RawKubernetes {
 
 /// `[slack]`.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawSlack {
     /// Whether Slack is used (default true when the table is present).
     #[serde(default = "yes")]
@@ -139,14 +139,13 @@ pub struct RawSlack {
     /// File holding the signing secret.
     pub signing_secret_file: Option<PathBuf>,
     /// Refused: see the module doc.
-    pub bot_token: Option<IgnoredAny>,
+    pub bot_token: Option<Written>,
     /// Refused: see the module doc.
-    pub signing_secret: Option<IgnoredAny>,
+    pub signing_secret: Option<Written>,
 }
 
 /// `[mattermost]`.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawMattermost {
     /// Whether Mattermost is used (default true when the table is present).
     #[serde(default = "yes")]
@@ -168,16 +167,15 @@ pub struct RawMattermost {
     /// File holding the button HMAC secret (at least 32 bytes).
     pub action_secret_file: Option<PathBuf>,
     /// Refused: see the module doc.
-    pub bot_token: Option<IgnoredAny>,
+    pub bot_token: Option<Written>,
     /// Refused: see the module doc.
-    pub command_token: Option<IgnoredAny>,
+    pub command_token: Option<Written>,
     /// Refused: see the module doc.
-    pub action_secret: Option<IgnoredAny>,
+    pub action_secret: Option<Written>,
 }
 
 /// `[audit]`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawAudit {
     /// How often the chain head is posted (default `1h`).
     pub chain_head_interval: Option<String>,
@@ -185,28 +183,80 @@ pub struct RawAudit {
     /// `POST /k8s/audit` is not served.
     pub k8s_audit_token_file: Option<PathBuf>,
     /// Refused: see the module doc.
-    pub k8s_audit_token: Option<IgnoredAny>,
+    pub k8s_audit_token: Option<Written>,
     /// File holding the bearer token Falcosidekick sends; absent means `POST /falco` is not
     /// served.
     pub falco_token_file: Option<PathBuf>,
     /// Refused: see the module doc.
-    pub falco_token: Option<IgnoredAny>,
+    pub falco_token: Option<Written>,
     /// Largest body of `POST /k8s/audit` and `POST /falco` in bytes (default 16 MiB).
     pub body_limit: Option<usize>,
 }
 
 /// `[outbox]`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawOutbox {
     /// Least time between two messages to one channel (default `1s`).
     pub per_channel_interval: Option<String>,
     /// How long a message may keep failing before it is given up (default `6h`).
     pub give_up_after: Option<String>,
     /// Replaced by `give_up_after`; refused with a message saying so.
-    pub max_attempts: Option<IgnoredAny>,
+    pub max_attempts: Option<Written>,
 }
 
 fn yes() -> bool {
     true
+}
+
+/// A value written under a key that only exists to be refused with advice (an inline secret, a
+/// retired key): accepted in any shape and kept as nothing. Not serde's `IgnoredAny`, which the
+/// unknown-key check (`unknown.rs`) reports as an unknown key wherever it is used.
+#[derive(Debug, Clone, Copy)]
+pub struct Written;
+
+impl<'de> Deserialize<'de> for Written {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(Discard).map(|()| Written)
+    }
+}
+
+/// Reads any value and keeps nothing.
+struct Discard;
+
+impl<'de> Visitor<'de> for Discard {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any value")
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element::<Written>()?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map.next_entry::<Written, Written>()?.is_some() {}
+        Ok(())
+    }
 }

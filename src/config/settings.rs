@@ -93,6 +93,9 @@ pub struct StoreSettings {
     pub cache_bytes: u64,
     /// Threads that run store work.
     pub threads: usize,
+    /// Where a running `serve` lets the read-only commands (`audit verify|export`, `grants
+    /// list`) read this store, which it holds locked (`server.admin_socket`); `None`: nowhere.
+    pub admin_socket: Option<PathBuf>,
 }
 
 /// `[kubernetes]`.

@@ -63,6 +63,14 @@ pub fn summary(s: &Settings) -> String {
         s.store.cache_bytes / (1024 * 1024),
         s.store.threads
     );
+    let _ = match &s.store.admin_socket {
+        Some(path) => writeln!(
+            out,
+            "admin socket: {} (read-only; this user and root)",
+            path.display()
+        ),
+        None => writeln!(out, "admin socket: off"),
+    };
     let _ = writeln!(
         out,
         "kubernetes: {kubeconfig}, instance `{}`, reconcile every {}, field manager `{}`, {} deadlines handled at once",

@@ -284,11 +284,11 @@ fn no_chat_platform_at_all_is_one_warning() {
 }
 
 #[test]
-fn unknown_key_is_refused_with_its_name_and_line() {
-    let err = parse(&format!("[server]\nlistne = \"x\"\n{POLICY}"), &env_of(&[])).unwrap_err();
-    let shown = err.to_string();
-    assert!(shown.contains("listne"), "{shown}");
-    assert!(shown.contains("line 2"), "{shown}");
+fn unknown_key_is_refused_with_its_name_and_line_beside_the_other_problems() {
+    let text = format!("[server]\nlistne = \"x\"\nlisten = \"nowhere\"\n{POLICY}");
+    let err = parse(&text, &env_of(&[])).unwrap_err();
+    assert_eq!(keys(&err), ["server.listne", "server.listen"]);
+    assert!(err.to_string().contains("(line 2)"), "{err}");
 }
 
 #[test]

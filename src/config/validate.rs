@@ -30,14 +30,15 @@ const DEFAULT_STORE_PATH: &str = "./data/jitpe";
 const DEFAULT_FIELD_MANAGER: &str = "jitpe";
 
 /// Validates everything; returns all issues if there is any.
-pub(super) fn validate(raw: RawConfig, env: &Env<'_>) -> Result<Settings, Vec<ConfigIssue>> {
+pub(super) fn validate(mut raw: RawConfig, env: &Env<'_>) -> Result<Settings, Vec<ConfigIssue>> {
     let mut cx = Ctx {
         env,
         issues: Vec::new(),
         warnings: Vec::new(),
     };
+    let admin_socket = raw.server.admin_socket.take();
     let server = server(&mut cx, raw.server);
-    let store = store(&mut cx, raw.store);
+    let store = store(&mut cx, raw.store, admin_socket);
     let kubernetes = kubernetes(&mut cx, raw.kubernetes);
     let slack = raw
         .slack
@@ -76,10 +77,11 @@ pub(super) fn validate(raw: RawConfig, env: &Env<'_>) -> Result<Settings, Vec<Co
     }
 }
 
-/// Validates `[store]` alone, for the offline commands that need nothing else: a config whose
-/// chat secrets live only in the running pod still opens its store for `audit verify`.
+/// Validates `[store]` and `server.admin_socket` alone, for the read-only commands that need
+/// nothing else: a config whose chat secrets live only in the running pod still opens its store
+/// (or reaches the running `serve`) for `audit verify`.
 pub(super) fn validate_store(
-    raw: RawStore,
+    raw: RawConfig,
     env: &Env<'_>,
 ) -> Result<StoreSettings, Vec<ConfigIssue>> {
     let mut cx = Ctx {
@@ -87,16 +89,18 @@ pub(super) fn validate_store(
         issues: Vec::new(),
         warnings: Vec::new(),
     };
-    let store = store(&mut cx, raw);
+    let store = store(&mut cx, raw.store, raw.server.admin_socket);
     match cx.issues.is_empty() {
         true => Ok(store),
         false => Err(cx.issues),
     }
 }
 
-fn store(cx: &mut Ctx<'_>, raw: RawStore) -> StoreSettings {
+fn store(cx: &mut Ctx<'_>, raw: RawStore, admin_socket: Option<String>) -> StoreSettings {
+    let path = store_path(cx, raw.path);
     StoreSettings {
-        path: store_path(cx, raw.path),
+        admin_socket: super::admin::admin_socket(cx, admin_socket, &path),
+        path,
         cache_bytes: in_range(cx, "store.cache_mb", raw.cache_mb, 16, 1..=4096) * 1024 * 1024,
         threads: in_range(cx, "store.threads", raw.threads, 4, 1..=64),
     }

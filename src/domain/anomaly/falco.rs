@@ -11,7 +11,6 @@ use serde::Deserialize;
 
 /// `[policy.revocation.falco]` as written.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawFalco {
     /// `false` ignores Falco alerts (they are still counted).
     pub enabled: Option<bool>,

@@ -15,7 +15,6 @@ use std::time::Duration;
 
 /// `[policy.revocation]` as written.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawRevocation {
     /// `[policy.revocation.rules.<name>]`: the shipped rules by their names, and new ones.
     #[serde(default)]
@@ -28,7 +27,6 @@ pub struct RawRevocation {
 /// `[policy.revocation.rules.<name>]`. For a shipped rule every key is optional and replaces
 /// only that part of it; a new rule must say what it matches (verbs, resources or codes).
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawRule {
     /// `false` switches the rule off.
     pub enabled: Option<bool>,

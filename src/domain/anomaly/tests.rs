@@ -135,8 +135,6 @@ fn bad_rules_are_refused_with_the_key_and_what_to_write() {
         has("policy.revocation.falco.min_priority", "informational"),
         "{text:?}"
     );
-    let unknown = toml::from_str::<RawRevocation>("[rules.x]\nverb = [\"get\"]\n").unwrap_err();
-    assert!(unknown.to_string().contains("verb"), "{unknown}");
 }
 
 #[test]

@@ -1,12 +1,15 @@
 //! The `[policy]` table as written in the config file: plain serde types, checked by
 //! `config.rs` into a `Policy`. A leaf: it depends on no other policy module.
+//!
+//! Unknown keys are not refused here (`deny_unknown_fields` would stop at the first): the config
+//! reader (`config/unknown.rs`) refuses all of them at once, wherever they are. Anything else
+//! that reads these types from text must do the same.
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
 /// The `[policy]` table of the config file.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawPolicy {
     /// How long a request may wait for approval (default `1h`).
     pub pending_ttl: Option<String>,
@@ -37,7 +40,6 @@ pub struct RawPolicy {
 
 /// `[[policy.systems]]`: one rule for ServiceAccounts asking through the API.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawSystem {
     /// Shown on cards and in `check-config`.
     #[serde(default)]
@@ -57,7 +59,6 @@ pub struct RawSystem {
 
 /// `[policy.systems.auto_approve]`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawSystemAutoApprove {
     /// Longest duration that qualifies.
     pub max_duration: String,
@@ -67,7 +68,6 @@ pub struct RawSystemAutoApprove {
 
 /// `[policy.namespaces]`.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawNamespaces {
     /// Patterns that may be requested (`shop`, `shop-*`).
     #[serde(default)]
@@ -79,7 +79,6 @@ pub struct RawNamespaces {
 
 /// `[[policy.identities]]`: one person.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawIdentity {
     /// Kubernetes user name.
     pub kube_user: String,
@@ -93,7 +92,6 @@ pub struct RawIdentity {
 
 /// `[policy.roles.<name>]`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawRole {
     /// One line shown in help and on cards.
     #[serde(default)]
@@ -134,7 +132,6 @@ fn one() -> usize {
 
 /// `[[policy.roles.<name>.bindings]]`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawBinding {
     /// The ClusterRole to reference.
     pub cluster_role: String,
@@ -144,7 +141,6 @@ pub struct RawBinding {
 
 /// `[[policy.roles.<name>.scoped_rules]]`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawScopedRule {
     /// API groups.
     #[serde(default)]
@@ -157,7 +153,6 @@ pub struct RawScopedRule {
 
 /// `[policy.roles.<name>.auto_approve]`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawAutoApprove {
     /// Users who qualify.
     #[serde(default)]
@@ -174,7 +169,6 @@ pub struct RawAutoApprove {
 /// `[policy.tiers.<name>]`: a risk tier. Every key tightens the rules of any role requested in a
 /// matching namespace; none can loosen them.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawTier {
     /// Namespace patterns the tier covers, as in `[policy.namespaces]`.
     #[serde(default)]

@@ -257,13 +257,6 @@ namespaces = ["prod"]
 }
 
 #[test]
-fn an_unknown_tier_key_is_refused_by_name() {
-    let text = POLICY.to_string() + "[tiers.prod]\nnamespaces = [\"payments\"]\nmax = \"5m\"\n";
-    let err = toml::from_str::<RawPolicy>(&text).unwrap_err().to_string();
-    assert!(err.contains("unknown field `max`"), "{err}");
-}
-
-#[test]
 fn a_tier_whose_approvals_can_never_be_collected_names_tier_and_role() {
     let text =
         POLICY.to_string() + "[tiers.prod]\nnamespaces = [\"payments\"]\nmin_approvals = 3\n";

@@ -91,6 +91,12 @@ impl SledStore {
         }
     }
 
+    /// Whether another handle (another process: `jitpe serve`) holds the store in directory
+    /// `path` right now, without waiting for it to be let go as [`SledStore::open`] does.
+    pub fn in_use(path: &Path) -> bool {
+        lock::is_held(path)
+    }
+
     /// A store in a temporary directory that is deleted on drop, for benchmarks and experiments.
     pub fn temporary() -> Result<Self, StoreError> {
         let db = sled::Config::new()
