@@ -171,3 +171,5 @@ fn parse_named(text: &str, origin: &str, env: &Env<'_>) -> Result<Settings, Conf
 mod metrics_listen_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod time_zone_tests;
