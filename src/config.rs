@@ -186,3 +186,5 @@ fn refuse_unknown<T>(
 mod metrics_listen_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod time_zone_tests;

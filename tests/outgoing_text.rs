@@ -66,6 +66,11 @@ fn every_notice(by: &Actor, hostile: &str) -> Vec<Notice> {
     all
 }
 
+/// When the notices are sent: five minutes before the grant in [`view`] ends.
+fn sent_at() -> Timestamp {
+    Timestamp::from_second(1_700_004_500 - 300).unwrap()
+}
+
 fn view() -> RequestView {
     RequestView {
         expires_at: Some(Timestamp::from_second(1_700_004_500).unwrap()),
@@ -83,7 +88,7 @@ async fn every_direct_message_on_slack_shows_typed_text_as_text() {
     let approver = Actor::new(Platform::Slack, "U0APP");
     let notices = every_notice(&approver, SLACK_HOSTILE);
     for n in &notices {
-        chat.direct_message(&requester, &notice_text(n, &view()))
+        chat.direct_message(&requester, &notice_text(n, &view(), sent_at()))
             .await
             .unwrap();
     }
@@ -91,8 +96,10 @@ async fn every_direct_message_on_slack_shows_typed_text_as_text() {
     assert_eq!(sent.len(), notices.len());
     for (n, m) in notices.iter().zip(&sent) {
         let text = m.text.as_str().expect("a text");
-        // The approver's mention is jitpe's own; nothing else may open a Slack control sequence.
-        let rest = text.replace("<@U0APP>", "");
+        // The approver's mention and the end's date token are jitpe's own; nothing else may open
+        // a Slack control sequence.
+        let end = jitpe::chat::slack::blocks::date(view().expires_at.unwrap());
+        let rest = text.replace("<@U0APP>", "").replace(&end, "");
         assert!(!rest.contains('<') && !rest.contains('>'), "{n:?}: {text}");
         if matches!(
             n,
@@ -104,6 +111,16 @@ async fn every_direct_message_on_slack_shows_typed_text_as_text() {
             );
             assert!(text.contains("&amp;lt;b&amp;gt;"), "{n:?}: {text}");
         }
+        if matches!(n, Notice::ExpiringSoon) {
+            // Each reader's client shows the end in their own zone; how soon is said in words.
+            assert!(text.contains(&format!("ends in 5 min, at {end}")), "{text}");
+            assert!(
+                end.starts_with(
+                    "<!date^1700004500^{date_short_pretty} {time}|2023-11-14 23:28 UTC>"
+                ),
+                "{end}"
+            );
+        }
     }
 }
 
@@ -114,7 +131,7 @@ async fn every_direct_message_on_mattermost_shows_typed_text_as_text() {
     let notices = every_notice(&mm("alice"), MM_HOSTILE);
     for n in &notices {
         s.chat
-            .direct_message(&mm("bob"), &notice_text(n, &view()))
+            .direct_message(&mm("bob"), &notice_text(n, &view(), sent_at()))
             .await
             .unwrap();
     }
@@ -141,6 +158,13 @@ async fn every_direct_message_on_mattermost_shows_typed_text_as_text() {
             assert!(
                 text.contains(r"\[runbook\](https://evil.example) \!\[x\]"),
                 "{n:?}: {text}"
+            );
+        }
+        if matches!(n, Notice::ExpiringSoon) {
+            // Mattermost has no per-reader time: the zone is named (UTC unless configured).
+            assert!(
+                text.contains("ends in 5 min, at 2023-11-14 23:28 UTC"),
+                "{text}"
             );
         }
     }

@@ -312,9 +312,12 @@ async fn readyz_stays_ready_but_names_a_role_whose_cluster_role_is_missing() {
 /// The issue's reproduction: a reason with a disguised link and a typed mention.
 const HOSTILE_REASON: &str = "INC-1 <https://evil.example/login|INC-1 runbook> <@U0APR001>";
 
-/// What Slack would make live in `text`, besides mentions jitpe wrote itself (`<@UREQ>`).
+/// What Slack would make live in `text`, besides mentions jitpe wrote itself (`<@UREQ>`) and its
+/// own date tokens (`<!date^…|…>`).
 fn live_markup(text: &str) -> Vec<String> {
-    let theirs = text.replace("<@UREQ>", "");
+    let dates = regex::Regex::new(r"<!date\^[0-9]+\^\{date_short_pretty\} \{time\}\|[0-9: -]+UTC>")
+        .unwrap();
+    let theirs = dates.replace_all(text, "").replace("<@UREQ>", "");
     theirs
         .match_indices('<')
         .map(|(i, _)| theirs[i..].chars().take(30).collect())

@@ -132,6 +132,7 @@ pub(super) fn mattermost(
         Some(v) => Some(mm_id(cx, "mattermost.bot_user_id", Some(v))?),
         None => None,
     };
+    let time_zone = time_zone(cx, raw.time_zone.take());
     let (bot_token, command_token, action_secret) = mattermost_secrets(cx, &raw);
     Some(MattermostSettings {
         url: url?,
@@ -139,11 +140,30 @@ pub(super) fn mattermost(
         approvers_channel: approvers_channel?,
         audit_channel: audit_channel?,
         bot_user_id,
+        time_zone: time_zone?,
         actions_url: actions_url?,
         bot_token: bot_token?,
         command_token: command_token?,
         action_secret: action_secret?,
     })
+}
+
+/// `mattermost.time_zone`, an IANA name jitpe knows (its zone database is built in, so an image
+/// without /usr/share/zoneinfo knows the same names); UTC when absent.
+fn time_zone(cx: &mut Ctx<'_>, name: Option<String>) -> Option<jiff::tz::TimeZone> {
+    let Some(name) = name else {
+        return Some(jiff::tz::TimeZone::UTC);
+    };
+    match jiff::tz::TimeZone::get(&name) {
+        Ok(zone) => Some(zone),
+        Err(_) => {
+            cx.issue(
+                "mattermost.time_zone",
+                format!("`{name}` is not a time zone jitpe knows: use an IANA name like `Europe/Berlin` or `UTC`"),
+            );
+            None
+        }
+    }
 }
 
 /// The three Mattermost secrets; the action secret must be long enough for HMAC-SHA256.

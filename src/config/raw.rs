@@ -160,6 +160,8 @@ pub struct RawMattermost {
     pub audit_channel: Option<String>,
     /// The bot's user id; absent means asked from `GET /api/v4/users/me`.
     pub bot_user_id: Option<String>,
+    /// The IANA time zone moments are shown in, e.g. `Europe/Berlin` (default `UTC`).
+    pub time_zone: Option<String>,
     /// File holding the bot access token.
     pub bot_token_file: Option<PathBuf>,
     /// File holding the slash command token.

@@ -145,6 +145,8 @@ pub struct MattermostSettings {
     pub audit_channel: String,
     /// The bot's user id, if configured (else ask `GET /api/v4/users/me`).
     pub bot_user_id: Option<String>,
+    /// The zone moments are shown in (Mattermost has no per-reader time).
+    pub time_zone: jiff::tz::TimeZone,
     /// `integration.url` of buttons: `<public_url>mattermost/actions`.
     pub actions_url: Url,
     /// Bot access token (`Authorization: Bearer`).

@@ -18,13 +18,13 @@ approvers = ["slack:UBOB"]
 cluster_role = "jitpe-ingress-debug"
 "#;
 
-const SLACK: &str = r#"
+pub(super) const SLACK: &str = r#"
 [slack]
 approvers_channel = "C0APPROVERS"
 audit_channel = "C0AUDIT"
 "#;
 
-const MATTERMOST: &str = r#"
+pub(super) const MATTERMOST: &str = r#"
 [server]
 public_url = "https://jitpe.example.com/base"
 [mattermost]
@@ -52,7 +52,7 @@ fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
     move |k| map.get(k).cloned()
 }
 
-fn all_secrets_env() -> impl Fn(&str) -> Option<String> + use<> {
+pub(super) fn all_secrets_env() -> impl Fn(&str) -> Option<String> + use<> {
     let names = [
         "JITPE_SLACK_BOT_TOKEN",
         "JITPE_SLACK_SIGNING_SECRET",

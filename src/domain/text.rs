@@ -7,6 +7,7 @@
 //! no typed link, image or mention reaches a reader live, whichever message carries it.
 
 use super::identity::Actor;
+use jiff::Timestamp;
 use std::fmt;
 
 /// One piece of a [`Text`].
@@ -18,6 +19,9 @@ pub enum Span {
     Typed(String),
     /// A person, shown as the platform's mention (or plain name) for them.
     Person(Actor),
+    /// A moment, shown in each reader's own time zone where the platform can (Slack), else in
+    /// the zone the platform is configured with (Mattermost).
+    Time(Timestamp),
 }
 
 /// A message made of [`Span`]s, built left to right.
@@ -50,6 +54,12 @@ impl Text {
         self
     }
 
+    /// Appends a moment.
+    pub fn time(mut self, t: Timestamp) -> Self {
+        self.spans.push(Span::Time(t));
+        self
+    }
+
     /// Appends another text.
     pub fn then(mut self, other: Text) -> Self {
         self.spans.extend(other.spans);
@@ -61,12 +71,24 @@ impl Text {
         &self.spans
     }
 
-    /// Renders with `ours`, `typed` and `person` for the three kinds of span.
+    /// Renders with `ours`, `typed` and `person` for the three kinds of span, and moments in
+    /// UTC ([`utc_minute`]).
     pub fn render(
         &self,
         ours: impl Fn(&str) -> String,
         typed: impl Fn(&str) -> String,
         person: impl Fn(&Actor) -> String,
+    ) -> String {
+        self.render_timed(ours, typed, person, utc_minute)
+    }
+
+    /// [`Text::render`] with `time` for moments.
+    pub fn render_timed(
+        &self,
+        ours: impl Fn(&str) -> String,
+        typed: impl Fn(&str) -> String,
+        person: impl Fn(&Actor) -> String,
+        time: impl Fn(Timestamp) -> String,
     ) -> String {
         self.spans
             .iter()
@@ -74,8 +96,32 @@ impl Text {
                 Span::Ours(t) => ours(t),
                 Span::Typed(t) => typed(t),
                 Span::Person(a) => person(a),
+                Span::Time(t) => time(*t),
             })
             .collect()
+    }
+}
+
+/// `2026-12-01 22:04 UTC`: a moment to the minute, where no reader's zone is known.
+pub fn utc_minute(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// How far `t` is from `now`, to the minute: `in 14 min`, `in 1 h 5 min`, `2 min ago`, `now`.
+pub fn relative(now: Timestamp, t: Timestamp) -> String {
+    let secs = t.as_second() - now.as_second();
+    let minutes = (secs.abs() + 30) / 60;
+    if minutes == 0 {
+        return "now".to_string();
+    }
+    let span = match (minutes / 60, minutes % 60) {
+        (0, m) => format!("{m} min"),
+        (h, 0) => format!("{h} h"),
+        (h, m) => format!("{h} h {m} min"),
+    };
+    match secs > 0 {
+        true => format!("in {span}"),
+        false => format!("{span} ago"),
     }
 }
 
@@ -116,6 +162,36 @@ mod tests {
             |a| format!("P({})", a.id),
         );
         assert_eq!(out, format!("O(a )T(<b>)O( c )P({})", requester().id));
+    }
+
+    #[test]
+    fn moments_are_utc_to_the_minute_unless_a_platform_says_otherwise() {
+        let t: Timestamp = "2026-12-01T22:04:31Z".parse().unwrap();
+        let text = Text::ours("ends ").time(t);
+        assert_eq!(text.to_string(), "ends 2026-12-01 22:04 UTC");
+        let out = text.render_timed(
+            str::to_string,
+            str::to_string,
+            |a| a.id.clone(),
+            |t| t.as_second().to_string(),
+        );
+        assert_eq!(out, format!("ends {}", t.as_second()));
+    }
+
+    #[test]
+    fn relative_times_round_to_the_minute_both_ways() {
+        let now: Timestamp = "2026-12-01T22:00:00Z".parse().unwrap();
+        let at = |secs: i64| {
+            now.checked_add(jiff::SignedDuration::from_secs(secs))
+                .unwrap()
+        };
+        assert_eq!(relative(now, at(0)), "now");
+        assert_eq!(relative(now, at(29)), "now");
+        assert_eq!(relative(now, at(14 * 60 + 10)), "in 14 min");
+        assert_eq!(relative(now, at(5 * 60 - 20)), "in 5 min");
+        assert_eq!(relative(now, at(3600)), "in 1 h");
+        assert_eq!(relative(now, at(3900)), "in 1 h 5 min");
+        assert_eq!(relative(now, at(-120)), "2 min ago");
     }
 
     #[test]

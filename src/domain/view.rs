@@ -6,7 +6,7 @@
 use super::duration::format_duration;
 use super::identity::Actor;
 use super::ids::RequestId;
-use super::request::{AccessRequest, Notice, State};
+use super::request::{AccessRequest, State};
 use super::text::Text;
 use jiff::Timestamp;
 
@@ -212,15 +212,16 @@ impl RequestView {
         match self.state {
             State::Pending => Text::ours("PENDING, ")
                 .then(votes())
-                .and(format!(", until {}", hm(self.pending_until))),
+                .and(", until ")
+                .time(self.pending_until),
             State::Approved => Text::ours("APPROVED (")
                 .then(votes())
                 .and("), granting access…"),
             State::Active => self.active_status(votes),
-            State::Expired => Text::ours(format!(
-                "EXPIRED at {}",
-                self.ended_at.map_or(String::new(), hm)
-            )),
+            State::Expired => match self.ended_at {
+                Some(t) => Text::ours("EXPIRED at ").time(t),
+                None => Text::ours("EXPIRED"),
+            },
             State::Denied => Text::ours("DENIED").then(by("by")),
             State::TimedOut => Text::ours("TIMED OUT: nobody decided in time"),
             State::Cancelled => Text::ours("CANCELLED by the requester"),
@@ -254,10 +255,11 @@ impl RequestView {
         } else {
             "approved"
         };
-        let ends = self
-            .expires_at
-            .map_or(String::new(), |t| format!(", ends {}", hm(t)));
-        let text = Text::ours(format!("ACTIVE ({how}){ends}"));
+        let text = Text::ours(format!("ACTIVE ({how})"));
+        let text = match self.expires_at {
+            Some(t) => text.and(", ends ").time(t),
+            None => text,
+        };
         match &self.extension {
             Some((d, _)) => text
                 .and(format!("; extension by {d} requested ("))
@@ -292,67 +294,8 @@ fn tier_line(req: &AccessRequest) -> Option<String> {
     ))
 }
 
-/// `14:15 UTC` style time for messages; full RFC 3339 would be noise on a card.
-pub fn hm(t: Timestamp) -> String {
-    t.strftime("%Y-%m-%d %H:%M UTC").to_string()
-}
-
-/// The direct message text for a notice about `view`.
-pub fn notice_text(notice: &Notice, view: &RequestView) -> Text {
-    let what = format!("#{} ({} on {})", view.id, view.role, view.target);
-    let ends = view
-        .expires_at
-        .map_or(String::new(), |t| format!(" until {}", hm(t)));
-    let ours = |s: String| Text::ours(s);
-    match notice {
-        Notice::Approved => ours(format!(
-            "Your request {what} was approved: access is active{ends}."
-        )),
-        Notice::Denied { by } => ours(format!("Your request {what} was denied by "))
-            .person(by)
-            .and("."),
-        Notice::ExpiringSoon => ours(format!(
-            "Your access {what} ends soon{ends}. `/jit extend {} <duration> <reason>` asks for more time.",
-            view.id
-        )),
-        Notice::Expired => ours(format!("Your access {what} has expired and was removed.")),
-        Notice::Revoked { by, reason } => ours(format!("Your access {what} was revoked by "))
-            .person(by)
-            .and(": ")
-            .typed(reason.as_str())
-            .and("."),
-        Notice::RevokedByRule { rule, reason } => ours(format!(
-            "Your access {what} was revoked at once by jitpe's rule "
-        ))
-        .typed(rule.as_str())
-        .and(", because of what was done with it: ")
-        .typed(reason.as_str())
-        .and(". The approvers were alerted; ask them if this was a mistake."),
-        Notice::TimedOut => ours(format!(
-            "Your request {what} timed out: nobody decided in time. Ask again if you still need it."
-        )),
-        Notice::Failed { error } => ours(format!(
-            "Your request {what} was approved but access could not be granted: "
-        ))
-        .typed(error.as_str())
-        .and(". Nothing was left behind."),
-        Notice::Extended => ours(format!("Your access {what} was extended{ends}.")),
-        Notice::ExtensionDenied { by } => ours(format!("The extension of {what} was denied by "))
-            .person(by)
-            .and(format!("; access still ends{ends}.")),
-        Notice::ExtensionTimedOut => ours(format!(
-            "Nobody decided on the extension of {what}; access still ends{ends}."
-        )),
-        Notice::CardUndelivered { error } => ours(format!(
-            "Your request {what} could not be shown to the approvers: "
-        ))
-        .typed(error.as_str())
-        .and(format!(
-            ". They may not know of it: tell them, or withdraw it with `/jit cancel {}`.",
-            view.id
-        )),
-    }
-}
+mod notices;
+pub use notices::notice_text;
 
 #[cfg(test)]
 mod tests {
@@ -417,16 +360,6 @@ mod tests {
         }
         let revoked = RequestView::of(&in_state(State::Revoked), 4);
         assert_eq!(plain(&revoked.status()), "REVOKED by <UAPP1> (done)");
-    }
-
-    #[test]
-    fn notices_name_the_request_and_who_acted() {
-        let v = RequestView::of(&in_state(State::Denied), 2);
-        let text = plain(&notice_text(&Notice::Denied { by: approver() }, &v));
-        assert_eq!(
-            text,
-            "Your request #7 (debug on shop) was denied by <UAPP1>."
-        );
     }
 
     #[test]

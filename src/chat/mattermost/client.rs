@@ -31,6 +31,7 @@ use crate::domain::text::Text;
 use crate::domain::view::RequestView;
 use crate::ports::{CardRef, Chat, ChatError, Clock};
 use async_trait::async_trait;
+use jiff::tz::TimeZone;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -65,6 +66,8 @@ pub struct MattermostConfig {
     pub button_ttl: Duration,
     /// Limit for one REST call.
     pub timeout: Duration,
+    /// The zone moments are shown in (Mattermost has no per-reader time); default UTC.
+    pub time_zone: TimeZone,
 }
 
 impl MattermostConfig {
@@ -87,6 +90,7 @@ impl MattermostConfig {
             bot_user_id: None,
             button_ttl: DEFAULT_BUTTON_TTL,
             timeout: DEFAULT_TIMEOUT,
+            time_zone: TimeZone::UTC,
         }
     }
 }
@@ -103,6 +107,7 @@ impl fmt::Debug for MattermostConfig {
             .field("bot_user_id", &self.bot_user_id)
             .field("button_ttl", &self.button_ttl)
             .field("timeout", &self.timeout)
+            .field("time_zone", &self.time_zone.iana_name())
             .finish()
     }
 }
@@ -127,6 +132,11 @@ impl fmt::Debug for MattermostChat {
 }
 
 impl MattermostChat {
+    /// The zone moments are shown in.
+    pub fn time_zone(&self) -> &TimeZone {
+        &self.config.time_zone
+    }
+
     /// A client for the server at `config.base_url`; `clock` dates button expiries.
     pub fn new(
         mut config: MattermostConfig,
@@ -237,7 +247,7 @@ impl MattermostChat {
                 button(view, *act, integration)
             })
             .collect();
-        card_props(view, buttons)
+        card_props(view, buttons, &self.config.time_zone)
     }
 
     /// The bot's user id, from the config or asked for once.
@@ -323,7 +333,10 @@ impl Chat for MattermostChat {
         }
         require_id("user", &user.id)?;
         let channel = self.dm_channel(&user.id).await?;
-        let text = clip(&render_text(text), MAX_MESSAGE_CHARS);
+        let text = clip(
+            &render_text(text, &self.config.time_zone),
+            MAX_MESSAGE_CHARS,
+        );
         let sent = self.create_post(&channel, &text, None).await;
         if sent.is_err() {
             // The DM channel may be gone (user deactivated and back); open it afresh next time.

@@ -34,6 +34,7 @@ pub fn build(
         settings.action_secret.expose().as_bytes(),
     );
     config.bot_user_id = settings.bot_user_id.clone();
+    config.time_zone = settings.time_zone.clone();
     let chat = Arc::new(MattermostChat::new(config, clock).context("Mattermost adapter")?);
     let mm = routes::MattermostInbound {
         command_token: settings.command_token.expose().as_bytes().to_vec(),

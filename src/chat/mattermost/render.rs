@@ -19,6 +19,8 @@ use crate::domain::identity::Actor;
 use crate::domain::request::State;
 use crate::domain::text::Text;
 use crate::domain::view::{CardAction, RequestView};
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
 use serde_json::{Value, json};
 
 /// Longest `message` current servers accept (`PostMessageMaxRunesV2`), in characters.
@@ -60,8 +62,21 @@ pub fn defuse_mentions(text: &str) -> String {
 /// The one function that turns a [`Text`] into Mattermost Markdown: typed words are
 /// [`neutralise`]d, jitpe's own words keep their code spans but cannot mention anyone, people
 /// are named without a notification.
-pub fn render_text(text: &Text) -> String {
-    text.render(defuse_mentions, neutralise, |a| neutralise(&mention(a)))
+pub fn render_text(text: &Text, zone: &TimeZone) -> String {
+    text.render_timed(
+        defuse_mentions,
+        neutralise,
+        |a| neutralise(&mention(a)),
+        |t| local_minute(t, zone),
+    )
+}
+
+/// `2026-12-01 23:04 CET`: Mattermost has no per-reader time, so a moment is said to the minute
+/// in the zone jitpe is configured with (`mattermost.time_zone`, default UTC), and names it.
+pub fn local_minute(t: Timestamp, zone: &TimeZone) -> String {
+    t.to_zoned(zone.clone())
+        .strftime("%Y-%m-%d %H:%M %Z")
+        .to_string()
 }
 
 /// User text for one line of a card: inert mentions, escaped Markdown, no line breaks.
@@ -142,7 +157,7 @@ pub fn fallback(view: &RequestView) -> String {
 }
 
 /// The Markdown body of the card.
-pub fn card_text(view: &RequestView) -> String {
+pub fn card_text(view: &RequestView, zone: &TimeZone) -> String {
     let mut text = format!(
         "**Requester:** {}\n**Role:** {} in {}\n**Duration:** {}\n**Reason:** {}",
         neutralise(&mention(&view.requester)),
@@ -158,17 +173,17 @@ pub fn card_text(view: &RequestView) -> String {
             neutralise(&clip(reason, MAX_REASON_CHARS)),
         );
     }
-    text += &format!("\n**Status:** {}", render_text(&view.card_status()));
+    text += &format!("\n**Status:** {}", render_text(&view.card_status(), zone));
     text
 }
 
 /// The `props` of a card post: one attachment, with `buttons` unless there are none.
-pub fn card_props(view: &RequestView, buttons: Vec<Value>) -> Value {
+pub fn card_props(view: &RequestView, buttons: Vec<Value>, zone: &TimeZone) -> Value {
     let mut attachment = json!({
         "fallback": fallback(view),
         "color": color(view),
         "title": format!("JIT access request #{}", view.id),
-        "text": card_text(view),
+        "text": card_text(view, zone),
     });
     if !buttons.is_empty() {
         attachment["actions"] = Value::Array(buttons);
@@ -239,5 +254,15 @@ mod tests {
     fn users_are_named_by_their_immutable_id() {
         let a = Actor::new(Platform::Mattermost, "rd49ehbqyjytddasoownkuqrxe");
         assert_eq!(mention(&a), "mattermost:rd49ehbqyjytddasoownkuqrxe");
+    }
+
+    #[test]
+    fn a_moment_is_shown_in_the_configured_zone_and_names_it() {
+        let t: Timestamp = "2026-12-01T22:04:31Z".parse().unwrap();
+        assert_eq!(local_minute(t, &TimeZone::UTC), "2026-12-01 22:04 UTC");
+        let berlin = TimeZone::get("Europe/Berlin").unwrap();
+        assert_eq!(local_minute(t, &berlin), "2026-12-01 23:04 CET");
+        let text = Text::ours("ends ").time(t);
+        assert_eq!(render_text(&text, &berlin), "ends 2026-12-01 23:04 CET");
     }
 }

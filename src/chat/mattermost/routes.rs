@@ -21,6 +21,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
+use jiff::tz::TimeZone;
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
@@ -79,8 +80,8 @@ struct SlashCommand {
     trigger_id: String,
 }
 
-fn ephemeral(text: &Text) -> Response {
-    let text = render_text(text);
+fn ephemeral(text: &Text, zone: &TimeZone) -> Response {
+    let text = render_text(text, zone);
     Json(json!({"response_type": "ephemeral", "text": text})).into_response()
 }
 
@@ -134,7 +135,7 @@ pub async fn command(State(app): State<MattermostState>, req: Request) -> Respon
         let why = "Mattermost sent no valid user id; nothing was done.";
         refused(kind::FIELDS, why.into()).await
     };
-    ephemeral(&text)
+    ephemeral(&text, app.mm.chat.time_zone())
 }
 
 #[derive(Debug, Deserialize)]
@@ -145,8 +146,8 @@ struct ActionCall {
     context: ButtonContext,
 }
 
-fn ephemeral_action(text: &Text) -> Response {
-    Json(json!({"ephemeral_text": render_text(text)})).into_response()
+fn ephemeral_action(text: &Text, zone: &TimeZone) -> Response {
+    Json(json!({"ephemeral_text": render_text(text, zone)})).into_response()
 }
 
 /// `POST /mattermost/actions`: a button click on a card.
@@ -189,7 +190,7 @@ pub async fn action(State(app): State<MattermostState>, req: Request) -> Respons
             inbound.click(route, actor, id, act, origin).await
         }
     };
-    ephemeral_action(&text)
+    ephemeral_action(&text, app.mm.chat.time_zone())
 }
 
 /// The request and action of a context whose version, signature and expiry check out.

@@ -10,8 +10,9 @@
 //! ```
 
 use crate::domain::identity::{Actor, Platform};
-use crate::domain::text::Text;
+use crate::domain::text::{Text, utc_minute};
 use crate::domain::view::{CardAction, RequestView};
+use jiff::Timestamp;
 use serde_json::{Value, json};
 
 /// Longest section `text` Slack accepts, in characters.
@@ -70,7 +71,17 @@ pub fn escape(text: &str) -> String {
 /// are both [`escape`]d (jitpe never means a link or a broadcast), people become mentions. A
 /// typed `<@U…>` therefore stays text: only jitpe names people.
 pub fn render_text(text: &Text) -> String {
-    text.render(escape, escape, mention)
+    text.render_timed(escape, escape, mention, date)
+}
+
+/// A moment as Slack's date token, which each reader's client shows in their own time zone
+/// (`today 11:04 PM`); the fallback, for clients that cannot, is UTC to the minute.
+pub fn date(t: Timestamp) -> String {
+    format!(
+        "<!date^{}^{{date_short_pretty}} {{time}}|{}>",
+        t.as_second(),
+        utc_minute(t)
+    )
 }
 
 /// Cuts escaped mrkdwn to at most `max` characters, ending with `…` when cut. The cut never

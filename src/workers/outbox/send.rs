@@ -41,7 +41,8 @@ impl Outbox {
                 if !notice.is_current(&req.value, now) {
                     return Outcome::Stale;
                 }
-                chat.direct_message(user, &notice_text(notice, &view)).await
+                chat.direct_message(user, &notice_text(notice, &view, now))
+                    .await
             }
             OutboxMessage::Alert { .. } => {
                 let channel = self.role_channel(chat.platform(), &req.value);

@@ -15,7 +15,7 @@ pub fn slash_command(body: &[u8]) -> SlashOutcome {
     };
     if cmd.command != "/jit" {
         let why = Text::ours("jitpe only answers /jit, not ").typed(cmd.command);
-        black_box(render_text(&why));
+        black_box(render_text(&why, &jiff::tz::TimeZone::UTC));
         return SlashOutcome::TurnedAway;
     }
     let Some(actor) = mm_actor(&cmd.user_id) else {
@@ -23,7 +23,10 @@ pub fn slash_command(body: &[u8]) -> SlashOutcome {
     };
     let parsed = command::parse(&cmd.text);
     if let Err(e) = &parsed {
-        black_box(render_text(&Text::from(e.to_string())));
+        black_box(render_text(
+            &Text::from(e.to_string()),
+            &jiff::tz::TimeZone::UTC,
+        ));
     }
     SlashOutcome::Command { actor, parsed }
 }
