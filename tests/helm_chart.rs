@@ -5,15 +5,14 @@
 
 mod common;
 
-use common::install::{apply_ok, documents, find, helm, helm_template, kustomize, root, run_ok};
+use common::install::{
+    apply_ok, documents, find, helm, helm_template,
+    installed_identity_binds_only_as_the_policies_allow, kustomize, root, run_ok,
+};
 use common::kube::cluster;
-use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Api, PostParams};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 /// The values that turn every optional part on.
 const ALL_ON: [&str; 5] = [
@@ -363,33 +362,6 @@ fn an_enabled_platforms_secrets_are_read_from_the_secret_files() {
     assert!(ok, "{text}");
 }
 
-fn binding(name: &str, managed: bool) -> RoleBinding {
-    let labels = managed.then(|| {
-        BTreeMap::from([(
-            "app.kubernetes.io/managed-by".to_string(),
-            "jitpe".to_string(),
-        )])
-    });
-    RoleBinding {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            labels,
-            ..ObjectMeta::default()
-        },
-        role_ref: RoleRef {
-            api_group: "rbac.authorization.k8s.io".into(),
-            kind: "ClusterRole".into(),
-            name: "jitpe-ingress-debug".into(),
-        },
-        subjects: Some(vec![Subject {
-            kind: "User".into(),
-            api_group: Some("rbac.authorization.k8s.io".into()),
-            name: "alice".into(),
-            namespace: None,
-        }]),
-    }
-}
-
 /// Just enough of the Prometheus Operator's CRDs for the apiserver to store a ServiceMonitor
 /// and a PrometheusRule (no schema: the operator's own is not checked here).
 fn monitoring_crds() -> String {
@@ -430,7 +402,6 @@ fn helm_cmd() -> Command {
 
 #[tokio::test]
 async fn the_chart_installs_upgrades_and_uninstalls_with_helm_and_its_policies_bite() {
-    let c = cluster();
     // Unique per run; the namespace is made by helm (--create-namespace) after the dry run.
     let ns = format!("jitpe-helm-{}", std::process::id());
     let release = "jitpe";
@@ -496,43 +467,7 @@ async fn the_chart_installs_upgrades_and_uninstalls_with_helm_and_its_policies_b
 
     // The installed identity can bind its role, labelled, elsewhere; the policies refuse the
     // rest (as for the kustomize install in tests/kube_install.rs).
-    let user = format!("system:serviceaccount:{ns}:jitpe");
-    let sa_group = format!("system:serviceaccounts:{ns}");
-    let groups = ["system:serviceaccounts", sa_group.as_str()];
-    let grants = c.temp_namespace("helm-grants").await;
-    let here: Api<RoleBinding> = Api::namespaced(c.client_as(&user, &groups), &grants);
-    let own: Api<RoleBinding> = Api::namespaced(c.client_as(&user, &groups), &ns);
-    let pp = PostParams::default();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while let Err(e) = here.create(&pp, &binding("jitpe-ok-0", true)).await {
-        assert!(
-            Instant::now() < deadline,
-            "the installed jitpe cannot bind: {e}"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    let refused = |r: Result<RoleBinding, kube::Error>, why: &str| match r {
-        Err(kube::Error::Api(ae)) => assert!(ae.message.contains(why), "{ae:?}"),
-        ok => panic!("admitted, expected a refusal naming {why:?}: {ok:?}"),
-    };
-    let mut n = 0;
-    let unlabelled = loop {
-        n += 1;
-        match here
-            .create(&pp, &binding(&format!("unlabelled-{n}"), false))
-            .await
-        {
-            Ok(_) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(300)).await
-            }
-            other => break other,
-        }
-    };
-    refused(unlabelled, "labelled");
-    refused(
-        own.create(&pp, &binding("jitpe-own-0", true)).await,
-        &format!("never grants access in namespace {ns}"),
-    );
+    installed_identity_binds_only_as_the_policies_allow(&ns).await;
 
     // An upgrade with another config changes the ConfigMap and rolls the pod (its checksum).
     let values = tempfile::TempDir::new().unwrap();

@@ -6,40 +6,10 @@
 
 mod common;
 
-use common::install::{apply, apply_ok, documents, kustomize};
+use common::install::{
+    apply, apply_ok, documents, installed_identity_binds_only_as_the_policies_allow, kustomize,
+};
 use common::kube::{Access, cluster};
-use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Api, PostParams};
-use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
-
-fn binding(name: &str, managed: bool) -> RoleBinding {
-    let labels = managed.then(|| {
-        BTreeMap::from([(
-            "app.kubernetes.io/managed-by".to_string(),
-            "jitpe".to_string(),
-        )])
-    });
-    RoleBinding {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            labels,
-            ..ObjectMeta::default()
-        },
-        role_ref: RoleRef {
-            api_group: "rbac.authorization.k8s.io".into(),
-            kind: "ClusterRole".into(),
-            name: "jitpe-ingress-debug".into(),
-        },
-        subjects: Some(vec![Subject {
-            kind: "User".into(),
-            api_group: Some("rbac.authorization.k8s.io".into()),
-            name: "alice".into(),
-            namespace: None,
-        }]),
-    }
-}
 
 #[tokio::test]
 async fn an_install_in_another_namespace_keeps_every_admission_policy_in_force() {
@@ -70,44 +40,10 @@ async fn an_install_in_another_namespace_keeps_every_admission_policy_in_force()
     apply_ok(&serde_json::to_string(&namespaces[0]).unwrap(), false);
     apply_ok(&yaml, true);
     apply_ok(&yaml, false);
+    installed_identity_binds_only_as_the_policies_allow(namespace).await;
     let user = format!("system:serviceaccount:{namespace}:jitpe");
     let sa_group = format!("system:serviceaccounts:{namespace}");
     let groups = ["system:serviceaccounts", sa_group.as_str()];
-    let ns = c.temp_namespace("moved").await;
-    let here: Api<RoleBinding> = Api::namespaced(c.client_as(&user, &groups), &ns);
-    let own: Api<RoleBinding> = Api::namespaced(c.client_as(&user, &groups), namespace);
-    let pp = PostParams::default();
-    // RBAC and the policies settle: the moved identity can bind its role, labelled.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while let Err(e) = here.create(&pp, &binding("jitpe-ok-0", true)).await {
-        assert!(
-            Instant::now() < deadline,
-            "the moved jitpe cannot bind: {e}"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    let refused = |r: Result<RoleBinding, kube::Error>, why: &str| match r {
-        Err(kube::Error::Api(ae)) => assert!(ae.message.contains(why), "{ae:?}"),
-        ok => panic!("admitted, expected a refusal naming {why:?}: {ok:?}"),
-    };
-    // The policies bite once the apiserver has compiled them.
-    let mut n = 0;
-    let unlabelled = loop {
-        n += 1;
-        let name = format!("unlabelled-{n}");
-        match here.create(&pp, &binding(&name, false)).await {
-            Ok(_) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(300)).await
-            }
-            other => break other,
-        }
-    };
-    refused(unlabelled, "labelled");
-    let own_ns = own.create(&pp, &binding("jitpe-own-0", true)).await;
-    refused(
-        own_ns,
-        &format!("never grants access in namespace {namespace}"),
-    );
     // The moved identity verifies API callers' tokens, and still mints none.
     let with_auth = [groups[0], groups[1], "system:authenticated"];
     let may = |verb: &str, group: &str, resource: &str| {

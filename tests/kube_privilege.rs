@@ -8,42 +8,14 @@
 mod common;
 
 use common::grants::{Spaces, jitpe_cluster};
+use common::install::binding;
 use common::kube::{Access, Who, cluster};
 use jitpe::domain::policy::{GRANTABLE_CLUSTER_ROLES, SCOPED_VERBS, SYSTEM_NAMESPACES};
 use jitpe::ports::{ClusterError, ClusterObject};
-use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::api::rbac::v1::RoleBinding;
 use kube::api::{Api, PostParams};
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-
-fn binding(name: &str, role: &str, labelled: bool) -> RoleBinding {
-    let labels = labelled.then(|| {
-        BTreeMap::from([(
-            "app.kubernetes.io/managed-by".to_string(),
-            "jitpe".to_string(),
-        )])
-    });
-    RoleBinding {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            labels,
-            ..ObjectMeta::default()
-        },
-        role_ref: RoleRef {
-            api_group: "rbac.authorization.k8s.io".into(),
-            kind: "ClusterRole".into(),
-            name: role.into(),
-        },
-        subjects: Some(vec![Subject {
-            kind: "User".into(),
-            api_group: Some("rbac.authorization.k8s.io".into()),
-            name: "alice".into(),
-            namespace: None,
-        }]),
-    }
-}
 
 async fn create_as_jitpe(ns: &str, b: &RoleBinding) -> Result<(), kube::Error> {
     Api::<RoleBinding>::namespaced(cluster().client(Who::Jitpe), ns)

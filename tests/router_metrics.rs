@@ -7,8 +7,6 @@ use axum::body::Body;
 use axum::http::Request;
 use common::world::{World, fake_world, signed_at};
 use http_body_util::BodyExt;
-use jitpe::domain::identity::Platform;
-use jitpe::ports::CardRef;
 use tower::ServiceExt;
 
 fn get(path: &str) -> Request<Body> {
@@ -45,27 +43,8 @@ async fn a_request_approved_and_revoked_in_chat_moves_the_lifecycle_counters() {
     let (w, _) = fake_world();
     let before = scrape(&w).await;
     assert_has(&before, r#"jitpe_lifecycle_total{step="requested"} 0"#);
-    let (status, body) = w
-        .send(w.command("UREQ", "request debug shop 15m INC-1 502s", "t-1"))
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let id = w.store.list().unwrap().last().unwrap().value.id;
-    let card = CardRef {
-        platform: Platform::Slack,
-        channel: "CAPPROVERS".into(),
-        message_id: "1700000000.000100".into(),
-    };
-    w.store.put_card(id, &card).unwrap();
-    let click = |action| {
-        w.click(
-            "UAPP1",
-            action,
-            id.0,
-            "CAPPROVERS",
-            "1700000000.000100",
-            "http://127.0.0.1:9/actions/1",
-        )
-    };
+    let id = w.pending("debug").await;
+    let click = |action| w.card_click("UAPP1", action, id);
     assert_eq!(w.send(click("approve")).await.0, 200);
     assert_eq!(w.send(click("revoke")).await.0, 200);
     let after = scrape(&w).await;

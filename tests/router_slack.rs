@@ -7,10 +7,9 @@ mod refusals;
 use axum::body::Body;
 use axum::http::Request;
 use common::world::{World, fake_world, signed_at};
-use jitpe::domain::identity::Platform;
 use jitpe::domain::ids::RequestId;
 use jitpe::domain::request::State;
-use jitpe::ports::{CardRef, ClusterObject};
+use jitpe::ports::ClusterObject;
 use jitpe::workers::role_check;
 
 /// Everything a refusal must leave untouched.
@@ -27,38 +26,6 @@ fn auth_failures(w: &World) -> usize {
         .iter()
         .filter(|r| r.action == "auth_failed")
         .count()
-}
-
-/// Submits a debug request and pretends its card was posted at CAPPROVERS / 1700000000.000100.
-async fn pending(w: &World, role: &str) -> RequestId {
-    let (status, body) = w
-        .send(w.command(
-            "UREQ",
-            &format!("request {role} shop 15m INC-1 checkout 502s"),
-            "t-1",
-        ))
-        .await;
-    assert_eq!(status, 200, "{body}");
-    assert!(body.contains("sent to the approvers"), "{body}");
-    let id = w.store.list().unwrap().last().unwrap().value.id;
-    let card = CardRef {
-        platform: Platform::Slack,
-        channel: "CAPPROVERS".into(),
-        message_id: "1700000000.000100".into(),
-    };
-    w.store.put_card(id, &card).unwrap();
-    id
-}
-
-fn click(w: &World, user: &str, action: &str, id: RequestId) -> Request<Body> {
-    w.click(
-        user,
-        action,
-        id.0,
-        "CAPPROVERS",
-        "1700000000.000100",
-        "http://127.0.0.1:9/actions/1",
-    )
 }
 
 fn state(w: &World, id: RequestId) -> State {
@@ -178,27 +145,27 @@ async fn a_slack_retry_of_a_command_creates_one_request() {
 #[tokio::test]
 async fn an_approvers_click_activates_and_a_second_click_changes_nothing() {
     let (w, cluster) = fake_world();
-    let id = pending(&w, "debug").await;
-    assert_eq!(w.send(click(&w, "UAPP1", "approve", id)).await.0, 200);
+    let id = w.pending("debug").await;
+    assert_eq!(w.send(w.card_click("UAPP1", "approve", id)).await.0, 200);
     assert_eq!(state(&w, id), State::Active);
     assert_eq!(cluster.objects().len(), 1);
     let before = snapshot(&w);
-    assert_eq!(w.send(click(&w, "UAPP1", "approve", id)).await.0, 200);
-    assert_eq!(w.send(click(&w, "UAPP2", "deny", id)).await.0, 200);
+    assert_eq!(w.send(w.card_click("UAPP1", "approve", id)).await.0, 200);
+    assert_eq!(w.send(w.card_click("UAPP2", "deny", id)).await.0, 200);
     assert_eq!(snapshot(&w), before);
 }
 
 #[tokio::test]
 async fn self_approval_non_approvers_and_clicks_after_deny_change_nothing() {
     let (w, cluster) = fake_world();
-    let id = pending(&w, "debug").await;
+    let id = w.pending("debug").await;
     for user in ["UREQ", "USTRANGER"] {
-        assert_eq!(w.send(click(&w, user, "approve", id)).await.0, 200);
+        assert_eq!(w.send(w.card_click(user, "approve", id)).await.0, 200);
         assert_eq!(state(&w, id), State::Pending, "{user}");
     }
-    w.send(click(&w, "UAPP1", "deny", id)).await;
+    w.send(w.card_click("UAPP1", "deny", id)).await;
     assert_eq!(state(&w, id), State::Denied);
-    w.send(click(&w, "UAPP2", "approve", id)).await;
+    w.send(w.card_click("UAPP2", "approve", id)).await;
     assert_eq!(state(&w, id), State::Denied);
     assert!(cluster.objects().is_empty());
     let refused = w
@@ -214,18 +181,18 @@ async fn self_approval_non_approvers_and_clicks_after_deny_change_nothing() {
 #[tokio::test]
 async fn two_approver_roles_stay_pending_after_the_first_click() {
     let (w, _) = fake_world();
-    let id = pending(&w, "change").await;
-    w.send(click(&w, "UAPP1", "approve", id)).await;
+    let id = w.pending("change").await;
+    w.send(w.card_click("UAPP1", "approve", id)).await;
     let req = w.store.get(id).unwrap().unwrap().value;
     assert_eq!((req.state, req.approvals.len()), (State::Pending, 1));
-    w.send(click(&w, "UAPP2", "approve", id)).await;
+    w.send(w.card_click("UAPP2", "approve", id)).await;
     assert_eq!(state(&w, id), State::Active);
 }
 
 #[tokio::test]
 async fn malformed_payloads_unknown_actions_and_foreign_cards_change_nothing() {
     let (w, _) = fake_world();
-    let id = pending(&w, "debug").await;
+    let id = w.pending("debug").await;
     let before = snapshot(&w);
     let bad_json = serde_urlencoded::to_string([("payload", "{not json")]).unwrap();
     assert_eq!(

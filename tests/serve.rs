@@ -16,21 +16,28 @@ fn free_port() -> u16 {
         .port()
 }
 
-#[tokio::test]
-async fn serve_runs_on_the_example_config_and_stops_on_sigterm() {
-    let dir = tempfile::TempDir::new().unwrap();
-    let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jitpe"))
+/// `jitpe serve` on the example config, listening on `port`, its store in `dir`, with no
+/// cluster: jitpe must still serve, and say why it is not ready.
+fn example_serve(dir: &std::path::Path, port: u16) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_jitpe"));
+    command
         .args([
             "serve",
             "--config",
             concat!(env!("CARGO_MANIFEST_DIR"), "/examples/jitpe.toml"),
         ])
         .env("JITPE_LISTEN", format!("127.0.0.1:{port}"))
-        .env("JITPE_STORE_PATH", dir.path().join("store"))
-        // No cluster: jitpe must still serve, and say why it is not ready.
-        .env("KUBECONFIG", dir.path().join("missing-kubeconfig"))
-        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env("JITPE_STORE_PATH", dir.join("store"))
+        .env("KUBECONFIG", dir.join("missing-kubeconfig"))
+        .env_remove("KUBERNETES_SERVICE_HOST");
+    command
+}
+
+#[tokio::test]
+async fn serve_runs_on_the_example_config_and_stops_on_sigterm() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let port = free_port();
+    let mut child = example_serve(dir.path(), port)
         .env("JITPE_AUDIT_K8S_AUDIT_TOKEN", AUDIT_TOKEN)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -329,17 +336,8 @@ async fn when_every_connection_is_taken_the_oldest_idle_one_makes_room_and_stall
 async fn metrics_get_their_own_listener_and_readyz_says_why_it_is_not_ready() {
     let dir = tempfile::TempDir::new().unwrap();
     let (port, metrics_port) = (free_port(), free_port());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jitpe"))
-        .args([
-            "serve",
-            "--config",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/examples/jitpe.toml"),
-        ])
-        .env("JITPE_LISTEN", format!("127.0.0.1:{port}"))
+    let mut child = example_serve(dir.path(), port)
         .env("JITPE_METRICS_LISTEN", format!("127.0.0.1:{metrics_port}"))
-        .env("JITPE_STORE_PATH", dir.path().join("store"))
-        .env("KUBECONFIG", dir.path().join("missing-kubeconfig"))
-        .env_remove("KUBERNETES_SERVICE_HOST")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

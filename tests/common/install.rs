@@ -3,9 +3,14 @@
 //! through `JITPE_TEST_HELM`), both applied with kubectl to the test apiserver.
 
 use super::kube::cluster;
+use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, PostParams};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// Path of the helm binary built by `.ci/build-helm`; `bash .ci/test` sets it.
 pub const HELM_ENV: &str = "JITPE_TEST_HELM";
@@ -149,4 +154,76 @@ pub fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {kind} {name} rendered"));
     assert!(found.next().is_none(), "two {kind} {name} rendered");
     doc
+}
+
+/// A RoleBinding of `role` for user alice, labelled managed-by jitpe when `managed`.
+pub fn binding(name: &str, role: &str, managed: bool) -> RoleBinding {
+    let labels = managed.then(|| {
+        BTreeMap::from([(
+            "app.kubernetes.io/managed-by".to_string(),
+            "jitpe".to_string(),
+        )])
+    });
+    RoleBinding {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            labels,
+            ..ObjectMeta::default()
+        },
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "ClusterRole".into(),
+            name: role.into(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "User".into(),
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            name: "alice".into(),
+            namespace: None,
+        }]),
+    }
+}
+
+/// What an installed jitpe (ServiceAccount `jitpe` in `installed`) may do with RoleBindings,
+/// once RBAC and the admission policies have settled: bind its debug role, labelled, in another
+/// namespace; never an unlabelled binding, never one in its own namespace.
+pub async fn installed_identity_binds_only_as_the_policies_allow(installed: &str) {
+    let c = cluster();
+    let user = format!("system:serviceaccount:{installed}:jitpe");
+    let sa_group = format!("system:serviceaccounts:{installed}");
+    let groups = ["system:serviceaccounts", sa_group.as_str()];
+    let grants = c.temp_namespace("grants").await;
+    let here: Api<RoleBinding> = Api::namespaced(c.client_as(&user, &groups), &grants);
+    let own: Api<RoleBinding> = Api::namespaced(c.client_as(&user, &groups), installed);
+    let pp = PostParams::default();
+    let debug = "jitpe-ingress-debug";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while let Err(e) = here.create(&pp, &binding("jitpe-ok-0", debug, true)).await {
+        assert!(
+            Instant::now() < deadline,
+            "the installed jitpe cannot bind: {e}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let refused = |r: Result<RoleBinding, kube::Error>, why: &str| match r {
+        Err(kube::Error::Api(ae)) => assert!(ae.message.contains(why), "{ae:?}"),
+        ok => panic!("admitted, expected a refusal naming {why:?}: {ok:?}"),
+    };
+    // The policies bite once the apiserver has compiled them.
+    let mut n = 0;
+    let unlabelled = loop {
+        n += 1;
+        let name = format!("unlabelled-{n}");
+        match here.create(&pp, &binding(&name, debug, false)).await {
+            Ok(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(300)).await
+            }
+            other => break other,
+        }
+    };
+    refused(unlabelled, "labelled");
+    refused(
+        own.create(&pp, &binding("jitpe-own-0", debug, true)).await,
+        &format!("never grants access in namespace {installed}"),
+    );
 }

@@ -9,10 +9,10 @@ use jitpe::chat::slack::respond::SlackResponder;
 use jitpe::chat::slack::routes::{self, SlackInbound, SlackState};
 use jitpe::chat::slack::verify::slack_signature;
 use jitpe::domain::identity::Platform;
-use jitpe::domain::ids::InstanceId;
+use jitpe::domain::ids::{InstanceId, RequestId};
 use jitpe::domain::policy::Policy;
 use jitpe::domain::policy_config::RawPolicy;
-use jitpe::ports::{Clock, Store};
+use jitpe::ports::{CardRef, Clock, Store};
 use jitpe::service::{ChatTargets, Service};
 use jitpe::store::memory::MemStore;
 use jitpe::testing::FakeCluster;
@@ -172,6 +172,35 @@ pub fn world_of(
 }
 
 impl World {
+    /// Submits a `role` request in `shop` as UREQ and pretends its card was posted at
+    /// CAPPROVERS / 1700000000.000100, so clicks on that card are accepted.
+    pub async fn pending(&self, role: &str) -> RequestId {
+        let text = format!("request {role} shop 15m INC-1 checkout 502s");
+        let (status, body) = self.send(self.command("UREQ", &text, "t-1")).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("sent to the approvers"), "{body}");
+        let id = self.store.list().unwrap().last().unwrap().value.id;
+        let card = CardRef {
+            platform: Platform::Slack,
+            channel: "CAPPROVERS".into(),
+            message_id: "1700000000.000100".into(),
+        };
+        self.store.put_card(id, &card).unwrap();
+        id
+    }
+
+    /// `user` clicking `action` on the card [`World::pending`] posted.
+    pub fn card_click(&self, user: &str, action: &str, id: RequestId) -> Request<Body> {
+        self.click(
+            user,
+            action,
+            id.0,
+            "CAPPROVERS",
+            "1700000000.000100",
+            "http://127.0.0.1:9/actions/1",
+        )
+    }
+
     /// Sends a request through the router.
     pub async fn send(&self, req: Request<Body>) -> (u16, String) {
         let resp: Response<Body> = self

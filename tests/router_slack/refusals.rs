@@ -200,7 +200,7 @@ fn refusal_cases(
 #[tokio::test]
 async fn every_refusal_leaves_one_audit_record_and_a_flood_of_one_is_capped() {
     let (w, _) = fake_world();
-    let id = pending(&w, "debug").await;
+    let id = w.pending("debug").await;
     let before = snapshot(&w);
     for (case, req, status, action, kind) in refusal_cases(&w, id) {
         let seen = w.store.audit_from(1, 10_000).unwrap().len();
