@@ -19,6 +19,13 @@ fn snapshot(w: &World) -> (usize, usize, Vec<State>) {
     (requests.len(), w.store.outbox_all().unwrap().len(), states)
 }
 
+/// `sig` with its last hex digit changed. (Replacing one digit by another changed nothing
+/// in the ~1.6 % of signatures that lack that digit, and the test failed then.)
+fn tampered(sig: &str) -> String {
+    let (head, last) = sig.split_at(sig.len() - 1);
+    format!("{head}{}", if last == "0" { "1" } else { "0" })
+}
+
 fn auth_failures(w: &World) -> usize {
     w.store
         .audit_from(1, 1000)
@@ -65,7 +72,7 @@ async fn forged_stale_tampered_and_unsigned_requests_are_refused_and_audited() {
     let cases: Vec<(Request<Body>, u16)> = vec![
         (signed_at("/slack/commands", body, now, "v0=00"), 401),
         (
-            signed_at("/slack/commands", body, now, &sig.replace('a', "b")),
+            signed_at("/slack/commands", body, now, &tampered(&sig)),
             401,
         ),
         (
