@@ -65,6 +65,17 @@ per_day = 2
 /// [`POLICY`] with a fourth approver (so a role can collect one more approval) and the `auto`
 /// role approved by the group, followed by `tiers` (`[tiers.<name>]` tables): the base of the
 /// risk tier tests.
+/// Tier `prod` on `payments`: one more approval, at most 20 minutes, no auto-approval. Tests
+/// append keys of their own (a `reason_pattern`) or further tiers.
+pub const PROD_TIER: &str = r#"
+[tiers.prod]
+namespaces = ["payments"]
+extra_approvals = 1
+max_duration = "20m"
+auto_approve = false
+description = "production"
+"#;
+
 pub fn tiered_text(tiers: &str) -> String {
     POLICY
         .replace(

@@ -2,7 +2,9 @@
 //! approve, an unmapped person why they cannot ask, and tiers show where rules are stricter.
 
 use super::*;
-use crate::domain::fixtures::{approver, policy, policy_of, requester, stranger, tiered_text};
+use crate::domain::fixtures::{
+    PROD_TIER, approver, policy, policy_of, requester, stranger, tiered_text,
+};
 
 /// The help as plain text, typed spans marked `[…]` so the tests see what gets escaped.
 fn plain(policy: &Policy, who: &Actor) -> String {
@@ -53,17 +55,9 @@ fn an_unmapped_person_is_told_why_they_cannot_ask_and_sees_no_roles() {
 
 #[test]
 fn tiers_say_where_the_rules_are_stricter() {
-    let p = policy_of(&tiered_text(
-        r#"
-[tiers.prod]
-namespaces = ["payments"]
-extra_approvals = 1
-max_duration = "20m"
-auto_approve = false
-reason_pattern = "^INC-[0-9]+"
-description = "production"
-"#,
-    ));
+    let p = policy_of(&tiered_text(&format!(
+        "{PROD_TIER}reason_pattern = \"^INC-[0-9]+\"\n"
+    )));
     let text = plain(&p, &requester());
     assert!(
         text.contains("*Stricter in* `payments` (tier `prod`, [production]): 1 more approval(s), at most 20m, never approved at once, the reason must also match `^INC-[0-9]+`"),

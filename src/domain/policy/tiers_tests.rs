@@ -1,28 +1,21 @@
 //! Risk tiers: what they tighten, how several combine, and how bad tiers are refused.
 
 use super::*;
-use crate::domain::fixtures::{POLICY, approver, requester, tiered_text};
+use crate::domain::fixtures::{POLICY, PROD_TIER, approver, requester, tiered_text};
 
 /// The fixture policy with a fourth approver (so tightened approvals stay reachable), the
 /// `auto` role approved by the group, and two tiers: `prod` on `payments`, and `pci` on
 /// `payments` and `shop-pay*`.
 fn tiered() -> String {
-    tiered_text(
-        r#"
-[tiers.prod]
-namespaces = ["payments"]
-extra_approvals = 1
-max_duration = "20m"
-auto_approve = false
-reason_pattern = "^(INC|CHG)-[0-9]+ "
-description = "production"
+    tiered_text(&format!(
+        r#"{PROD_TIER}reason_pattern = "^(INC|CHG)-[0-9]+ "
 [tiers.pci]
 namespaces = ["payments", "shop-pay*"]
 min_approvals = 3
 max_duration = "40m"
 reason_pattern = "PCI"
-"#,
-    )
+"#
+    ))
 }
 
 fn parse(text: &str) -> Result<Policy, PolicyErrors> {

@@ -7,16 +7,7 @@ use crate::domain::fixtures::*;
 /// The fixture policy with a fourth approver (so one more approval stays reachable for every
 /// role), `auto` approved by the group, and tier `prod` on `payments`.
 fn tiered() -> Policy {
-    policy_of(&tiered_text(
-        r#"
-[tiers.prod]
-namespaces = ["payments"]
-extra_approvals = 1
-max_duration = "20m"
-auto_approve = false
-description = "production"
-"#,
-    ))
+    policy_of(&tiered_text(PROD_TIER))
 }
 
 fn in_ns(role: &str, minutes: u64, ns: &str) -> NewRequest {
